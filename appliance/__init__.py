@@ -1,0 +1,1 @@
+"""Self-managing etcd appliance for AWS: the instance agent and the local AWS it runs on."""

@@ -1,0 +1,352 @@
+"""The instance agent: observe into a snapshot, decide with a pure function, act and log why.
+
+One cycle (DESIGN.md, "The control loop"):
+1. observe: local data and process, the instance's lifecycle, the AWS listing
+   (at a bounded rate), the cluster as any member answers, and, only when
+   seeding is in question, the other agents' status;
+2. decide: :func:`appliance.cluster.bootstrap.decide` (and, on the leader,
+   :func:`appliance.cluster.housekeeper.decide`);
+3. act on the decision, logging its reason when it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+
+import requests
+
+from appliance.aws.discovery import Discovery, Listing
+from appliance.aws.metadata import Identity, MetadataClient
+from appliance.cluster import bootstrap, housekeeper
+from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
+from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, PeerStatus
+from appliance.config import AgentSettings
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
+from appliance.etcd.process import (EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside,
+                                    write_marker)
+from appliance.status_server import StatusServer
+
+log = logging.getLogger("agent")
+
+BOOTSTRAP_INTERVAL = 1.0   # seconds between cycles until the member serves
+BUSY_LISTING_INTERVAL = 2.0  # seconds between AWS listings while something is changing
+PROBE_TIMEOUT = 1.0        # seconds for probing peers' agents and members while bootstrapping
+
+
+class Agent:
+    """Runs one instance's member of the cluster until SIGTERM or the instance's termination.
+
+    Args:
+        settings: validated settings. identity: this instance (from metadata).
+        metadata: for the target lifecycle state. discovery: the AWS listing.
+    """
+
+    def __init__(self, settings: AgentSettings, identity: Identity, metadata: MetadataClient,
+                 discovery: Discovery):
+        self.settings = settings
+        self.me = identity
+        self.metadata = metadata
+        self.discovery = discovery
+        self.urls = EtcdUrls.for_ip(identity.private_ip, settings.peer_port, settings.client_port,
+                                    settings.metrics_port)
+        self.etcd = EtcdProcess()
+        self.stop_requested = threading.Event()
+        self.listing: Listing | None = None
+        self.listed_at = -math.inf
+        self.known_client_urls: list[str] = []
+        self.is_leader = False
+        self.calm = False
+        self.gone_since: dict[int, float] = {}
+        self.lock: LeaseLock | None = None
+        self.last_logged: tuple[str, str] | None = None
+        self.last_housekeeping = ""
+        self.status: dict = {"instance_id": identity.instance_id, "state": "starting", "reason": "",
+                             "running": False, "has_data": read_local_data(settings.data_dir).has_data,
+                             "member_id": None, "healthy": False, "leader": False}
+        self._http = requests.Session()
+
+    # --- the loop -----------------------------------------------------------
+    def run(self, status_server: StatusServer | None = None) -> int:
+        """Cycle until stopped; returns the process exit code (0 after a clean stop or leave)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_requested.set())
+        try:
+            while not self.stop_requested.is_set():
+                snapshot = self.observe()
+                decision = bootstrap.decide(snapshot)
+                self.report(decision, snapshot)
+                if self.act(decision, snapshot):
+                    return 0
+                self.stop_requested.wait(self.interval(decision))
+            return self.shutdown()
+        finally:
+            if status_server is not None:
+                status_server.close()
+
+    def interval(self, decision: Decision) -> float:
+        if decision.action is not Action.SERVE:
+            return BOOTSTRAP_INTERVAL
+        if self.is_leader and not self.calm:
+            return min(self.settings.loop_interval, BUSY_LISTING_INTERVAL)
+        return self.settings.loop_interval
+
+    def shutdown(self) -> int:
+        """SIGTERM: leave the cluster if the instance is being terminated, else just stop etcd."""
+        if self._metadata_says_terminated():
+            log.info("SIGTERM and the instance's target lifecycle state is Terminated: leaving the cluster")
+            self.leave(self.observe())
+        else:
+            log.info("SIGTERM: stopping etcd; this member stays in the cluster")
+            self.etcd.stop()
+        return 0
+
+    def report(self, decision: Decision, snapshot: AgentSnapshot) -> None:
+        """Log the decision when it changes, and publish it on the status endpoint."""
+        key = (decision.action.value, decision.reason)
+        if key != self.last_logged:
+            log.info("%s: %s", decision.action.value, decision.reason)
+            self.last_logged = key
+        self.status.update(
+            state=decision.action.value, reason=decision.reason, running=snapshot.etcd_running,
+            has_data=snapshot.local.has_data,
+            member_id=format(snapshot.local.member_id, "x") if snapshot.local.member_id else None,
+            healthy=decision.action is Action.SERVE and snapshot.etcd_running and snapshot.cluster is not None,
+            leader=self.is_leader, housekeeping=self.last_housekeeping,
+            aws_api_calls=self.discovery.calls, updated=time.time())
+
+    # --- observe ------------------------------------------------------------
+    def observe(self) -> AgentSnapshot:
+        self.etcd.reap()
+        running = self.etcd.running
+        local = read_local_data(self.settings.data_dir)
+        listing = self._maybe_list(running)
+        cluster = self._observe_cluster(running, listing)
+        if running and cluster is not None and local.has_data and local.member_id is None:
+            local = self._mark_data(cluster) or local
+        peers = {}
+        if not running and not local.has_data and cluster is None and listing is not None and listing.complete:
+            peers = self._observe_peers(listing)
+        return AgentSnapshot(
+            instance_id=self.me.instance_id, peer_url=self.urls.peer, local=local,
+            etcd_running=running, may_start=self.etcd.may_start(),
+            terminating=self._terminating(listing), listing=listing, cluster=cluster, peers=peers)
+
+    def _maybe_list(self, running: bool) -> Listing | None:
+        now = time.monotonic()
+        if not running:
+            due = BUSY_LISTING_INTERVAL
+        elif self.is_leader:
+            due = self.settings.listing_interval if self.calm else BUSY_LISTING_INTERVAL
+        else:
+            # Non-leaders need only their own lifecycle state, one call per interval.
+            if now - self.listed_at >= self.settings.listing_interval:
+                self.listed_at = now
+                self._own_state = self.discovery.own_lifecycle_state()
+            return self.listing
+        if now - self.listed_at >= due:
+            confirm = [m.name for m in self._last_members if m.name.startswith("i-")]
+            self.listing = self.discovery.list(confirm=confirm)
+            self.listed_at = now
+            if not self.listing.complete:
+                log.warning("AWS listing incomplete: %s", self.listing.problem)
+        return self.listing
+
+    _own_state: str | None = None
+    _last_members: tuple[Member, ...] = ()
+
+    def _terminating(self, listing: Listing | None) -> bool:
+        if self._metadata_says_terminated():
+            return True
+        if self._own_state is not None and self._own_state != "InService" and \
+                self._own_state.startswith(("Terminating", "Terminated")):
+            return True
+        mine = listing.get(self.me.instance_id) if listing is not None else None
+        return mine is not None and mine.lifecycle_state.startswith(("Terminating", "Terminated"))
+
+    def _metadata_says_terminated(self) -> bool:
+        try:
+            return self.metadata.target_lifecycle_state() == "Terminated"
+        except requests.RequestException:
+            return False  # unknown is not "terminated": never leave on a metadata hiccup
+
+    def _candidate_endpoints(self, running: bool, listing: Listing | None) -> list[str]:
+        endpoints = [self.urls.client] if running else []
+        endpoints += self.known_client_urls
+        if listing is not None:
+            endpoints += [f"http://{i.private_ip}:{self.settings.client_port}" for i in listing.instances
+                          if i.private_ip and i.instance_id != self.me.instance_id and not i.terminating]
+        return list(dict.fromkeys(e for e in endpoints if running or e != self.urls.client))
+
+    def _observe_cluster(self, running: bool, listing: Listing | None) -> ClusterView | None:
+        probe = EtcdClient([], timeout=PROBE_TIMEOUT if not running else self.settings.request_timeout)
+        for endpoint in self._candidate_endpoints(running, listing):
+            try:
+                answer = probe.member_list(endpoint)
+                leader = probe.status(endpoint).leader_id or None
+            except (EtcdError, EtcdUnavailable):
+                continue
+            self._last_members = answer.members
+            self.known_client_urls = [u for m in answer.members for u in m.client_urls[:1]]
+            mine = next((m for m in answer.members if m.name == self.me.instance_id), None)
+            self.is_leader = running and mine is not None and leader == mine.id
+            return ClusterView(answer.cluster_id, answer.members, leader)
+        self.is_leader = False
+        return None
+
+    def _mark_data(self, cluster: ClusterView):
+        mine = cluster.by_name_or_peer(self.me.instance_id, self.urls.peer)
+        if mine is None:
+            return None
+        write_marker(self.settings.data_dir, mine.id, cluster.cluster_id)
+        return read_local_data(self.settings.data_dir)
+
+    def _observe_peers(self, listing: Listing) -> dict[str, PeerStatus | None]:
+        peers: dict[str, PeerStatus | None] = {}
+        for inst in listing.in_service():
+            if inst.instance_id == self.me.instance_id or not inst.private_ip:
+                continue
+            url = f"http://{inst.private_ip}:{self.settings.status_port}/status"
+            try:
+                body = self._http.get(url, timeout=PROBE_TIMEOUT).json()
+                peers[inst.instance_id] = PeerStatus(inst.instance_id, bool(body.get("running")),
+                                                     bool(body.get("has_data")))
+            except (requests.RequestException, ValueError):
+                peers[inst.instance_id] = None
+        return peers
+
+    # --- act ----------------------------------------------------------------
+    def act(self, decision: Decision, s: AgentSnapshot) -> bool:
+        """Carry out ``decision``; True when the agent should exit (it left the cluster)."""
+        try:
+            if decision.action is Action.SEED:
+                self._start({self.me.instance_id: self.urls.peer}, "new")
+            elif decision.action is Action.JOIN:
+                self._join(s.cluster)
+            elif decision.action is Action.REJOIN:
+                self._start(None, "existing")
+            elif decision.action is Action.REMOVE_STALE:
+                self._cluster_client(s.cluster).member_remove(decision.member_id)
+                log.info("removed stale member %x", decision.member_id)
+                self._set_aside()
+            elif decision.action is Action.SET_ASIDE:
+                self._set_aside()
+            elif decision.action is Action.PROMOTE:
+                self._cluster_client(s.cluster).member_promote(decision.member_id)
+                log.info("promoted member %x to a voting member", decision.member_id)
+            elif decision.action is Action.LEAVE:
+                self.leave(s)
+                return True
+            elif decision.action is Action.SERVE and self.is_leader:
+                self.housekeep(s)
+            elif decision.action is Action.SERVE and self.lock is not None and self.lock.lease_id:
+                self.lock.release()
+        except (EtcdError, EtcdUnavailable) as exc:
+            # etcd refuses reconfiguration while not ready ("unhealthy cluster", learner
+            # not caught up, "too many learner members"): the next cycle tries again.
+            log.info("%s not done yet: %s", decision.action.value, exc)
+        return False
+
+    def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:
+        # Learners refuse most RPCs ("rpc not supported for learner"): ask voting members.
+        urls = [u for m in (cluster.members if cluster else ()) if not m.is_learner for u in m.client_urls[:1]]
+        return EtcdClient(urls or [self.urls.client], timeout=self.settings.request_timeout)
+
+    def _start(self, initial_cluster: dict[str, str] | None, state: str) -> None:
+        self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
+                                     self.urls, initial_cluster, state, self.settings.cluster_name))
+
+    def _join(self, cluster: ClusterView | None) -> None:
+        client = self._cluster_client(cluster)
+        new, members = client.member_add([self.urls.peer], learner=True)
+        log.info("added as learner member %s through the cluster", new.hex_id)
+        initial = {m.name: m.peer_urls[0] for m in members if m.name and m.peer_urls}
+        initial[self.me.instance_id] = self.urls.peer
+        write_marker(self.settings.data_dir, new.id, cluster.cluster_id if cluster else None)
+        self._start(initial, "existing")
+
+    def _set_aside(self) -> None:
+        moved = set_aside(self.settings.data_dir)
+        if moved:
+            log.info("moved the old data directory to %s", moved)
+
+    def leave(self, s: AgentSnapshot) -> None:
+        """MemberRemove this instance's member (moving leadership away first), then stop etcd.
+
+        If etcd refuses (e.g. removal would break quorum), the member stays and the
+        leader's housekeeping removes it once that is safe.
+        """
+        cluster = s.cluster
+        mine = None
+        if cluster is not None:
+            mine = cluster.by_id(s.local.member_id) or cluster.by_name_or_peer(self.me.instance_id,
+                                                                              self.urls.peer)
+        if mine is not None and s.etcd_running:
+            client = self._cluster_client(cluster)
+            others = [m for m in cluster.members if m.id != mine.id and not m.is_learner and m.client_urls]
+            try:
+                if cluster.leader_id == mine.id and others:
+                    client.move_leader(self.urls.client, others[0].id)
+                    log.info("moved leadership to member %s before leaving", others[0].hex_id)
+                client.member_remove(mine.id, [u for m in others for u in m.client_urls[:1]] or None)
+                log.info("removed this instance's member %s from the cluster", mine.hex_id)
+            except (EtcdError, EtcdUnavailable) as exc:
+                log.warning("could not leave the cluster (%s); the leader removes this member "
+                            "after the grace period", exc)
+        if self.lock is not None:
+            self.lock.release()
+        self.etcd.stop()
+
+    def housekeep(self, s: AgentSnapshot) -> None:
+        """On the leader: keep the housekeeping lease and remove at most one vanished member."""
+        assert s.cluster is not None
+        local = EtcdClient([self.urls.client], timeout=self.settings.request_timeout)
+        if self.lock is None:
+            self.lock = LeaseLock(local, HOUSEKEEPING_KEY, self.me.instance_id, self.settings.housekeeping_ttl)
+        lease_holder = self.lock.acquire_or_renew()
+        try:
+            upgrade = holder(local, UPGRADE_KEY)
+        except (EtcdError, EtcdUnavailable) as exc:
+            upgrade = f"unknown ({exc})"  # an unreadable lock counts as held
+        health = tuple(housekeeper.MemberHealth(m, bool(m.client_urls) and local.healthy(m.client_urls[0]))
+                       for m in s.cluster.members)
+        now = time.monotonic()
+        self.gone_since = housekeeper.track_gone(self.gone_since, s.cluster.members, s.listing, now)
+        verdict = housekeeper.decide(housekeeper.HousekeepingSnapshot(
+            now=now, is_leader=self.is_leader, lease_holder=lease_holder, me=self.me.instance_id,
+            listing=s.listing, members=health, gone_since=self.gone_since,
+            grace_period=self.settings.grace_period, upgrade_lock_holder=upgrade))
+        self.calm = (all(h.healthy for h in health) and not self.gone_since
+                     and not any(m.is_learner for m in s.cluster.members))
+        if verdict.reason != self.last_housekeeping:
+            log.info("housekeeping: %s", verdict.reason)
+            self.last_housekeeping = verdict.reason
+        if verdict.member is not None:
+            local.member_remove(verdict.member.id)
+            log.info("housekeeping: removed member %s (%s)", verdict.member.hex_id,
+                     verdict.member.name or "never started")
+            self.gone_since.pop(verdict.member.id, None)
+
+
+def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, StatusServer]:
+    """Read the identity, check AWS access, bind the status endpoint; nothing is started yet.
+
+    Raises:
+        MetadataUnavailable, AwsPermissionError, ConfigError: exit code 2 material.
+        OSError: the status port cannot be bound.
+    """
+    identity = metadata.identity()
+    discovery = Discovery(identity.instance_id, identity.region, timeout=settings.request_timeout)
+    first = discovery.list()  # AccessDenied surfaces here, before anything starts
+    if not first.complete:
+        log.warning("first AWS listing incomplete: %s (will retry)", first.problem)
+    agent = Agent(settings, identity, metadata, discovery)
+    agent.listing, agent.listed_at = first, time.monotonic()
+    server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status))
+    log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s", identity.instance_id,
+             identity.region, identity.availability_zone, identity.private_ip, agent.urls.peer, agent.urls.client)
+    return agent, server
+

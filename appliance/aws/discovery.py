@@ -1,0 +1,224 @@
+"""Peers from the AutoScaling and EC2 APIs.
+
+A listing that failed, or whose answers do not fit together, is *incomplete*:
+callers treat what it does not show as unknown, never as gone (DESIGN.md,
+"Safety rules").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterable
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from appliance.errors import AwsPermissionError, ConfigError
+
+log = logging.getLogger(__name__)
+
+# Error codes AWS returns when the caller's policy does not allow a call.
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# EC2 instance states of a machine that is going or gone.
+_EC2_GONE = {"shutting-down", "terminated"}
+# ASG lifecycle states of an instance being taken out (EC2 Auto Scaling user guide,
+# "Amazon EC2 Auto Scaling instance lifecycle").
+TERMINATING_STATES = {
+    "Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated",
+    "Detaching", "Detached",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """One instance of the group: id, private IPv4 (None if EC2 did not say) and ASG lifecycle state."""
+
+    instance_id: str
+    private_ip: str | None
+    lifecycle_state: str
+    availability_zone: str = ""
+
+    @property
+    def in_service(self) -> bool:
+        return self.lifecycle_state == "InService"
+
+    @property
+    def terminating(self) -> bool:
+        return self.lifecycle_state in TERMINATING_STATES
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """What the AWS APIs said about the group at one moment.
+
+    Attributes:
+        complete: True only if every call succeeded and the answers agree.
+        instances: the group's instances, in any lifecycle state.
+        gone: of the instance ids asked to be confirmed, those EC2 reports as
+            terminated, shutting down or not existing.
+        problem: why the listing is incomplete ("" when complete).
+    """
+
+    complete: bool
+    instances: tuple[Instance, ...] = ()
+    gone: frozenset[str] = frozenset()
+    problem: str = ""
+
+    def get(self, instance_id: str) -> Instance | None:
+        return next((i for i in self.instances if i.instance_id == instance_id), None)
+
+    def in_service(self) -> tuple[Instance, ...]:
+        return tuple(i for i in self.instances if i.in_service)
+
+    @classmethod
+    def unknown(cls, problem: str) -> "Listing":
+        return cls(complete=False, problem=problem)
+
+
+def _client_config(timeout: float) -> botocore.config.Config:
+    return botocore.config.Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"max_attempts": 3, "mode": "standard"},  # jittered exponential backoff
+    )
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return exc.response.get("Error", {}).get("Code", "")
+    return ""
+
+
+class Discovery:
+    """Lists this instance's autoscaling group through the AWS APIs.
+
+    Args:
+        instance_id: this instance.
+        region: AWS region of the group.
+        timeout: connect and read timeout in seconds of every call.
+        session: a boto3 session (default: a new one; endpoints and credentials
+            from the environment, e.g. ``AWS_ENDPOINT_URL``).
+    """
+
+    def __init__(self, instance_id: str, region: str, timeout: float = 3.0,
+                 session: boto3.session.Session | None = None):
+        session = session or boto3.session.Session()
+        config = _client_config(timeout)
+        self.instance_id = instance_id
+        self.autoscaling = session.client("autoscaling", region_name=region, config=config)
+        self.ec2 = session.client("ec2", region_name=region, config=config)
+        self._group_name: str | None = None
+        self.calls = 0  # AWS API calls made, for the status endpoint and benchmarks
+
+    def _call(self, service: str, client, operation: str, **kwargs):
+        self.calls += 1
+        try:
+            return getattr(client, operation)(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) in _DENIED:
+                api = "".join(part.title() for part in operation.split("_"))
+                raise AwsPermissionError(
+                    f"AccessDenied: {service}:{api} is not allowed for this instance's role"
+                ) from None
+            raise
+
+    def _describe_self(self) -> dict | None:
+        answer = self._call("autoscaling", self.autoscaling, "describe_auto_scaling_instances",
+                            InstanceIds=[self.instance_id])
+        found = answer.get("AutoScalingInstances", [])
+        return found[0] if found else None
+
+    def group_name(self) -> str:
+        """This instance's autoscaling group name (DescribeAutoScalingInstances), cached.
+
+        Raises:
+            ConfigError: the instance belongs to no autoscaling group.
+            AwsPermissionError: the role may not call DescribeAutoScalingInstances.
+            botocore.exceptions.BotoCoreError, ClientError: AWS did not answer.
+        """
+        if self._group_name is None:
+            me = self._describe_self()
+            if me is None:
+                raise ConfigError(f"instance {self.instance_id} belongs to no autoscaling group")
+            self._group_name = me["AutoScalingGroupName"]
+        return self._group_name
+
+    def own_lifecycle_state(self) -> str | None:
+        """This instance's ASG lifecycle state, or None if AWS did not answer or lists it nowhere.
+
+        Raises:
+            AwsPermissionError: the role may not call DescribeAutoScalingInstances.
+        """
+        try:
+            me = self._describe_self()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            log.warning("could not read own lifecycle state: %s", exc)
+            return None
+        return me["LifecycleState"] if me else None
+
+    def list(self, confirm: Iterable[str] = ()) -> Listing:
+        """List the group: DescribeAutoScalingGroups, then DescribeInstances for addresses.
+
+        Args:
+            confirm: instance ids outside the group's answer to ask EC2 about (the
+                names of etcd members), so that ``Listing.gone`` can say which are
+                really gone. An id EC2 still reports running makes the listing
+                incomplete: the group's answer may have left it out.
+
+        Returns:
+            A :class:`Listing`; incomplete (never raising) when AWS fails or the
+            answers disagree.
+
+        Raises:
+            AwsPermissionError: the role may not make one of these calls.
+        """
+        try:
+            group_name = self.group_name()
+            groups = self._call("autoscaling", self.autoscaling, "describe_auto_scaling_groups",
+                                AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+            if not groups:
+                return Listing.unknown(f"DescribeAutoScalingGroups does not know group {group_name}")
+            members = groups[0].get("Instances", [])
+            listed = {i["InstanceId"] for i in members}
+            extra = sorted(set(confirm) - listed)
+            ec2_state: dict[str, tuple[str, str | None]] = {}
+            wanted = sorted(listed) + extra
+            if wanted:
+                self.calls += 1
+                pages = self.ec2.get_paginator("describe_instances").paginate(
+                    Filters=[{"Name": "instance-id", "Values": wanted}])
+                for page in pages:
+                    for reservation in page["Reservations"]:
+                        for inst in reservation["Instances"]:
+                            ec2_state[inst["InstanceId"]] = (
+                                inst["State"]["Name"], inst.get("PrivateIpAddress"))
+        except AwsPermissionError:
+            raise
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) in _DENIED:
+                raise AwsPermissionError(
+                    "AccessDenied: ec2:DescribeInstances is not allowed for this instance's role"
+                ) from None
+            return Listing.unknown(f"AWS error: {exc}")
+        except botocore.exceptions.BotoCoreError as exc:
+            return Listing.unknown(f"AWS unreachable: {exc}")
+
+        instances = []
+        problems = []
+        for item in members:
+            state, ip = ec2_state.get(item["InstanceId"], (None, None))
+            if state is None or (ip is None and state not in _EC2_GONE):
+                problems.append(f"EC2 does not describe {item['InstanceId']} of the group")
+            instances.append(Instance(item["InstanceId"], ip, item["LifecycleState"],
+                                      item.get("AvailabilityZone", "")))
+        gone = set()
+        for instance_id in extra:
+            state, _ = ec2_state.get(instance_id, ("absent", None))
+            if state in _EC2_GONE or state == "absent":
+                gone.add(instance_id)
+            else:
+                problems.append(f"{instance_id} is {state} in EC2 but not listed in the group")
+        return Listing(complete=not problems, instances=tuple(instances),
+                       gone=frozenset(gone), problem="; ".join(problems))

@@ -1,0 +1,68 @@
+"""Commands: ``run`` (the instance agent, the default) and ``sim`` (the local AWS).
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input (a setting, AWS access,
+the metadata service) detected before anything is started or deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from appliance import logs
+from appliance.errors import EXIT_CONFIG, EXIT_FAILURE, ApplianceError
+
+log = logging.getLogger("etcd.py")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from appliance.config import add_agent_flags
+    from appliance.sim import commands as sim_commands
+
+    parser = argparse.ArgumentParser(prog="etcd.py", description="Self-managing etcd appliance for AWS.")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the instance agent (the default command)")
+    add_agent_flags(run)
+    sim = sub.add_parser("sim", help="the local AWS: a simulated stack on this machine")
+    sim_commands.add_parser(sim)
+    return parser
+
+
+def run_agent(flags: dict) -> int:
+    """``etcd.py run``: the instance agent; see :mod:`appliance.agent`."""
+    from appliance import agent
+    from appliance.aws.metadata import DEFAULT_ENDPOINT, MetadataClient
+    from appliance.config import load_agent_settings
+
+    settings = load_agent_settings(flags, os.environ)
+    logs.setup(settings.log_level)
+    endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT
+    metadata = MetadataClient(endpoint, timeout=settings.request_timeout)
+    try:
+        instance_agent, server = agent.start(settings, metadata)
+    except OSError as exc:
+        raise _StatusPortError(f"cannot bind the status endpoint on port {settings.status_port}: {exc}") from None
+    return instance_agent.run(server)
+
+
+class _StatusPortError(ApplianceError):
+    exit_code = EXIT_CONFIG
+
+
+def main(argv: list[str]) -> int:
+    """Parse ``argv`` and run the command; returns the exit code."""
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["run", *argv]
+    args = _parser().parse_args(argv)
+    logs.setup()
+    try:
+        if args.command == "run":
+            return run_agent(vars(args))
+        return args.handler(args)
+    except ApplianceError as exc:
+        print(f"etcd.py: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_FAILURE

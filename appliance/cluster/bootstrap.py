@@ -1,0 +1,98 @@
+"""The agent's decision: seed, join, rejoin, promote, leave, serve or wait.
+
+A pure function of an :class:`AgentSnapshot`; the safety rules it encodes are
+DESIGN.md's "Safety rules" (one seeder, only on a complete listing when no other
+instance runs or holds a member; join as a learner; one joiner at a time).
+"""
+
+from __future__ import annotations
+
+from appliance.cluster.model import Action, AgentSnapshot, Decision
+
+
+def decide(s: AgentSnapshot) -> Decision:
+    """Return the one action this cycle should take, with its reason."""
+    if s.terminating:
+        return Decision(Action.LEAVE, "instance is being terminated: leaving the cluster")
+    if s.etcd_running:
+        return _decide_running(s)
+    if not s.may_start:
+        return Decision(Action.WAIT, "etcd exited recently: waiting out the restart backoff")
+    if s.local.has_data:
+        return _decide_with_data(s)
+    if s.cluster is not None:
+        return _decide_join(s)
+    return _decide_seed(s)
+
+
+def _decide_running(s: AgentSnapshot) -> Decision:
+    if s.cluster is None:
+        return Decision(Action.SERVE, "etcd runs; no member answered this cycle")
+    me = s.cluster.by_id(s.local.member_id) or s.cluster.by_name_or_peer(s.instance_id, s.peer_url)
+    if me is None:
+        return Decision(Action.SERVE, "etcd runs but the cluster does not list this member (yet)")
+    if me.is_learner:
+        return Decision(Action.PROMOTE, f"member {me.hex_id} is a learner: promoting once caught up",
+                        me.id)
+    return Decision(Action.SERVE, f"member {me.hex_id} is a voting member", me.id)
+
+
+def _decide_with_data(s: AgentSnapshot) -> Decision:
+    member_id = s.local.member_id
+    if s.cluster is None:
+        return Decision(Action.REJOIN, "local data present and no member answers: restarting with it",
+                        member_id)
+    if member_id is not None and s.cluster.by_id(member_id) is not None:
+        return Decision(Action.REJOIN, f"data of member {member_id:x}, which the cluster lists: "
+                        "restarting with it", member_id)
+    if member_id is None:
+        named = s.cluster.by_name_or_peer(s.instance_id, s.peer_url)
+        if named is not None and named.name == s.instance_id:
+            return Decision(Action.REJOIN, f"unmarked data; the cluster lists member {named.hex_id} "
+                            "under this instance's name: restarting with it", named.id)
+    owner = f"member {member_id:x}" if member_id is not None else "an unknown member"
+    return Decision(Action.SET_ASIDE, f"local data belongs to {owner}, which cluster "
+                    f"{s.cluster.cluster_id:x} no longer lists: setting it aside", member_id)
+
+
+def _decide_join(s: AgentSnapshot) -> Decision:
+    cluster = s.cluster
+    assert cluster is not None
+    if cluster.leader_id is None:
+        return Decision(Action.WAIT, f"cluster {cluster.cluster_id:x} answers but has no leader")
+    stale = cluster.by_name_or_peer(s.instance_id, s.peer_url)
+    if stale is not None:
+        return Decision(Action.REMOVE_STALE, f"member {stale.hex_id} claims this instance but there is "
+                        "no usable local data: removing it to join afresh", stale.id)
+    learners = [m for m in cluster.members if m.is_learner]
+    if learners:
+        return Decision(Action.WAIT, f"member {learners[0].hex_id} ({learners[0].name or 'not started'}) "
+                        "is still a learner: one joiner at a time")
+    return Decision(Action.JOIN, f"cluster {cluster.cluster_id:x} is healthy and this instance is "
+                    "not a member yet: joining as a learner")
+
+
+def _decide_seed(s: AgentSnapshot) -> Decision:
+    listing = s.listing
+    if listing is None or not listing.complete:
+        problem = listing.problem if listing is not None else "not taken"
+        return Decision(Action.WAIT, f"no member answers and the AWS listing is incomplete ({problem})")
+    me = listing.get(s.instance_id)
+    if me is None or not me.in_service:
+        state = me.lifecycle_state if me else "not listed"
+        return Decision(Action.WAIT, f"no member answers; this instance is {state} in its group, "
+                        "not InService")
+    others = sorted(i.instance_id for i in listing.in_service() if i.instance_id != s.instance_id)
+    silent = [i for i in others if s.peers.get(i) is None]
+    if silent:
+        return Decision(Action.WAIT, "no member answers; no answer from the agents of "
+                        + ", ".join(silent) + " (they may hold a cluster this instance cannot see)")
+    holders = [i for i in others if s.peers[i].running or s.peers[i].has_data]
+    if holders:
+        return Decision(Action.WAIT, "no member answers; " + ", ".join(holders)
+                        + " run etcd or hold a member's data: waiting for them")
+    lowest = min([s.instance_id, *others])
+    if lowest != s.instance_id:
+        return Decision(Action.WAIT, f"no cluster yet: waiting for {lowest} (lowest instance id) to seed")
+    return Decision(Action.SEED, f"listing complete with {len(others) + 1} InService instances, none runs "
+                    "or holds a member, and this is the lowest instance id: seeding a one-member cluster")

@@ -1,0 +1,137 @@
+"""The leader's housekeeping decision: which member of a vanished instance to remove, if any.
+
+Pure functions of a :class:`HousekeepingSnapshot`. The guards are DESIGN.md's
+"Safety rules": remove a member only if its instance is absent from a complete
+listing (or terminating), for longer than the grace period, quorum still holds
+without it, no upgrade lock is held, and this process is the etcd leader holding
+the housekeeping lease. One removal per cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Iterable, Mapping
+from urllib.parse import urlparse
+
+from appliance.aws.discovery import Listing
+from appliance.etcd.client import Member
+
+
+class InstanceFate(str, enum.Enum):
+    """What the AWS listing says of a member's instance."""
+
+    PRESENT = "present"
+    TERMINATING = "terminating"
+    GONE = "gone"
+    UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberHealth:
+    member: Member
+    healthy: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class HousekeepingSnapshot:
+    """Facts for one housekeeping decision.
+
+    Attributes:
+        now: monotonic seconds.
+        gone_since: member id -> monotonic time its instance was first seen gone or terminating.
+        grace_period: seconds a member's instance must stay gone before removal.
+        upgrade_lock_holder: instance id holding the upgrade lock, or None.
+    """
+
+    now: float
+    is_leader: bool
+    lease_holder: str | None
+    me: str
+    listing: Listing | None
+    members: tuple[MemberHealth, ...]
+    gone_since: Mapping[int, float]
+    grace_period: float
+    upgrade_lock_holder: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HousekeepingDecision:
+    """Remove ``member`` (or nothing when None), and why."""
+
+    member: Member | None
+    reason: str
+
+
+def _host(url: str) -> str:
+    return urlparse(url).hostname or ""
+
+
+def fate(member: Member, listing: Listing) -> InstanceFate:
+    """Where a member's instance stands in a complete listing.
+
+    A member is matched to its instance by name (the instance id); a learner that
+    never started has no name and is matched by the IP of its peer URL.
+    """
+    if member.name:
+        instance = listing.get(member.name)
+        if instance is not None:
+            return InstanceFate.TERMINATING if instance.terminating else InstanceFate.PRESENT
+        return InstanceFate.GONE if member.name in listing.gone else InstanceFate.UNKNOWN
+    hosts = {_host(u) for u in member.peer_urls}
+    matches = [i for i in listing.instances if i.private_ip in hosts]
+    if not matches:
+        return InstanceFate.GONE
+    return InstanceFate.TERMINATING if all(i.terminating for i in matches) else InstanceFate.PRESENT
+
+
+def track_gone(previous: Mapping[int, float], members: Iterable[Member], listing: Listing | None,
+               now: float) -> dict[int, float]:
+    """Update member id -> first time seen gone. An incomplete listing changes nothing."""
+    if listing is None or not listing.complete:
+        return dict(previous)
+    tracked = {}
+    for member in members:
+        if fate(member, listing) in (InstanceFate.GONE, InstanceFate.TERMINATING):
+            tracked[member.id] = previous.get(member.id, now)
+    return tracked
+
+
+def decide(s: HousekeepingSnapshot) -> HousekeepingDecision:
+    """Choose at most one member to remove, or say why none is removed."""
+    if not s.is_leader:
+        return HousekeepingDecision(None, "not the etcd leader")
+    if s.lease_holder != s.me:
+        return HousekeepingDecision(None, f"housekeeping lease held by {s.lease_holder or 'nobody yet'}")
+    if s.listing is None or not s.listing.complete:
+        problem = s.listing.problem if s.listing is not None else "not taken"
+        return HousekeepingDecision(None, f"AWS listing incomplete ({problem}): removing nothing")
+    listing = s.listing
+    candidates = [mh for mh in s.members if fate(mh.member, listing) in (InstanceFate.GONE,
+                                                                           InstanceFate.TERMINATING)]
+    if not candidates:
+        return HousekeepingDecision(None, "every member's instance is present")
+    if s.upgrade_lock_holder:
+        return HousekeepingDecision(None, f"upgrade lock held by {s.upgrade_lock_holder}: removing nothing")
+    voters = [mh for mh in s.members if not mh.member.is_learner]
+    # Learners first: they hold no vote, and a stale one blocks every join.
+    candidates.sort(key=lambda mh: (not mh.member.is_learner, s.gone_since.get(mh.member.id, s.now)))
+    reasons = []
+    for mh in candidates:
+        m = mh.member
+        label = f"member {m.hex_id} ({m.name or 'never started'})"
+        gone_for = s.now - s.gone_since.get(m.id, s.now)
+        if gone_for < s.grace_period:
+            reasons.append(f"{label}: instance gone for {gone_for:.0f} s of the {s.grace_period:.0f} s grace")
+            continue
+        if not m.is_learner:
+            remaining = len(voters) - 1
+            healthy = sum(1 for v in voters if v.healthy and v.member.id != m.id)
+            quorum = remaining // 2 + 1
+            if healthy < quorum:
+                reasons.append(f"{label}: removal would leave {healthy} healthy of {remaining} voting "
+                               f"members, below the quorum of {quorum}")
+                continue
+        return HousekeepingDecision(m, f"{label}: instance {fate(m, listing).value} for "
+                                    f"{gone_for:.0f} s (grace {s.grace_period:.0f} s): removing it")
+    return HousekeepingDecision(None, "; ".join(reasons))

@@ -1,0 +1,76 @@
+"""Locks as etcd leases: a key bound to a lease, value = the owner's instance id.
+
+Taking a lock creates the key only if absent (a txn on create_revision == 0);
+releasing is compare-and-delete on the owner's value, so an owner never deletes
+a lock that expired and was taken by another (DESIGN.md, "Safety rules").
+"""
+
+from __future__ import annotations
+
+import logging
+
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_KEY = "/__appliance/locks/housekeeping"
+UPGRADE_KEY = "/__appliance/locks/upgrade"
+
+
+def holder(client: EtcdClient, key: str) -> str | None:
+    """The owner of the lock at ``key``, or None if free.
+
+    Raises:
+        EtcdUnavailable, EtcdError: etcd did not answer.
+    """
+    found = client.get(key)
+    return found[0].decode() if found else None
+
+
+class LeaseLock:
+    """A lock held as long as this process keeps its lease alive.
+
+    Args:
+        key: the lock's key. owner: this process's identity (instance id).
+        ttl: lease TTL in seconds; a holder that stops renewing loses the lock after it.
+    """
+
+    def __init__(self, client: EtcdClient, key: str, owner: str, ttl: int):
+        self.client = client
+        self.key = key
+        self.owner = owner
+        self.ttl = ttl
+        self.lease_id: int | None = None
+
+    def acquire_or_renew(self) -> str | None:
+        """Renew our lease, or try to take the lock; returns the current holder (None if unknown).
+
+        Never raises for etcd errors: an etcd that does not answer means "unknown holder".
+        """
+        try:
+            if self.lease_id is not None:
+                if self.client.lease_keepalive(self.lease_id) > 0:
+                    return self.owner
+                log.warning("lost the lease of %s", self.key)
+                self.lease_id = None
+            lease = self.client.lease_grant(self.ttl)
+            created, current = self.client.create_if_absent(self.key, self.owner, lease)
+            if created:
+                self.lease_id = lease
+                return self.owner
+            self.client.lease_revoke(lease)
+            return current.decode() if current is not None else None
+        except (EtcdError, EtcdUnavailable) as exc:
+            log.warning("lock %s: %s", self.key, exc)
+            return None
+
+    def release(self) -> None:
+        """Compare-and-delete the key, then revoke the lease. Errors are logged, not raised."""
+        if self.lease_id is None:
+            return
+        try:
+            self.client.delete_if_value(self.key, self.owner)
+            self.client.lease_revoke(self.lease_id)
+        except (EtcdError, EtcdUnavailable) as exc:
+            log.warning("releasing %s: %s (the lease expires by itself)", self.key, exc)
+        self.lease_id = None

@@ -1,0 +1,89 @@
+"""The snapshot an agent cycle observes, and the decision it takes from it.
+
+Everything here is plain immutable data: the decision functions in
+``bootstrap.py`` and ``housekeeper.py`` read these and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Mapping
+
+from appliance.aws.discovery import Listing
+from appliance.etcd.client import Member
+from appliance.etcd.process import LocalData
+
+
+class Action(str, enum.Enum):
+    """What one agent cycle does."""
+
+    SEED = "seed"                  # start a one-member cluster
+    JOIN = "join"                  # MemberAdd as a learner, start etcd (existing)
+    REJOIN = "rejoin"              # start etcd with the member's own data
+    REMOVE_STALE = "remove-stale"  # remove a member entry claiming this instance, set data aside
+    SET_ASIDE = "set-aside"        # move away data of a member the cluster no longer lists
+    PROMOTE = "promote"            # MemberPromote this learner
+    LEAVE = "leave"                # instance taken out: MemberRemove self, stop etcd, exit
+    SERVE = "serve"                # a voting member serving: supervise (and housekeep if leader)
+    WAIT = "wait"                  # nothing safe to do yet
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """One action and the sentence that explains it (logged as one line)."""
+
+    action: Action
+    reason: str
+    member_id: int | None = None  # the member acted on, where there is one
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerStatus:
+    """What another instance's agent said on its status endpoint."""
+
+    instance_id: str
+    running: bool
+    has_data: bool
+    member_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterView:
+    """The etcd cluster as one member saw it. ``leader_id`` is None when it knows no leader."""
+
+    cluster_id: int
+    members: tuple[Member, ...]
+    leader_id: int | None
+
+    def by_id(self, member_id: int | None) -> Member | None:
+        return next((m for m in self.members if m.id == member_id), None)
+
+    def by_name_or_peer(self, name: str, peer_url: str) -> Member | None:
+        return next((m for m in self.members if m.name == name or peer_url in m.peer_urls), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSnapshot:
+    """Facts gathered by one agent cycle.
+
+    Attributes:
+        instance_id, peer_url: this instance and the peer URL it advertises.
+        local: the data directory's content.
+        etcd_running: the local etcd process is alive.
+        may_start: the restart backoff after an etcd crash has run out.
+        terminating: the instance is being taken out (metadata or ASG says so).
+        listing: the AWS listing, or None if not taken this cycle.
+        cluster: the cluster as some member answered, or None if no member answered.
+        peers: other InService instances' agents -> their status, None if no answer.
+    """
+
+    instance_id: str
+    peer_url: str
+    local: LocalData
+    etcd_running: bool
+    may_start: bool = True
+    terminating: bool = False
+    listing: Listing | None = None
+    cluster: ClusterView | None = None
+    peers: Mapping[str, PeerStatus | None] = dataclasses.field(default_factory=dict)

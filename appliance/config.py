@@ -1,0 +1,163 @@
+"""Agent settings from command-line flags and the environment, validated once.
+
+Each setting has an environment variable (e.g. ``GRACE_PERIOD``) and a flag
+(``--grace-period``); a flag wins over the variable. A bad value raises
+:class:`ConfigError` naming the variable or flag, before anything is started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+from typing import Any, Callable, Mapping
+
+from appliance.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSettings:
+    """Validated settings of ``etcd.py run``.
+
+    Durations are seconds (float); ports are TCP ports on the instance's private IP.
+    """
+
+    data_dir: str
+    etcd_binary: str
+    cluster_name: str
+    status_port: int
+    client_port: int
+    peer_port: int
+    metrics_port: int
+    grace_period: float
+    loop_interval: float
+    listing_interval: float
+    request_timeout: float
+    housekeeping_ttl: int
+    log_level: str
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be zero or a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port between 1 and 65535")
+    return value
+
+
+def _ttl(text: str) -> int:
+    value = int(text)
+    if not 5 <= value <= 3600:
+        raise ValueError("must be whole seconds between 5 and 3600")
+    return value
+
+
+def _absolute_path(text: str) -> str:
+    if not os.path.isabs(text):
+        raise ValueError("must be an absolute path")
+    return text
+
+
+def _executable(text: str) -> str:
+    found = shutil.which(text)
+    if found is None:
+        raise ValueError("is not an executable file (nor a command on PATH)")
+    return found
+
+
+def _cluster_name(text: str) -> str:
+    if not text or len(text) > 63 or not all(c.isalnum() or c in "-_." for c in text):
+        raise ValueError("must be 1-63 letters, digits, '-', '_' or '.'")
+    return text
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    field: str
+    env: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+_SPECS = (
+    _Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", _absolute_path,
+          "etcd data directory"),
+    _Spec("etcd_binary", "ETCD_BINARY", "etcd", _executable, "etcd executable"),
+    _Spec("cluster_name", "CLUSTER_NAME", "etcd", _cluster_name,
+          "cluster name (the stack's name); the etcd initial cluster token"),
+    _Spec("status_port", "STATUS_PORT", "2378", _port, "agent status endpoint port"),
+    _Spec("client_port", "CLIENT_PORT", "2379", _port, "etcd client port"),
+    _Spec("peer_port", "PEER_PORT", "2380", _port, "etcd peer port"),
+    _Spec("metrics_port", "METRICS_PORT", "2381", _port, "etcd metrics port"),
+    _Spec("grace_period", "GRACE_PERIOD", "300", _non_negative_float,
+          "seconds a member's instance must be gone before the leader removes it"),
+    _Spec("loop_interval", "LOOP_INTERVAL", "5", _positive_float,
+          "seconds between agent cycles once the member serves"),
+    _Spec("listing_interval", "LISTING_INTERVAL", "30", _positive_float,
+          "seconds between AWS listings while the cluster is calm"),
+    _Spec("request_timeout", "REQUEST_TIMEOUT", "3", _positive_float,
+          "timeout in seconds of every etcd, AWS and metadata call"),
+    _Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
+          "TTL in seconds of the leader's housekeeping lease"),
+    _Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
+)
+
+
+def add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per agent setting to ``parser`` (default: unset, so env applies)."""
+    for spec in _SPECS:
+        parser.add_argument(spec.flag, dest=spec.field, default=None,
+                            help=f"{spec.help} (env {spec.env}, default {spec.default})")
+
+
+def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> AgentSettings:
+    """Build :class:`AgentSettings` from parsed flags (field -> str|None) and an environment.
+
+    Raises:
+        ConfigError: a value does not parse or validate; the message names the flag
+            or environment variable it came from, and the offending value.
+    """
+    values: dict[str, Any] = {}
+    for spec in _SPECS:
+        flag_value = flags.get(spec.field)
+        if flag_value is not None:
+            source, raw = spec.flag, str(flag_value)
+        elif environ.get(spec.env, "") != "":
+            source, raw = spec.env, environ[spec.env]
+        else:
+            source, raw = f"{spec.env} (default)", spec.default
+        try:
+            values[spec.field] = spec.parse(raw)
+        except ValueError as exc:
+            message = str(exc) if "must" in str(exc) or "is not" in str(exc) else "is malformed"
+            raise ConfigError(f"{source}: {message} (got {raw!r})") from None
+    ports = [values[f] for f in ("status_port", "client_port", "peer_port", "metrics_port")]
+    if len(set(ports)) != len(ports):
+        raise ConfigError(f"STATUS_PORT, CLIENT_PORT, PEER_PORT, METRICS_PORT must differ (got {ports})")
+    return AgentSettings(**values)

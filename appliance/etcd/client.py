@@ -1,0 +1,254 @@
+"""A thin etcd v3 client over etcd's JSON gateway (``/v3/...``), with a timeout on every call.
+
+Why our own: DESIGN.md lists what exists. ``aetcd`` lacks the learner flag,
+``etcd3gw`` lacks MemberAdd/Promote and drops watch fields, ``python-etcd`` speaks
+only v2. The gateway is served by every etcd 3.4+ on its client URL, needs only
+``requests``, and is what Patroni uses. Field names follow etcd's
+``api/etcdserverpb/rpc.proto``; 64-bit integers travel as JSON strings and keys
+and values as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Iterable, Sequence
+
+import requests
+
+
+class EtcdError(Exception):
+    """etcd answered with an error (e.g. ``etcdserver: unhealthy cluster``)."""
+
+    def __init__(self, message: str, code: int | None = None, endpoint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.endpoint = endpoint
+
+
+class EtcdUnavailable(Exception):
+    """No endpoint answered within the timeout."""
+
+
+def _b64(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str | None) -> bytes:
+    return base64.b64decode(text or "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """An etcd cluster member. ``id`` is the 64-bit member id; ``name`` is "" until it has started."""
+
+    id: int
+    name: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+    is_learner: bool = False
+
+    @property
+    def hex_id(self) -> str:
+        return format(self.id, "x")
+
+    @classmethod
+    def from_json(cls, item: dict) -> "Member":
+        return cls(
+            id=int(item["ID"]),
+            name=item.get("name", ""),
+            peer_urls=tuple(item.get("peerURLs", ())),
+            client_urls=tuple(item.get("clientURLs", ())),
+            is_learner=bool(item.get("isLearner", False)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberList:
+    """The answer of MemberList: cluster id, which member answered, and the members."""
+
+    cluster_id: int
+    answered_by: int
+    members: tuple[Member, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointStatus:
+    """Maintenance Status of one member: ids, leader, revision-free raft progress, DB size (bytes)."""
+
+    endpoint: str
+    member_id: int
+    leader_id: int
+    version: str
+    raft_index: int
+    db_size: int
+    is_learner: bool
+    errors: tuple[str, ...]
+
+
+class EtcdClient:
+    """Calls etcd's JSON gateway on a list of client URLs, trying each in turn.
+
+    Args:
+        endpoints: client URLs, e.g. ``["http://127.0.1.4:2379"]``.
+        timeout: seconds for connect and for read, per endpoint tried.
+    """
+
+    def __init__(self, endpoints: Sequence[str], timeout: float = 3.0):
+        self.endpoints = [e.rstrip("/") for e in endpoints]
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def _post_one(self, endpoint: str, path: str, body: dict) -> dict:
+        response = self._http.post(endpoint + path, data=json.dumps(body), timeout=self.timeout)
+        text = response.text
+        # Streaming RPCs (lease keep-alive) answer newline-delimited {"result": …} objects.
+        first = text.split("\n", 1)[0] if text else "{}"
+        try:
+            payload = json.loads(first)
+        except ValueError:
+            raise EtcdError(f"non-JSON answer (HTTP {response.status_code})", endpoint=endpoint) from None
+        if response.status_code != 200 or "error" in payload:
+            error = payload.get("error")
+            if isinstance(error, dict):  # the shape of an error inside a stream
+                message, code = error.get("message", ""), error.get("grpc_code", error.get("code"))
+            else:
+                message, code = payload.get("message") or str(error or ""), payload.get("code")
+            raise EtcdError(message or f"HTTP {response.status_code}", code, endpoint)
+        if set(payload) == {"result"}:
+            return payload["result"]
+        return payload
+
+    def _post(self, path: str, body: dict, endpoints: Iterable[str] | None = None) -> dict:
+        failures = []
+        for endpoint in endpoints or self.endpoints:
+            try:
+                return self._post_one(endpoint.rstrip("/"), path, body)
+            except requests.RequestException as exc:
+                failures.append(f"{endpoint}: {type(exc).__name__}")
+        raise EtcdUnavailable("no etcd endpoint answered: " + ", ".join(failures))
+
+    # --- cluster membership -------------------------------------------------
+    def member_list(self, endpoint: str | None = None) -> MemberList:
+        """MemberList through ``endpoint`` (or the first that answers).
+
+        Raises:
+            EtcdUnavailable: no endpoint answered. EtcdError: etcd refused.
+        """
+        answer = self._post("/v3/cluster/member/list", {}, [endpoint] if endpoint else None)
+        header = answer.get("header", {})
+        return MemberList(
+            cluster_id=int(header.get("cluster_id", 0)),
+            answered_by=int(header.get("member_id", 0)),
+            members=tuple(Member.from_json(m) for m in answer.get("members", [])),
+        )
+
+    def member_add(self, peer_urls: Sequence[str], learner: bool = True) -> tuple[Member, tuple[Member, ...]]:
+        """MemberAdd (as a learner by default); returns the new member and all members.
+
+        Raises:
+            EtcdError: e.g. "etcdserver: too many learner members in cluster" (etcd
+                allows one learner by default) or "Peer URLs already exists".
+        """
+        answer = self._post("/v3/cluster/member/add", {"peerURLs": list(peer_urls), "isLearner": learner})
+        return Member.from_json(answer["member"]), tuple(Member.from_json(m) for m in answer.get("members", []))
+
+    def member_promote(self, member_id: int) -> None:
+        """MemberPromote a learner to a voting member.
+
+        Raises:
+            EtcdError: "etcdserver: can only promote a learner member which is in
+                sync with leader" until it has caught up; retry later.
+        """
+        self._post("/v3/cluster/member/promote", {"ID": str(member_id)})
+
+    def member_remove(self, member_id: int, endpoints: Iterable[str] | None = None) -> None:
+        """MemberRemove. etcd refuses it when it would leave too few started members for quorum."""
+        self._post("/v3/cluster/member/remove", {"ID": str(member_id)}, endpoints)
+
+    def move_leader(self, endpoint: str, target_id: int) -> None:
+        """MoveLeader; must be sent to the current leader's ``endpoint``."""
+        self._post("/v3/maintenance/transfer-leadership", {"targetID": str(target_id)}, [endpoint])
+
+    def status(self, endpoint: str) -> EndpointStatus:
+        """Maintenance Status of the member at ``endpoint``.
+
+        Raises:
+            EtcdUnavailable, EtcdError.
+        """
+        answer = self._post("/v3/maintenance/status", {}, [endpoint])
+        return EndpointStatus(
+            endpoint=endpoint,
+            member_id=int(answer.get("header", {}).get("member_id", 0)),
+            leader_id=int(answer.get("leader", 0)),
+            version=answer.get("version", ""),
+            raft_index=int(answer.get("raftIndex", 0)),
+            db_size=int(answer.get("dbSize", 0)),
+            is_learner=bool(answer.get("isLearner", False)),
+            errors=tuple(answer.get("errors", ())),
+        )
+
+    def healthy(self, endpoint: str) -> bool:
+        """True if ``GET /health`` on ``endpoint`` says the member serves (has a leader, answers reads)."""
+        try:
+            response = self._http.get(endpoint.rstrip("/") + "/health", timeout=self.timeout)
+            return response.status_code == 200 and response.json().get("health") == "true"
+        except (requests.RequestException, ValueError):
+            return False
+
+    # --- keys, leases, transactions ---------------------------------------
+    def get(self, key: str) -> tuple[bytes, int] | None:
+        """Linearizable read of one key: (value, lease id), or None if absent."""
+        answer = self._post("/v3/kv/range", {"key": _b64(key)})
+        kvs = answer.get("kvs", [])
+        if not kvs:
+            return None
+        return _unb64(kvs[0].get("value")), int(kvs[0].get("lease", 0))
+
+    def put(self, key: str, value: bytes | str, lease: int = 0) -> int:
+        """Put; returns the revision of the write."""
+        body = {"key": _b64(key), "value": _b64(value)}
+        if lease:
+            body["lease"] = str(lease)
+        return int(self._post("/v3/kv/put", body).get("header", {}).get("revision", 0))
+
+    def lease_grant(self, ttl: int) -> int:
+        """LeaseGrant; returns the lease id. ``ttl`` in seconds."""
+        return int(self._post("/v3/lease/grant", {"TTL": ttl})["ID"])
+
+    def lease_keepalive(self, lease_id: int) -> int:
+        """One LeaseKeepAlive; returns the remaining TTL in seconds (0 or less: the lease is gone)."""
+        answer = self._post("/v3/lease/keepalive", {"ID": str(lease_id)})
+        return int(answer.get("TTL", 0))
+
+    def lease_revoke(self, lease_id: int) -> None:
+        """LeaseRevoke: deletes the lease and every key attached to it."""
+        self._post("/v3/lease/revoke", {"ID": str(lease_id)})
+
+    def create_if_absent(self, key: str, value: str, lease: int) -> tuple[bool, bytes | None]:
+        """Txn: put ``key`` bound to ``lease`` only if it does not exist.
+
+        Returns:
+            (True, None) if created; (False, current value) otherwise.
+        """
+        answer = self._post("/v3/kv/txn", {
+            "compare": [{"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
+            "success": [{"request_put": {"key": _b64(key), "value": _b64(value), "lease": str(lease)}}],
+            "failure": [{"request_range": {"key": _b64(key)}}],
+        })
+        if answer.get("succeeded"):
+            return True, None
+        kvs = answer.get("responses", [{}])[0].get("response_range", {}).get("kvs", [])
+        return False, (_unb64(kvs[0].get("value")) if kvs else None)
+
+    def delete_if_value(self, key: str, value: str) -> bool:
+        """Txn: delete ``key`` only if it holds ``value`` (compare-and-delete). True if deleted."""
+        answer = self._post("/v3/kv/txn", {
+            "compare": [{"key": _b64(key), "target": "VALUE", "result": "EQUAL", "value": _b64(value)}],
+            "success": [{"request_delete_range": {"key": _b64(key)}}],
+        })
+        return bool(answer.get("succeeded"))

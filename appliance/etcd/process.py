@@ -1,0 +1,184 @@
+"""The local etcd process: its flags, start, stop, and the data directory's marker.
+
+The marker file (``appliance-member.json`` in the data directory) records which
+member id the data belongs to, so that the agent can tell "my data, restart with
+it" from "data of a member the cluster has since removed".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from typing import Mapping, Sequence
+
+log = logging.getLogger(__name__)
+
+MARKER = "appliance-member.json"
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalData:
+    """What the data directory holds: whether etcd has a WAL there, and the recorded member id."""
+
+    has_data: bool
+    member_id: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class EtcdUrls:
+    """This member's URLs, all on the instance's private IP."""
+
+    peer: str
+    client: str
+    metrics: str
+
+    @classmethod
+    def for_ip(cls, ip: str, peer_port: int = 2380, client_port: int = 2379,
+               metrics_port: int = 2381) -> "EtcdUrls":
+        return cls(f"http://{ip}:{peer_port}", f"http://{ip}:{client_port}", f"http://{ip}:{metrics_port}")
+
+
+def read_local_data(data_dir: str) -> LocalData:
+    """Inspect ``data_dir``: a WAL under ``member/wal`` means etcd has data there."""
+    wal = os.path.join(data_dir, "member", "wal")
+    has_data = os.path.isdir(wal) and any(name.endswith(".wal") for name in os.listdir(wal))
+    member_id = None
+    try:
+        with open(os.path.join(data_dir, MARKER)) as f:
+            member_id = int(json.load(f)["member_id"], 16)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return LocalData(has_data=has_data, member_id=member_id if has_data else None)
+
+
+def write_marker(data_dir: str, member_id: int, cluster_id: int | None = None) -> None:
+    """Record (atomically) that ``data_dir`` belongs to ``member_id``."""
+    os.makedirs(data_dir, exist_ok=True)
+    tmp = os.path.join(data_dir, MARKER + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"member_id": format(member_id, "x"),
+                   "cluster_id": format(cluster_id, "x") if cluster_id else None}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(data_dir, MARKER))
+
+
+def set_aside(data_dir: str) -> str | None:
+    """Move an unusable data directory to ``<data_dir>.previous`` (replacing an older one).
+
+    One copy is kept for forensics rather than deleted outright; disk use stays bounded.
+    Returns the new path, or None if there was nothing to move.
+    """
+    if not os.path.exists(data_dir):
+        return None
+    previous = data_dir.rstrip("/") + ".previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    os.replace(data_dir, previous)
+    return previous
+
+
+def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
+                 initial_cluster: Mapping[str, str] | None, state: str, token: str) -> list[str]:
+    """The etcd command line.
+
+    Args:
+        initial_cluster: member name -> peer URL, used only when ``data_dir`` is
+            empty (etcd ignores it once it has data); None to restart with data.
+        state: ``new`` (a one-member cluster: never several, DESIGN.md) or ``existing``.
+        token: the initial cluster token, so that two clusters never cross-talk.
+    """
+    cmd = [
+        binary, "--name", name, "--data-dir", data_dir,
+        "--listen-peer-urls", urls.peer, "--initial-advertise-peer-urls", urls.peer,
+        "--listen-client-urls", urls.client, "--advertise-client-urls", urls.client,
+        "--listen-metrics-urls", urls.metrics,
+        "--initial-cluster-token", token,
+        # etcd's default; stated so a reader knows reconfiguration is checked for quorum.
+        "--strict-reconfig-check=true",
+    ]
+    if initial_cluster is not None:
+        cmd += ["--initial-cluster", ",".join(f"{n}={u}" for n, u in initial_cluster.items()),
+                "--initial-cluster-state", state]
+    return cmd
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # If the agent dies, etcd gets SIGTERM instead of living on unsupervised.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for etcd: ours without ETCD_* / ETCDCTL_*, which etcd would read as flags."""
+    return {k: v for k, v in environ.items() if not k.startswith(("ETCD_", "ETCDCTL_"))}
+
+
+class EtcdProcess:
+    """Starts, watches and stops one etcd process, with restart backoff.
+
+    Args:
+        log_path: file for etcd's output, or None to inherit the agent's stderr.
+    """
+
+    def __init__(self, log_path: str | None = None):
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.failures = 0  # consecutive exits that came soon after a start
+        self.next_start_at = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def reap(self) -> int | None:
+        """If etcd exited since the last look, record it and return its exit code."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        code = self.proc.returncode
+        lived = time.monotonic() - self.started_at
+        self.failures = 0 if lived > 60 else self.failures + 1
+        delay = min(30.0, 0.5 * 2 ** self.failures) if self.failures else 0.5
+        self.next_start_at = time.monotonic() + delay
+        log.warning("etcd exited with code %s after %.1f s; restart allowed in %.1f s", code, lived, delay)
+        self.proc = None
+        return code
+
+    def may_start(self) -> bool:
+        """False while the restart backoff after a crash is still running."""
+        return time.monotonic() >= self.next_start_at
+
+    def start(self, command: Sequence[str]) -> None:
+        """Start etcd with ``command``; its output goes to ``log_path``."""
+        output = open(self.log_path, "ab") if self.log_path else None
+        try:
+            self.proc = subprocess.Popen(
+                list(command), stdout=output or None, stderr=subprocess.STDOUT if output else None,
+                stdin=subprocess.DEVNULL, env=child_environment(os.environ), preexec_fn=_die_with_parent,
+            )
+        finally:
+            if output:
+                output.close()
+        self.started_at = time.monotonic()
+        log.info("started etcd (pid %d): %s", self.proc.pid, " ".join(command[1:]))
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM etcd and wait up to ``timeout`` seconds, then SIGKILL."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("etcd did not stop within %.0f s; killing it", timeout)
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None

@@ -1,0 +1,153 @@
+"""The AWS endpoint the simulated instances see: moto behind a proxy that records and injects faults.
+
+Every call is appended to ``aws-calls.log`` (time, instance, operation, HTTP
+status): the benchmarks count each agent's calls from it, the instance being the
+``app/<id>`` part of the User-Agent (set through ``AWS_SDK_UA_APP_ID``).
+
+Faults, read from ``faults.json`` on each call, play what real AWS does on a bad
+day: an operation failing (``ServiceUnavailable``, ``Throttling``,
+``AccessDenied``), or an answer that leaves an instance out (a partial listing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import requests
+
+_STATUS = {"AccessDenied": 403, "UnauthorizedOperation": 403, "Throttling": 400,
+           "RequestLimitExceeded": 503, "ServiceUnavailable": 503, "InternalFailure": 500}
+_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length",
+                "server", "date"}
+_APP_ID = re.compile(r"app/(\S+)")
+
+
+def read_faults(path: str) -> list[dict]:
+    try:
+        with open(path) as f:
+            return json.load(f).get("rules", [])
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def write_faults(path: str, rules: list[dict]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"rules": rules}, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _error_body(operation: str, code: str, ec2_style: bool) -> bytes:
+    message = f"{code} injected by the simulator for {operation}"
+    if ec2_style:
+        return (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+                f"</Errors><RequestID>sim-fault</RequestID></Response>").encode()
+    return (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error><RequestId>sim-fault</RequestId></ErrorResponse>").encode()
+
+
+def omit_instances(body: bytes, instance_ids: set[str]) -> bytes:
+    """Remove the given instances from a DescribeAutoScalingGroups or DescribeInstances answer."""
+    root = ET.fromstring(body)
+    namespace = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
+    ET.register_namespace("", namespace)
+    q = (lambda tag: f"{{{namespace}}}{tag}") if namespace else (lambda tag: tag)
+    for parent in root.iter():
+        for child in list(parent):
+            if child.tag in (q("member"), q("item")):
+                found = child.find(q("InstanceId"))
+                if found is None:
+                    found = child.find(q("instanceId"))
+                if found is not None and found.text in instance_ids:
+                    parent.remove(child)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+class AwsProxy:
+    """Forwards to ``upstream`` (moto) on ``127.0.0.1:port``, recording calls and applying faults."""
+
+    def __init__(self, upstream: str, faults_file: str, calls_log: str, port: int = 0):
+        self.upstream = upstream.rstrip("/")
+        self.faults_file = faults_file
+        self.calls_log = calls_log
+        self._log_lock = threading.Lock()
+        self._http = threading.local()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, content = proxy.forward(self.command, self.path, dict(self.headers), body)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        threading.Thread(target=self._httpd.serve_forever, name="aws-proxy", daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._http, "session"):
+            self._http.session = requests.Session()
+        return self._http.session
+
+    def forward(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+        form = parse_qs(body.decode(errors="replace")) if body else {}
+        operation = (form.get("Action") or [""])[0]
+        app = _APP_ID.search(headers.get("User-Agent", ""))
+        caller = app.group(1) if app else "-"
+        ec2_style = "ec2." in headers.get("Authorization", "") or "/ec2/" in headers.get("Authorization", "")
+        status, out_headers, content = None, {"Content-Type": "text/xml"}, b""
+        omitted: set[str] = set()
+        for rule in read_faults(self.faults_file):
+            if rule.get("operation") not in (operation, "*") or not operation:
+                continue
+            if rule.get("instance", "*") not in ("*", caller):
+                continue
+            if rule.get("error"):
+                status = _STATUS.get(rule["error"], 400)
+                content = _error_body(operation, rule["error"], ec2_style)
+                break
+            omitted.update(rule.get("omit_instances", ()))
+        if status is None:
+            forward_headers = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
+            try:
+                response = self._session().request(method, self.upstream + path, headers=forward_headers,
+                                                   data=body, timeout=30)
+                status, content = response.status_code, response.content
+                out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS}
+                if omitted and status == 200:
+                    content = omit_instances(content, omitted)
+            except requests.RequestException as exc:
+                status, content = 502, _error_body(operation, "InternalFailure", ec2_style)
+                out_headers["X-Sim-Error"] = type(exc).__name__
+        with self._log_lock, open(self.calls_log, "a") as f:
+            f.write(f"{time.time():.3f} {caller} {operation or method + ' ' + path.split('?')[0]} {status}\n")
+        return status, out_headers, content
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -1,0 +1,248 @@
+"""``etcd.py sim up|status|terminate|down|fault``: the local AWS on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from appliance.errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from appliance.sim import aws, state, view
+from appliance.sim.aws_proxy import read_faults, write_faults
+from appliance.sim.metadata_server import write_lifecycle
+
+DEFAULT_STATE_DIR = ".sim"
+ENTRY_POINT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "etcd.py"))
+
+
+def add_parser(sim: argparse.ArgumentParser) -> None:
+    """Add the ``sim`` subcommands to ``sim``."""
+    sub = sim.add_subparsers(dest="sim_command", required=True)
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="simulator state (default .sim)")
+        p.set_defaults(handler=handler)
+        return p
+
+    up = command("up", cmd_up, "start the local AWS and a stack, and wait for a healthy cluster")
+    up.add_argument("--instances", type=int, default=3, help="InstanceCount of the stack: 1, 3, 5 or 7")
+    up.add_argument("--detach", action="store_true", help="return once healthy, leaving it running")
+    up.add_argument("--grace-period", type=float, default=5.0,
+                    help="agents' GRACE_PERIOD in seconds (default 5, short for the simulator)")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a healthy cluster")
+    up.add_argument("--agent-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra setting for every agent, e.g. LOOP_INTERVAL=2 (repeatable)")
+
+    status = command("status", cmd_status, "show each instance and its etcd role")
+    status.add_argument("--json", action="store_true")
+
+    terminate = command("terminate", cmd_terminate, "terminate an instance through the AWS API")
+    terminate.add_argument("instance_id")
+    terminate.add_argument("--graceful", action="store_true",
+                           help="first play a lifecycle hook: target state Terminated, SIGTERM, time to leave")
+    terminate.add_argument("--timeout", type=float, default=60.0, help="seconds the agent gets to leave")
+
+    command("down", cmd_down, "stop everything the simulator started")
+
+    fault = command("fault", cmd_fault, "make the instances' AWS calls fail or come back partial")
+    fault.add_argument("--operation", help="API operation, e.g. DescribeAutoScalingGroups, or *")
+    fault.add_argument("--error", help="error code to answer, e.g. ServiceUnavailable, AccessDenied")
+    fault.add_argument("--omit-instance", action="append", default=[], help="leave this instance out of answers")
+    fault.add_argument("--for-instance", default="*", help="only for calls made by this instance's agent")
+    fault.add_argument("--clear", action="store_true", help="remove every fault")
+
+    supervise = command("supervise", cmd_supervise, argparse.SUPPRESS)
+    supervise.add_argument("--instances", type=int, default=3)
+    supervise.add_argument("--grace-period", type=float, default=5.0)
+    supervise.add_argument("--agent-env", action="append", default=[])
+
+
+def _running_state(state_dir: str) -> dict:
+    current = state.load(state_dir)
+    if current is None or not state.pid_alive(current.get("supervisor_pid")):
+        raise ConfigError(f"no simulator runs in {os.path.abspath(state_dir)} (start one with: etcd.py sim up)")
+    return current
+
+
+def _agent_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--agent-env: expected NAME=VALUE (got {pair!r})")
+        env[name] = value
+    return env
+
+
+def cmd_supervise(args) -> int:
+    from appliance.sim.supervisor import Supervisor
+
+    return Supervisor(args.state_dir, args.instances, args.grace_period,
+                      agent_env=_agent_env(args.agent_env)).run()
+
+
+def cmd_up(args) -> int:
+    if args.instances not in (1, 3, 5, 7):
+        raise ConfigError(f"--instances: must be 1, 3, 5 or 7, the template's InstanceCount (got {args.instances})")
+    _agent_env(args.agent_env)
+    state_dir = os.path.abspath(args.state_dir)
+    current = state.load(state_dir)
+    if current and state.pid_alive(current.get("supervisor_pid")):
+        raise ConfigError(f"a simulator already runs in {state_dir}; stop it with: etcd.py sim down")
+    for stale in ("instances", state.STATE_FILE, "faults.json", "aws-calls.log"):
+        target = os.path.join(state_dir, stale)
+        shutil.rmtree(target, ignore_errors=True) if os.path.isdir(target) else \
+            os.path.exists(target) and os.remove(target)
+    os.makedirs(state_dir, exist_ok=True)
+    started = time.monotonic()
+    command = [sys.executable, ENTRY_POINT, "sim", "supervise", "--state-dir", state_dir,
+               "--instances", str(args.instances), "--grace-period", str(args.grace_period)]
+    for pair in args.agent_env:
+        command += ["--agent-env", pair]
+    with open(os.path.join(state_dir, "sim.log"), "ab") as out:
+        supervisor = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      start_new_session=True)
+    print(f"local AWS starting in {state_dir} (log: {state_dir}/sim.log)", flush=True)
+    report, last = None, ""
+    deadline = started + args.timeout
+    while time.monotonic() < deadline:
+        if supervisor.poll() is not None:
+            print(f"etcd.py: error: the simulator exited with code {supervisor.returncode}; "
+                  f"see {state_dir}/sim.log", file=sys.stderr)
+            return EXIT_FAILURE
+        current = state.load(state_dir)
+        if current and current.get("ready"):
+            try:
+                report = view.observe(current)
+            except Exception as exc:  # the local AWS may still be settling
+                report = view.ClusterReport([], False, f"local AWS not answering: {exc}", None)
+            if report.healthy:
+                break
+            if report.reason != last:
+                print(f"  {time.monotonic() - started:5.1f} s  {report.reason}", flush=True)
+                last = report.reason
+        time.sleep(0.5)
+    else:
+        print(f"etcd.py: error: no healthy cluster after {args.timeout:.0f} s: "
+              f"{report.reason if report else 'the stack was not deployed'}; stopping the simulator",
+              file=sys.stderr)
+        _down(state_dir)
+        return EXIT_FAILURE
+    print(f"healthy {args.instances}-member cluster after {time.monotonic() - started:.1f} s\n")
+    print(view.format_table(report))
+    current = state.load(state_dir)
+    print(f"\nAWS endpoint: {current['aws_endpoint']}  (region {current['region']}, stack {current['stack']})")
+    print("etcdctl --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
+    if args.detach:
+        print(f"\nrunning in the background; stop it with: python etcd.py sim down --state-dir {args.state_dir}")
+        return EXIT_OK
+    print("\nCtrl-C stops the simulator and everything it started.", flush=True)
+    try:
+        while supervisor.poll() is None:
+            time.sleep(1)
+        print("etcd.py: error: the simulator stopped by itself; see its log", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        _down(state_dir)
+        return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    current = _running_state(args.state_dir)
+    report = view.observe(current)
+    if args.json:
+        print(json.dumps({"aws_endpoint": current["aws_endpoint"],
+                          "regions": {current["region"]: {
+                              "stack": current["stack"], "asg": current["asg"],
+                              "hosted_zone_id": current["hosted_zone_id"], "healthy": report.healthy,
+                              "reason": report.reason, "instances": report.instances}}}, indent=1))
+    else:
+        print(view.format_table(report))
+    return EXIT_OK
+
+
+def cmd_terminate(args) -> int:
+    current = _running_state(args.state_dir)
+    known = current.get("instances", {})
+    if args.instance_id not in known:
+        raise ConfigError(f"instance {args.instance_id} is not in this simulator's group "
+                          f"(known: {', '.join(sorted(known)) or 'none'})")
+    clients = aws.clients(current["aws_endpoint"], current["region"])
+    pid = known[args.instance_id].get("agent_pid")
+    if args.graceful:
+        # What a termination lifecycle hook gives on AWS: the target lifecycle state
+        # turns Terminated and the agent gets SIGTERM and time before the machine goes.
+        write_lifecycle(state.lifecycle_file(current["state_dir"], args.instance_id), "Terminated")
+        if pid and state.pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + args.timeout
+            while state.pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if state.pid_alive(pid):
+                print(f"agent of {args.instance_id} did not exit within {args.timeout:.0f} s; terminating anyway")
+        clients["autoscaling"].terminate_instance_in_auto_scaling_group(
+            InstanceId=args.instance_id, ShouldDecrementDesiredCapacity=False)
+    else:
+        clients["ec2"].terminate_instances(InstanceIds=[args.instance_id])
+        if pid:  # the machine vanishes now, not at the supervisor's next look
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    print(f"terminated {args.instance_id}{' gracefully' if args.graceful else ''}")
+    return EXIT_OK
+
+
+def _down(state_dir: str) -> bool:
+    current = state.load(state_dir)
+    if current is None:
+        return False
+    pid = current.get("supervisor_pid")
+    if state.pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while state.pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # Whatever is still alive (a supervisor killed with -9, say) goes now.
+    groups = [pid, current.get("moto_pid")] + [i.get("agent_pid") for i in current.get("instances", {}).values()]
+    for group in groups:
+        if group and state.pid_alive(group):
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return True
+
+
+def cmd_down(args) -> int:
+    if _down(os.path.abspath(args.state_dir)):
+        print("simulator stopped")
+    else:
+        print(f"no simulator state in {os.path.abspath(args.state_dir)}")
+    return EXIT_OK
+
+
+def cmd_fault(args) -> int:
+    current = _running_state(args.state_dir)
+    path = os.path.join(current["state_dir"], "faults.json")
+    if args.clear:
+        write_faults(path, [])
+        print("faults cleared")
+        return EXIT_OK
+    if not args.operation or not (args.error or args.omit_instance):
+        raise ConfigError("sim fault: give --operation and --error or --omit-instance (or --clear)")
+    rule = {"operation": args.operation, "instance": args.for_instance}
+    if args.error:
+        rule["error"] = args.error
+    else:
+        rule["omit_instances"] = args.omit_instance
+    write_faults(path, read_faults(path) + [rule])
+    print("fault added: " + json.dumps(rule))
+    return EXIT_OK

