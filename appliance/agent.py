@@ -18,6 +18,7 @@ import threading
 import time
 
 import requests
+import tenacity
 
 from appliance.aws.discovery import Discovery, Listing
 from appliance.aws.metadata import Identity, MetadataClient
@@ -26,14 +27,14 @@ from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, ho
 from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, PeerStatus
 from appliance.config import AgentSettings
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
-from appliance.etcd.process import (EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside,
-                                    write_marker)
+from appliance.etcd.process import EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside, write_marker
 from appliance.status_server import StatusServer
 
 log = logging.getLogger("agent")
 
 BOOTSTRAP_INTERVAL = 1.0   # seconds between cycles until the member serves
 BUSY_LISTING_INTERVAL = 2.0  # seconds between AWS listings while something is changing
+LEAVE_TIMEOUT = 30.0       # seconds a leaving member retries its MemberRemove
 PROBE_TIMEOUT = 1.0        # seconds for probing peers' agents and members while bootstrapping
 
 
@@ -223,7 +224,10 @@ class Agent:
         """Carry out ``decision``; True when the agent should exit (it left the cluster)."""
         try:
             if decision.action is Action.SEED:
-                self._start({self.me.instance_id: self.urls.peer}, "new")
+                # A token unique to this seeding, so a later cluster of the same name (same
+                # IPs, even) never gets the same cluster id as this one.
+                self._start({self.me.instance_id: self.urls.peer}, "new",
+                            token=f"{self.settings.cluster_name}-{self.me.instance_id}")
             elif decision.action is Action.JOIN:
                 self._join(s.cluster)
             elif decision.action is Action.REJOIN:
@@ -255,9 +259,9 @@ class Agent:
         urls = [u for m in (cluster.members if cluster else ()) if not m.is_learner for u in m.client_urls[:1]]
         return EtcdClient(urls or [self.urls.client], timeout=self.settings.request_timeout)
 
-    def _start(self, initial_cluster: dict[str, str] | None, state: str) -> None:
+    def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None) -> None:
         self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
-                                     self.urls, initial_cluster, state, self.settings.cluster_name))
+                                     self.urls, initial_cluster, state, token or self.settings.cluster_name))
 
     def _join(self, cluster: ClusterView | None) -> None:
         client = self._cluster_client(cluster)
@@ -291,7 +295,14 @@ class Agent:
                 if cluster.leader_id == mine.id and others:
                     client.move_leader(self.urls.client, others[0].id)
                     log.info("moved leadership to member %s before leaving", others[0].hex_id)
-                client.member_remove(mine.id, [u for m in others for u in m.client_urls[:1]] or None)
+                # etcd refuses reconfiguration for a few seconds after a leader change or a
+                # join ("unhealthy cluster"); the lifecycle hook leaves time to retry.
+                for attempt in tenacity.Retrying(
+                        stop=tenacity.stop_after_delay(LEAVE_TIMEOUT),
+                        wait=tenacity.wait_random_exponential(multiplier=0.5, max=3),
+                        retry=tenacity.retry_if_exception_type((EtcdError, EtcdUnavailable)), reraise=True):
+                    with attempt:
+                        client.member_remove(mine.id, [u for m in others for u in m.client_urls[:1]] or None)
                 log.info("removed this instance's member %s from the cluster", mine.hex_id)
             except (EtcdError, EtcdUnavailable) as exc:
                 log.warning("could not leave the cluster (%s); the leader removes this member "

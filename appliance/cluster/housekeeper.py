@@ -110,7 +110,7 @@ def decide(s: HousekeepingSnapshot) -> HousekeepingDecision:
     candidates = [mh for mh in s.members if fate(mh.member, listing) in (InstanceFate.GONE,
                                                                            InstanceFate.TERMINATING)]
     if not candidates:
-        return HousekeepingDecision(None, "every member's instance is present")
+        return HousekeepingDecision(None, "no member's instance is known to be gone")
     if s.upgrade_lock_holder:
         return HousekeepingDecision(None, f"upgrade lock held by {s.upgrade_lock_holder}: removing nothing")
     voters = [mh for mh in s.members if not mh.member.is_learner]

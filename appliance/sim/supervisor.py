@@ -185,7 +185,7 @@ class Supervisor:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 10
-        for instance_id, proc in list(self.agents.items()):
+        for proc in list(self.agents.values()):
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -1,0 +1,163 @@
+"""Fixtures for integration tests: real simulators (moto server + real etcd) that always get torn down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.sim import aws, state
+from appliance.sim.supervisor import etcd_binary
+
+REPO = Path(__file__).resolve().parents[2]
+ETCDCTL = os.path.join(os.path.dirname(etcd_binary()), "etcdctl")
+
+
+def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python etcd.py ARGS`` and return its completed process (text output)."""
+    return subprocess.run([sys.executable, str(REPO / "etcd.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=REPO)
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.5):
+    """Call ``check`` until it returns a truthy value (returned) or ``timeout`` seconds pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    for _ in range(int(timeout / interval) + 2):
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+class Sim:
+    """A simulator in its own state directory, driven through the ``etcd.py sim`` commands."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = str(state_dir)
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return run_cli("sim", args[0], "--state-dir", self.state_dir, *args[1:], timeout=timeout)
+
+    def up(self, instances: int = 3, timeout: float = 120, agent_env: tuple[str, ...] = ()) -> None:
+        extra = [a for pair in agent_env for a in ("--agent-env", pair)]
+        done = self.cli("up", "--detach", "--instances", str(instances), "--timeout", str(timeout), *extra,
+                        timeout=timeout + 60)
+        assert done.returncode == 0, f"sim up failed:\n{done.stdout}\n{done.stderr}"
+
+    def down(self) -> None:
+        self.cli("down", timeout=90)
+
+    @property
+    def state(self) -> dict:
+        return state.load(self.state_dir)
+
+    def status(self) -> dict:
+        done = self.cli("status", "--json", timeout=60)
+        assert done.returncode == 0, done.stderr
+        regions = json.loads(done.stdout)["regions"]
+        return next(iter(regions.values()))
+
+    def healthy(self):
+        current = self.status()
+        return current if current["healthy"] else None
+
+    def wait_healthy(self, timeout: float = 60) -> dict:
+        return wait_until(self.healthy, timeout, "a healthy cluster at full size", interval=1)
+
+    def leader(self) -> dict:
+        return next(i for i in self.status()["instances"] if i["leader"])
+
+    def non_leader(self) -> dict:
+        return next(i for i in self.status()["instances"] if i["member"] and not i["leader"])
+
+    def endpoints(self) -> str:
+        return ",".join(i["client_url"] for i in self.status()["instances"] if i["member"])
+
+    def etcdctl(self, *args: str, endpoints: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([ETCDCTL, "--endpoints", endpoints or self.endpoints(), "--command-timeout=5s",
+                               *args], capture_output=True, text=True, timeout=30)
+
+    def members(self, endpoints: str | None = None) -> list[dict]:
+        done = self.etcdctl("member", "list", "-w", "json", endpoints=endpoints)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout).get("members", [])
+
+    def aws(self, service: str):
+        return aws.clients(self.state["aws_endpoint"], self.state["region"])[service]
+
+    def agent_pid(self, instance_id: str) -> int:
+        return self.state["instances"][instance_id]["agent_pid"]
+
+    def agent_log(self, instance_id: str) -> str:
+        return Path(self.state_dir, "instances", instance_id, "agent.log").read_text(errors="replace")
+
+    def agent_status(self, instance_id: str) -> dict:
+        import requests
+        ip = self.state["instances"][instance_id]["private_ip"]
+        return requests.get(f"http://{ip}:2378/status", timeout=3).json()
+
+    def signal_instance(self, instance_id: str, sig: int) -> None:
+        """Send ``sig`` to the instance's agent and etcd (its process group)."""
+        os.killpg(self.agent_pid(instance_id), sig)
+
+
+def etcd_pid(instance_id: str) -> int | None:
+    """The pid of the etcd process named ``instance_id``, from /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path("/proc", entry, "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"etcd") and instance_id.encode() in cmdline and b"--name" in cmdline:
+            return int(entry)
+    return None
+
+
+@pytest.fixture
+def sim_factory(tmp_path_factory):
+    """Make simulators; every one is brought down at the end of the test, whatever happens."""
+    made: list[Sim] = []
+
+    def make(name: str = "sim") -> Sim:
+        sim = Sim(tmp_path_factory.mktemp(name))
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.down()
+
+
+@pytest.fixture(scope="module")
+def cluster3(tmp_path_factory):
+    """One 3-instance stack shared by a module's tests; each test leaves it healthy at full size."""
+    sim = Sim(tmp_path_factory.mktemp("cluster3"))
+    try:
+        sim.up(3)
+        yield sim
+    finally:
+        sim.down()
+
+
+@pytest.fixture
+def stopped_group():
+    """Remember process groups a test SIGSTOPs, and SIGCONT them whatever happens."""
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,164 @@
+"""A real 3-member cluster on the local AWS: bootstrap, crash, termination, failing AWS, graceful exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests.integration.conftest import REPO, etcd_pid, run_cli, wait_until
+
+GRACE = 5  # the simulator's default GRACE_PERIOD, seconds
+
+
+def member_names(sim) -> set[str]:
+    return {m.get("name", "") for m in sim.members()}
+
+
+def test_three_instances_form_one_healthy_cluster(cluster3):
+    status = cluster3.status()
+    assert status["healthy"], status["reason"]
+    ids = {i["id"] for i in status["instances"]}
+    assert len(ids) == 3 and sum(i["leader"] for i in status["instances"]) == 1
+    health = cluster3.etcdctl("endpoint", "health")
+    output = health.stdout + health.stderr  # etcdctl 3.4 prints health on stderr, 3.5 on stdout
+    assert health.returncode == 0 and output.count("is healthy") == 3, output
+    members = cluster3.members()
+    assert {m["name"] for m in members} == ids
+    assert not any(m.get("isLearner") for m in members)
+    first, second = (i["client_url"] for i in status["instances"][:2])
+    assert cluster3.etcdctl("put", "/demo/key", "written-on-first", endpoints=first).returncode == 0
+    read = cluster3.etcdctl("get", "/demo/key", "--print-value-only", endpoints=second)
+    assert read.stdout.strip() == "written-on-first"
+
+
+def test_kill_9_of_etcd_restarts_it_with_the_same_member_and_data(cluster3):
+    victim = cluster3.non_leader()
+    before = {m["name"]: m["ID"] for m in cluster3.members()}
+    assert cluster3.etcdctl("put", "/crash/key", "kept").returncode == 0
+    old_pid = etcd_pid(victim["id"])
+    os.kill(old_pid, signal.SIGKILL)
+    new_pid = wait_until(lambda: (p := etcd_pid(victim["id"])) and p != old_pid and p, 30, "etcd restarted")
+    cluster3.wait_healthy(60)
+    after = {m["name"]: m["ID"] for m in cluster3.members()}
+    assert after == before, "the restarted etcd must keep its member id"
+    local = cluster3.etcdctl("get", "/crash/key", "--print-value-only", "--consistency=s",
+                             endpoints=victim["client_url"])
+    assert local.stdout.strip() == "kept"
+    assert new_pid != old_pid
+    assert "rejoin: data of member" in cluster3.agent_log(victim["id"])
+
+
+def test_failed_listing_removes_nothing_and_never_seeds(cluster3):
+    victim = cluster3.non_leader()
+    fault = cluster3.cli("fault", "--operation", "DescribeAutoScalingGroups", "--error", "ServiceUnavailable")
+    assert fault.returncode == 0, fault.stderr
+    try:
+        cluster3.aws("ec2").terminate_instances(InstanceIds=[victim["id"]])
+        time.sleep(GRACE * 3)  # three grace periods in which a careless leader would remove it
+        assert victim["id"] in member_names(cluster3), "a member was removed on a failed listing"
+        replacement = [i for i in cluster3.state["instances"] if i not in {x["id"] for x in cluster3.status()["instances"]
+                                                                          if x["member"]}]
+        assert len(replacement) == 1
+        assert replacement[0] not in member_names(cluster3)
+        # The replacement waits: it neither joined nor founded a cluster of its own.
+        assert etcd_pid(replacement[0]) is None
+        assert "AWS listing is incomplete" in cluster3.agent_status(replacement[0])["reason"]
+    finally:
+        assert cluster3.cli("fault", "--clear").returncode == 0
+    healed = cluster3.wait_healthy(60)
+    assert victim["id"] not in member_names(cluster3)
+    assert len(healed["instances"]) == 3
+
+
+def test_partial_listing_removes_nothing(cluster3, stopped_group):
+    victim = cluster3.non_leader()
+    leader = cluster3.leader()
+    victim_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
+    # The machine hangs (its member turns unhealthy) and the group's answer leaves it out.
+    pgid = cluster3.agent_pid(victim["id"])
+    stopped_group.append(pgid)
+    os.killpg(pgid, signal.SIGSTOP)
+    fault = cluster3.cli("fault", "--operation", "DescribeAutoScalingGroups", "--omit-instance", victim["id"])
+    assert fault.returncode == 0, fault.stderr
+    try:
+        wait_until(lambda: "incomplete" in cluster3.agent_status(leader["id"]).get("housekeeping", ""), 30,
+                   "the leader to see an incomplete listing")
+        time.sleep(GRACE * 3)
+        still = {m["name"]: m["ID"] for m in cluster3.members(endpoints=leader["client_url"])}
+        assert still.get(victim["id"]) == victim_member, "a member was removed on a partial listing"
+        assert "not listed in the group" in cluster3.agent_status(leader["id"])["housekeeping"]
+    finally:
+        cluster3.cli("fault", "--clear")
+        os.killpg(pgid, signal.SIGCONT)
+    cluster3.wait_healthy(60)
+    assert {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]] == victim_member
+
+
+def test_terminated_instance_is_replaced_and_its_member_removed(cluster3):
+    victim = cluster3.non_leader()
+    victim_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
+    cluster3.aws("ec2").terminate_instances(InstanceIds=[victim["id"]])
+    healed = cluster3.wait_healthy(60)
+    names = member_names(cluster3)
+    assert victim["id"] not in names and len(names) == 3
+    replacement = next(i["id"] for i in healed["instances"] if i["id"] not in {victim["id"]} and
+                       f"added as learner member" in cluster3.agent_log(i["id"]) and
+                       "promoted member" in cluster3.agent_log(i["id"]))
+    assert replacement in names
+    leader_log = cluster3.agent_log(cluster3.leader()["id"])
+    assert f"housekeeping: removed member {int(victim_member):x}" in leader_log
+
+
+def test_graceful_termination_leaves_without_the_leader(cluster3):
+    victim = cluster3.leader()  # the hardest case: leadership must move first
+    victim_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
+    done = cluster3.cli("terminate", "--graceful", victim["id"])
+    assert done.returncode == 0, done.stderr
+    log = cluster3.agent_log(victim["id"])
+    assert "moved leadership to member" in log
+    assert f"removed this instance's member {int(victim_member):x}" in log
+    assert victim["id"] not in member_names(cluster3)  # gone before the instance was terminated
+    cluster3.wait_healthy(60)
+    for instance_id in cluster3.state["instances"]:
+        assert f"housekeeping: removed member {int(victim_member):x}" not in cluster3.agent_log(instance_id)
+
+
+def test_access_denied_exits_2_naming_the_call(cluster3, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "keep-me").write_text("operator's file")
+    instance_id = next(iter(cluster3.status()["instances"]))["id"]
+    cli = cluster3.cli("fault", "--operation", "DescribeAutoScalingGroups", "--error", "AccessDenied",
+                       "--for-instance", "probe")
+    assert cli.returncode == 0
+    try:
+        env = {**os.environ, "AWS_ENDPOINT_URL": cluster3.state["agent_aws_endpoint"],
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SDK_UA_APP_ID": "probe",
+               "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{cluster3.state['metadata_port']}/{instance_id}/",
+               "DATA_DIR": str(data_dir), "ETCD_BINARY": "/bin/true"}
+        done = run_cli("run", env=env, timeout=60)
+    finally:
+        cluster3.cli("fault", "--clear")
+    assert done.returncode == 2
+    assert "AccessDenied: autoscaling:DescribeAutoScalingGroups is not allowed" in done.stderr
+    assert sorted(os.listdir(data_dir)) == ["keep-me"]
+
+
+def test_agents_call_only_what_the_template_allows(cluster3):
+    """Every AWS operation the agents made during this module is in the template's IAM policy."""
+    from cfnlint.decode import decode_str
+
+    template, _ = decode_str((REPO / "cloudformation" / "etcd-cluster.yaml").read_text())
+    allowed = set()
+    for statement in template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+        allowed.update(statement["Action"])
+    service = {"DescribeInstances": "ec2"}
+    made = set()
+    with open(os.path.join(cluster3.state_dir, "aws-calls.log")) as calls:
+        for line in calls:
+            _, caller, operation, _ = line.split(" ", 3)
+            if caller.startswith("i-"):
+                made.add(f"{service.get(operation, 'autoscaling')}:{operation}")
+    assert made, "the agents made no AWS call?"
+    assert made <= allowed, f"calls outside the policy: {made - allowed}"

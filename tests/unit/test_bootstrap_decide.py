@@ -1,0 +1,127 @@
+"""The agent's decision as a table of snapshots: no AWS, no etcd."""
+
+import dataclasses
+
+import pytest
+
+from appliance.aws.discovery import Instance, Listing
+from appliance.cluster.bootstrap import decide
+from appliance.cluster.model import Action, AgentSnapshot, ClusterView, PeerStatus
+from appliance.etcd.client import Member
+from appliance.etcd.process import LocalData
+
+ME, A, B = "i-0a", "i-0b", "i-0c"
+MY_PEER = "http://127.0.1.4:2380"
+NO_DATA = LocalData(has_data=False, member_id=None)
+
+
+def member(mid, name, ip, learner=False):
+    return Member(mid, name, (f"http://{ip}:2380",), (f"http://{ip}:2379",) if name else (), learner)
+
+
+def listing(*states, complete=True, problem=""):
+    ids = (ME, A, B)
+    return Listing(complete=complete, problem=problem, instances=tuple(
+        Instance(i, f"127.0.1.{4 + n}", s) for n, (i, s) in enumerate(zip(ids, states, strict=False))))
+
+
+FULL = listing("InService", "InService", "InService")
+FRESH_PEERS = {A: PeerStatus(A, False, False), B: PeerStatus(B, False, False)}
+CLUSTER = ClusterView(0xC1, (member(1, A, "127.0.1.5"), member(2, B, "127.0.1.6")), leader_id=1)
+
+
+def snap(**kw):
+    base = dict(instance_id=ME, peer_url=MY_PEER, local=NO_DATA, etcd_running=False, listing=FULL,
+                cluster=None, peers=FRESH_PEERS)
+    base.update(kw)
+    return AgentSnapshot(**base)
+
+
+CASES = [
+    # (name, snapshot, expected action, words the reason must contain)
+    ("seed: complete listing, all fresh, lowest id", snap(), Action.SEED, "lowest instance id"),
+    ("not lowest: wait for the lowest",
+     snap(instance_id="i-0z", peer_url="http://127.0.1.9:2380",
+          listing=Listing(True, FULL.instances + (Instance("i-0z", "127.0.1.9", "InService"),)),
+          peers={**FRESH_PEERS, ME: PeerStatus(ME, False, False)}),
+     Action.WAIT, "waiting for i-0a"),
+    ("partial listing never seeds", snap(listing=listing("InService", "InService", "InService", complete=False,
+                                                         problem="EC2 does not describe i-0c")),
+     Action.WAIT, "incomplete"),
+    ("no listing never seeds", snap(listing=None), Action.WAIT, "incomplete"),
+    ("a silent peer may hold a cluster: wait", snap(peers={A: PeerStatus(A, False, False), B: None}),
+     Action.WAIT, "no answer from the agents of i-0c"),
+    ("a peer with data: wait for it", snap(peers={A: PeerStatus(A, False, True), B: PeerStatus(B, False, False)}),
+     Action.WAIT, "hold a member's data"),
+    ("a peer running etcd: wait", snap(peers={A: PeerStatus(A, True, False), B: PeerStatus(B, False, False)}),
+     Action.WAIT, "run etcd"),
+    ("this instance not InService: wait", snap(listing=listing("Pending", "InService", "InService")),
+     Action.WAIT, "not InService"),
+    ("terminating peers do not block seeding", snap(listing=listing("InService", "Terminating", "InService"),
+                                                   peers={B: PeerStatus(B, False, False)}),
+     Action.SEED, "2 InService"),
+    ("healthy cluster, not a member: join", snap(cluster=CLUSTER), Action.JOIN, "joining as a learner"),
+    ("join even on a partial listing", snap(cluster=CLUSTER, listing=listing("InService", "InService",
+                                                                             "InService", complete=False)),
+     Action.JOIN, "learner"),
+    ("cluster without leader: wait", snap(cluster=dataclasses.replace(CLUSTER, leader_id=None)),
+     Action.WAIT, "no leader"),
+    ("another learner: one joiner at a time",
+     snap(cluster=ClusterView(0xC1, CLUSTER.members + (member(3, "", "127.0.1.9", learner=True),), 1)),
+     Action.WAIT, "one joiner at a time"),
+    ("stale entry by name, no data: remove it",
+     snap(cluster=ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4"),), 1)),
+     Action.REMOVE_STALE, "claims this instance"),
+    ("stale never-started learner with our peer URL: remove it",
+     snap(cluster=ClusterView(0xC1, CLUSTER.members + (member(3, "", "127.0.1.4", learner=True),), 1)),
+     Action.REMOVE_STALE, "no usable local data"),
+    ("own data, member listed: rejoin",
+     snap(local=LocalData(True, 3), cluster=ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4"),), 1)),
+     Action.REJOIN, "restarting with it"),
+    ("own data, no member answers: rejoin", snap(local=LocalData(True, 3)), Action.REJOIN, "no member answers"),
+    ("own data, member removed since: set aside", snap(local=LocalData(True, 3), cluster=CLUSTER),
+     Action.SET_ASIDE, "no longer lists"),
+    ("unmarked data, member named like us: rejoin",
+     snap(local=LocalData(True, None), cluster=ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4"),), 1)),
+     Action.REJOIN, "unmarked"),
+    ("unmarked data, no such member: set aside", snap(local=LocalData(True, None), cluster=CLUSTER),
+     Action.SET_ASIDE, "unknown member"),
+    ("crash backoff: wait", snap(local=LocalData(True, 3), may_start=False), Action.WAIT, "backoff"),
+    ("running learner: promote",
+     snap(etcd_running=True, local=LocalData(True, 3),
+          cluster=ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4", learner=True),), 1)),
+     Action.PROMOTE, "learner"),
+    ("running voter: serve",
+     snap(etcd_running=True, local=LocalData(True, 3),
+          cluster=ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4"),), 1)),
+     Action.SERVE, "voting member"),
+    ("running, nobody answers: serve on", snap(etcd_running=True, local=LocalData(True, 3)), Action.SERVE,
+     "no member answered"),
+    ("terminating: leave", snap(etcd_running=True, terminating=True, cluster=CLUSTER), Action.LEAVE, "terminated"),
+    ("terminating before joining: leave", snap(terminating=True), Action.LEAVE, "leaving"),
+]
+
+
+@pytest.mark.parametrize("name,snapshot,action,words", CASES, ids=[c[0] for c in CASES])
+def test_decide(name, snapshot, action, words):
+    decision = decide(snapshot)
+    assert decision.action is action, decision.reason
+    assert words in decision.reason
+
+
+def test_remove_stale_names_the_member():
+    stale = member(7, ME, "127.0.1.4")
+    decision = decide(snap(cluster=ClusterView(0xC1, CLUSTER.members + (stale,), 1)))
+    assert decision.member_id == 7
+
+
+def test_exactly_one_seeder_among_fresh_instances():
+    """Every instance of a fresh group decides from the same facts: exactly one seeds."""
+    ids = [f"i-0{c}" for c in "53174"]
+    full = Listing(True, tuple(Instance(i, f"127.0.1.{n + 4}", "InService") for n, i in enumerate(ids)))
+    seeders = []
+    for n, me in enumerate(ids):
+        peers = {i: PeerStatus(i, False, False) for i in ids if i != me}
+        d = decide(AgentSnapshot(me, f"http://127.0.1.{n + 4}:2380", NO_DATA, False, listing=full, peers=peers))
+        seeders += [me] if d.action is Action.SEED else []
+    assert seeders == ["i-01"]

@@ -1,0 +1,41 @@
+"""Settings: each bad value names its variable or flag."""
+
+import pytest
+
+from appliance.config import load_agent_settings
+from appliance.errors import EXIT_CONFIG, ConfigError
+
+GOOD = {"DATA_DIR": "/tmp/etcd-data", "ETCD_BINARY": "/bin/sh"}
+
+
+def test_defaults_and_env():
+    s = load_agent_settings({}, {**GOOD, "GRACE_PERIOD": "7.5"})
+    assert s.grace_period == 7.5 and s.status_port == 2378 and s.client_port == 2379
+    assert s.etcd_binary == "/bin/sh"
+
+
+def test_flag_wins_over_env():
+    s = load_agent_settings({"grace_period": "9"}, {**GOOD, "GRACE_PERIOD": "7"})
+    assert s.grace_period == 9
+
+
+@pytest.mark.parametrize("env,words", [
+    ({"GRACE_PERIOD": "soon"}, "GRACE_PERIOD: is malformed (got 'soon')"),
+    ({"GRACE_PERIOD": "-1"}, "GRACE_PERIOD: must be zero or a positive number"),
+    ({"STATUS_PORT": "70000"}, "STATUS_PORT: must be a TCP port"),
+    ({"DATA_DIR": "relative/dir"}, "DATA_DIR: must be an absolute path"),
+    ({"ETCD_BINARY": "/nonexistent/etcd"}, "ETCD_BINARY: is not an executable"),
+    ({"CLUSTER_NAME": "bad name!"}, "CLUSTER_NAME: must be"),
+    ({"HOUSEKEEPING_TTL": "1"}, "HOUSEKEEPING_TTL: must be whole seconds"),
+    ({"STATUS_PORT": "2379"}, "must differ"),
+])
+def test_bad_values_name_their_variable(env, words):
+    with pytest.raises(ConfigError) as caught:
+        load_agent_settings({}, {**GOOD, **env})
+    assert words in str(caught.value)
+    assert caught.value.exit_code == EXIT_CONFIG
+
+
+def test_bad_flag_names_the_flag():
+    with pytest.raises(ConfigError, match="--loop-interval: must be a positive number"):
+        load_agent_settings({"loop_interval": "0"}, GOOD)
