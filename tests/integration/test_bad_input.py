@@ -1,0 +1,56 @@
+"""Bad input: exit code 2 and a one-line message naming the cause, before anything starts."""
+
+import os
+import socket
+
+from tests.integration.conftest import run_cli
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def agent_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"DATA_DIR": str(tmp_path / "data"), "ETCD_BINARY": "/bin/true",
+                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    env.update(extra)
+    return env
+
+
+def test_malformed_setting_names_the_variable(tmp_path):
+    done = run_cli("run", env=agent_env(tmp_path, GRACE_PERIOD="five minutes"), timeout=60)
+    assert done.returncode == 2
+    assert "GRACE_PERIOD: is malformed (got 'five minutes')" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_malformed_flag_names_the_flag(tmp_path):
+    done = run_cli("run", "--status-port", "99999", env=agent_env(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert "--status-port: must be a TCP port between 1 and 65535 (got '99999')" in done.stderr
+
+
+def test_missing_etcd_binary(tmp_path):
+    done = run_cli("run", env=agent_env(tmp_path, ETCD_BINARY="/opt/nowhere/etcd"), timeout=60)
+    assert done.returncode == 2
+    assert "ETCD_BINARY: is not an executable file" in done.stderr
+
+
+def test_unreachable_metadata_service_says_so_after_retries(tmp_path):
+    endpoint = f"http://127.0.0.1:{closed_port()}/"
+    done = run_cli("run", env=agent_env(tmp_path, AWS_EC2_METADATA_SERVICE_ENDPOINT=endpoint), timeout=120)
+    assert done.returncode == 2
+    assert f"instance metadata service at {endpoint} unreachable after 5 attempts" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_sim_commands_without_a_simulator(tmp_path):
+    done = run_cli("sim", "status", "--state-dir", str(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert f"no simulator runs in {tmp_path}" in done.stderr
+    done = run_cli("sim", "up", "--instances", "4", "--state-dir", str(tmp_path), timeout=60)
+    assert done.returncode == 2 and "--instances: must be 1, 3, 5 or 7" in done.stderr

@@ -1,0 +1,37 @@
+"""The simulator's metadata service speaks IMDSv2 only, and the agent's client reads it."""
+
+import pytest
+import requests
+
+from appliance.aws.metadata import MetadataClient
+from appliance.sim.metadata_server import InstanceMetadata, MetadataServer, write_lifecycle
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = MetadataServer()
+    srv.register(InstanceMetadata("i-0abc", "eu-central-1", "eu-central-1b", "127.0.3.4",
+                                  str(tmp_path / "lifecycle")))
+    yield srv
+    srv.close()
+
+
+def test_identity_and_lifecycle_through_imdsv2(server, tmp_path):
+    client = MetadataClient(server.endpoint("i-0abc"), timeout=2)
+    identity = client.identity()
+    assert (identity.instance_id, identity.region, identity.availability_zone, identity.private_ip) == \
+        ("i-0abc", "eu-central-1", "eu-central-1b", "127.0.3.4")
+    assert client.target_lifecycle_state() == "InService"
+    write_lifecycle(str(tmp_path / "lifecycle"), "Terminated")
+    assert client.target_lifecycle_state() == "Terminated"
+
+
+def test_imdsv1_is_refused(server):
+    base = server.endpoint("i-0abc")
+    assert requests.get(base + "latest/meta-data/instance-id", timeout=2).status_code == 401
+    assert requests.put(base + "latest/api/token", timeout=2).status_code == 400  # no TTL header
+
+
+def test_other_instances_are_unknown(server):
+    assert requests.put(server.endpoint("i-other") + "latest/api/token", timeout=2,
+                        headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}).status_code == 404
