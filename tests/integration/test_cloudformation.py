@@ -12,8 +12,8 @@ TEMPLATE = REPO / "cloudformation" / "etcd-cluster.yaml"
 
 
 def test_cfn_lint_passes():
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True,
-                          timeout=300)
+    cfn_lint = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
+    done = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -57,8 +57,8 @@ def test_failed_listing_removes_nothing_and_never_seeds(cluster3):
         cluster3.aws("ec2").terminate_instances(InstanceIds=[victim["id"]])
         time.sleep(GRACE * 3)  # three grace periods in which a careless leader would remove it
         assert victim["id"] in member_names(cluster3), "a member was removed on a failed listing"
-        replacement = [i for i in cluster3.state["instances"] if i not in {x["id"] for x in cluster3.status()["instances"]
-                                                                          if x["member"]}]
+        members_now = {x["id"] for x in cluster3.status()["instances"] if x["member"]}
+        replacement = [i for i in cluster3.state["instances"] if i not in members_now]
         assert len(replacement) == 1
         assert replacement[0] not in member_names(cluster3)
         # The replacement waits: it neither joined nor founded a cluster of its own.
@@ -103,7 +103,7 @@ def test_terminated_instance_is_replaced_and_its_member_removed(cluster3):
     names = member_names(cluster3)
     assert victim["id"] not in names and len(names) == 3
     replacement = next(i["id"] for i in healed["instances"] if i["id"] not in {victim["id"]} and
-                       f"added as learner member" in cluster3.agent_log(i["id"]) and
+                       "added as learner member" in cluster3.agent_log(i["id"]) and
                        "promoted member" in cluster3.agent_log(i["id"]))
     assert replacement in names
     leader_log = cluster3.agent_log(cluster3.leader()["id"])
