@@ -26,6 +26,7 @@ from appliance.cluster import bootstrap, housekeeper
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
 from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, PeerStatus
 from appliance.config import AgentSettings
+from appliance.errors import AwsPermissionError
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
 from appliance.etcd.process import EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside, write_marker
 from appliance.status_server import StatusServer
@@ -65,6 +66,7 @@ class Agent:
         self.lock: LeaseLock | None = None
         self.last_logged: tuple[str, str] | None = None
         self.last_housekeeping = ""
+        self.last_failure = ""
         self.status: dict = {"instance_id": identity.instance_id, "state": "starting", "reason": "",
                              "running": False, "has_data": read_local_data(settings.data_dir).has_data,
                              "member_id": None, "healthy": False, "leader": False}
@@ -77,12 +79,18 @@ class Agent:
             signal.signal(sig, lambda *_: self.stop_requested.set())
         try:
             while not self.stop_requested.is_set():
-                snapshot = self.observe()
-                decision = bootstrap.decide(snapshot)
-                self.report(decision, snapshot)
-                if self.act(decision, snapshot):
-                    return 0
-                self.stop_requested.wait(self.interval(decision))
+                try:
+                    snapshot = self.observe()
+                    decision = bootstrap.decide(snapshot)
+                    self.report(decision, snapshot)
+                    if self.act(decision, snapshot):
+                        return 0
+                    pause = self.interval(decision)
+                except Exception:  # noqa: BLE001 - a bug in one cycle must not take etcd down with the agent
+                    log.exception("agent cycle failed; etcd keeps running, next cycle in %.0f s",
+                                  self.settings.loop_interval)
+                    pause = self.settings.loop_interval
+                self.stop_requested.wait(pause)
             return self.shutdown()
         finally:
             if status_server is not None:
@@ -146,11 +154,20 @@ class Agent:
             # Non-leaders need only their own lifecycle state, one call per interval.
             if now - self.listed_at >= self.settings.listing_interval:
                 self.listed_at = now
-                self._own_state = self.discovery.own_lifecycle_state()
+                try:
+                    self._own_state = self.discovery.own_lifecycle_state()
+                except AwsPermissionError as exc:
+                    log.error("%s", exc)
             return self.listing
         if now - self.listed_at >= due:
             confirm = [m.name for m in self._last_members if m.name.startswith("i-")]
-            self.listing = self.discovery.list(confirm=confirm)
+            try:
+                self.listing = self.discovery.list(confirm=confirm)
+            except AwsPermissionError as exc:
+                # Fatal at start-up (exit 2); once etcd serves, a revoked permission must
+                # not stop it: the listing is unknown, so nothing is seeded or removed.
+                log.error("%s", exc)
+                self.listing = Listing.unknown(str(exc))
             self.listed_at = now
             if not self.listing.complete:
                 log.warning("AWS listing incomplete: %s", self.listing.problem)
@@ -251,7 +268,12 @@ class Agent:
         except (EtcdError, EtcdUnavailable) as exc:
             # etcd refuses reconfiguration while not ready ("unhealthy cluster", learner
             # not caught up, "too many learner members"): the next cycle tries again.
-            log.info("%s not done yet: %s", decision.action.value, exc)
+            failure = f"{decision.action.value} not done yet: {exc}"
+            if failure != self.last_failure:  # one line per new refusal, not one a second
+                log.info("%s", failure)
+                self.last_failure = failure
+            return False
+        self.last_failure = ""
         return False
 
     def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:

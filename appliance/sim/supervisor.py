@@ -116,13 +116,13 @@ class Supervisor:
             if proc.poll() is not None:
                 del self.agents[instance_id]
                 changed = True
+                # Like a service manager with Restart=always: an agent that stops while its
+                # instance stays InService comes back; one that left for termination does not.
                 terminated = self._lifecycle(instance_id) == "Terminated"
                 log.info("agent of %s exited with code %s%s", instance_id, proc.returncode,
-                         "" if terminated or proc.returncode == 0 else "; restarting it")
-                if proc.returncode != 0 and not terminated:
-                    self.restart_at[instance_id] = time.monotonic() + AGENT_RESTART_DELAY
-                else:
-                    self.restart_at[instance_id] = float("inf")
+                         "" if terminated else f"; restarting it in {AGENT_RESTART_DELAY:.0f} s")
+                self.restart_at[instance_id] = (float("inf") if terminated
+                                                else time.monotonic() + AGENT_RESTART_DELAY)
         for instance_id, inst in current.items():
             if instance_id in self.agents or not inst["private_ip"] or inst["lifecycle_state"] != "InService":
                 continue

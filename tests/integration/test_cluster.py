@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
@@ -162,3 +163,33 @@ def test_agents_call_only_what_the_template_allows(cluster3):
                 made.add(f"{service.get(operation, 'autoscaling')}:{operation}")
     assert made, "the agents made no AWS call?"
     assert made <= allowed, f"calls outside the policy: {made - allowed}"
+
+
+def test_plain_restart_of_the_agent_keeps_the_member(cluster3):
+    victim = cluster3.non_leader()
+    before = {m["name"]: m["ID"] for m in cluster3.members()}
+    old_agent = cluster3.agent_pid(victim["id"])
+    os.kill(old_agent, signal.SIGTERM)  # the agent alone, as a service manager's restart does
+    wait_until(lambda: cluster3.agent_pid(victim["id"]) not in (None, old_agent), 30, "the agent to come back")
+    cluster3.wait_healthy(60)
+    log = cluster3.agent_log(victim["id"])
+    assert "SIGTERM: stopping etcd; this member stays in the cluster" in log
+    assert "rejoin: data of member" in log
+    assert {m["name"]: m["ID"] for m in cluster3.members()} == before
+
+
+def test_member_entry_without_local_data_is_replaced(cluster3):
+    """A disk replaced under a running instance: its stale member is removed and it joins afresh."""
+    victim = cluster3.non_leader()
+    old_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
+    old_agent = cluster3.agent_pid(victim["id"])
+    data_dir = os.path.join(cluster3.state_dir, "instances", victim["id"], "data")
+    os.killpg(old_agent, signal.SIGKILL)
+    wait_until(lambda: etcd_pid(victim["id"]) is None, 10, "etcd to die with its agent")
+    shutil.rmtree(data_dir)
+    wait_until(lambda: cluster3.agent_pid(victim["id"]) not in (None, old_agent), 30, "the agent to come back")
+    cluster3.wait_healthy(60)
+    log = cluster3.agent_log(victim["id"])
+    assert "claims this instance but there is no usable local data" in log
+    new_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
+    assert new_member != old_member
