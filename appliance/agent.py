@@ -18,11 +18,10 @@ import threading
 import time
 
 import requests
-import tenacity
 
 from appliance.aws.discovery import Discovery, Listing
 from appliance.aws.metadata import Identity, MetadataClient
-from appliance.cluster import bootstrap, housekeeper
+from appliance.cluster import bootstrap, housekeeper, membership
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
 from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, PeerStatus
 from appliance.config import AgentSettings
@@ -35,7 +34,6 @@ log = logging.getLogger("agent")
 
 BOOTSTRAP_INTERVAL = 1.0   # seconds between cycles until the member serves
 BUSY_LISTING_INTERVAL = 2.0  # seconds between AWS listings while something is changing
-LEAVE_TIMEOUT = 30.0       # seconds a leaving member retries its MemberRemove
 PROBE_TIMEOUT = 1.0        # seconds for probing peers' agents and members while bootstrapping
 
 
@@ -60,6 +58,8 @@ class Agent:
         self.listing: Listing | None = None
         self.listed_at = -math.inf
         self.known_client_urls: list[str] = []
+        self._own_state: str | None = None  # own ASG lifecycle state, read by non-leaders
+        self._last_members: tuple[Member, ...] = ()
         self.is_leader = False
         self.calm = False
         self.gone_since: dict[int, float] = {}
@@ -173,9 +173,6 @@ class Agent:
                 log.warning("AWS listing incomplete: %s", self.listing.problem)
         return self.listing
 
-    _own_state: str | None = None
-    _last_members: tuple[Member, ...] = ()
-
     def _terminating(self, listing: Listing | None) -> bool:
         if self._metadata_says_terminated():
             return True
@@ -277,20 +274,15 @@ class Agent:
         return False
 
     def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:
-        # Learners refuse most RPCs ("rpc not supported for learner"): ask voting members.
-        urls = [u for m in (cluster.members if cluster else ()) if not m.is_learner for u in m.client_urls[:1]]
-        return EtcdClient(urls or [self.urls.client], timeout=self.settings.request_timeout)
+        return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout)
 
     def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None) -> None:
         self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
                                      self.urls, initial_cluster, state, token or self.settings.cluster_name))
 
     def _join(self, cluster: ClusterView | None) -> None:
-        client = self._cluster_client(cluster)
-        new, members = client.member_add([self.urls.peer], learner=True)
+        new, initial = membership.add_learner(self._cluster_client(cluster), self.me.instance_id, self.urls.peer)
         log.info("added as learner member %s through the cluster", new.hex_id)
-        initial = {m.name: m.peer_urls[0] for m in members if m.name and m.peer_urls}
-        initial[self.me.instance_id] = self.urls.peer
         write_marker(self.settings.data_dir, new.id, cluster.cluster_id if cluster else None)
         self._start(initial, "existing")
 
@@ -311,24 +303,7 @@ class Agent:
             mine = cluster.by_id(s.local.member_id) or cluster.by_name_or_peer(self.me.instance_id,
                                                                               self.urls.peer)
         if mine is not None and s.etcd_running:
-            client = self._cluster_client(cluster)
-            others = [m for m in cluster.members if m.id != mine.id and not m.is_learner and m.client_urls]
-            try:
-                if cluster.leader_id == mine.id and others:
-                    client.move_leader(self.urls.client, others[0].id)
-                    log.info("moved leadership to member %s before leaving", others[0].hex_id)
-                # etcd refuses reconfiguration for a few seconds after a leader change or a
-                # join ("unhealthy cluster"); the lifecycle hook leaves time to retry.
-                for attempt in tenacity.Retrying(
-                        stop=tenacity.stop_after_delay(LEAVE_TIMEOUT),
-                        wait=tenacity.wait_random_exponential(multiplier=0.5, max=3),
-                        retry=tenacity.retry_if_exception_type((EtcdError, EtcdUnavailable)), reraise=True):
-                    with attempt:
-                        client.member_remove(mine.id, [u for m in others for u in m.client_urls[:1]] or None)
-                log.info("removed this instance's member %s from the cluster", mine.hex_id)
-            except (EtcdError, EtcdUnavailable) as exc:
-                log.warning("could not leave the cluster (%s); the leader removes this member "
-                            "after the grace period", exc)
+            membership.leave(cluster, mine, self.urls.client, self.settings.request_timeout)
         if self.lock is not None:
             self.lock.release()
         self.etcd.stop()
