@@ -138,7 +138,9 @@ def cmd_up(args) -> int:
     print(view.format_table(report))
     current = state.load(state_dir)
     print(f"\nAWS endpoint: {current['aws_endpoint']}  (region {current['region']}, stack {current['stack']})")
-    print("etcdctl --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
+    etcdctl = os.path.join(os.path.dirname(sys.executable), "etcdctl")
+    etcdctl = os.path.relpath(etcdctl) if os.path.exists(etcdctl) else "etcdctl"
+    print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
     if args.detach:
         print(f"\nrunning in the background; stop it with: python etcd.py sim down --state-dir {args.state_dir}")
         return EXIT_OK
