@@ -19,7 +19,7 @@ import time
 
 import requests
 
-from appliance.aws.discovery import Discovery, Listing
+from appliance.aws.discovery import TERMINATING_STATES, Discovery, Listing
 from appliance.aws.metadata import Identity, MetadataClient
 from appliance.cluster import bootstrap, housekeeper, membership
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
@@ -176,11 +176,10 @@ class Agent:
     def _terminating(self, listing: Listing | None) -> bool:
         if self._metadata_says_terminated():
             return True
-        if self._own_state is not None and self._own_state != "InService" and \
-                self._own_state.startswith(("Terminating", "Terminated")):
+        if self._own_state in TERMINATING_STATES:
             return True
         mine = listing.get(self.me.instance_id) if listing is not None else None
-        return mine is not None and mine.lifecycle_state.startswith(("Terminating", "Terminated"))
+        return mine is not None and mine.terminating
 
     def _metadata_says_terminated(self) -> bool:
         try:

@@ -24,11 +24,10 @@ _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 # EC2 instance states of a machine that is going or gone.
 _EC2_GONE = {"shutting-down", "terminated"}
 # ASG lifecycle states of an instance being taken out (EC2 Auto Scaling user guide,
-# "Amazon EC2 Auto Scaling instance lifecycle").
-TERMINATING_STATES = {
-    "Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated",
-    "Detaching", "Detached",
-}
+# "Amazon EC2 Auto Scaling instance lifecycle"). Detaching/Detached are left out on
+# purpose: an operator who detaches an instance keeps its machine, so its member stays
+# (and, no longer listed but running in EC2, it makes the listing incomplete).
+TERMINATING_STATES = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated"})
 
 
 @dataclasses.dataclass(frozen=True)
