@@ -67,9 +67,11 @@ class Agent:
         self.last_logged: tuple[str, str] | None = None
         self.last_housekeeping = ""
         self.last_failure = ""
+        self.seed_intent = False
+        # Served from the first moment: peers deciding whether to seed read it.
         self.status: dict = {"instance_id": identity.instance_id, "state": "starting", "reason": "",
-                             "running": False, "has_data": read_local_data(settings.data_dir).has_data,
-                             "member_id": None, "healthy": False, "leader": False}
+                             "running": False, "seeding": False, "member_id": None, "healthy": False,
+                             "leader": False, "has_data": read_local_data(settings.data_dir).has_data}
         self._http = requests.Session()
 
     # --- the loop -----------------------------------------------------------
@@ -142,7 +144,9 @@ class Agent:
         return AgentSnapshot(
             instance_id=self.me.instance_id, peer_url=self.urls.peer, local=local,
             etcd_running=running, may_start=self.etcd.may_start(),
-            terminating=self._terminating(listing), listing=listing, cluster=cluster, peers=peers)
+            terminating=self._terminating(listing), listing=listing, cluster=cluster, peers=peers,
+            # Published by the previous cycle's act, so before this cycle asked the peers.
+            seed_announced=self.seed_intent)
 
     def _maybe_list(self, running: bool) -> Listing | None:
         now = time.monotonic()
@@ -227,7 +231,7 @@ class Agent:
             try:
                 body = self._http.get(url, timeout=PROBE_TIMEOUT).json()
                 peers[inst.instance_id] = PeerStatus(inst.instance_id, bool(body.get("running")),
-                                                     bool(body.get("has_data")))
+                                                     bool(body.get("has_data")), bool(body.get("seeding")))
             except (requests.RequestException, ValueError):
                 peers[inst.instance_id] = None
         return peers
@@ -235,6 +239,10 @@ class Agent:
     # --- act ----------------------------------------------------------------
     def act(self, decision: Decision, s: AgentSnapshot) -> bool:
         """Carry out ``decision``; True when the agent should exit (it left the cluster)."""
+        announce = decision.action in (Action.ANNOUNCE_SEED, Action.SEED)
+        if announce != self.seed_intent:  # withdrawn as soon as the facts no longer allow seeding
+            self.seed_intent = announce
+            self.status["seeding"] = announce
         try:
             if decision.action is Action.SEED:
                 # A token unique to this seeding, so a later cluster of the same name (same
@@ -276,6 +284,7 @@ class Agent:
         return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout)
 
     def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None) -> None:
+        self.status["running"] = True  # before etcd starts: no peer may read "not running" meanwhile
         self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
                                      self.urls, initial_cluster, state, token or self.settings.cluster_name))
 

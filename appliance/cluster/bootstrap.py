@@ -3,6 +3,12 @@
 A pure function of an :class:`AgentSnapshot`; the safety rules it encodes are
 DESIGN.md's "Safety rules" (one seeder, only on a complete listing when no other
 instance runs or holds a member; join as a learner; one joiner at a time).
+
+Seeding is announce-then-check: the lowest instance first publishes its intent on
+its status endpoint, and seeds only if a check made after that still finds every
+other agent without data, etcd or an intent of its own. Two agents cannot both
+seed: the later of the two announcements precedes that agent's check, which sees
+the earlier intent and waits.
 """
 
 from __future__ import annotations
@@ -91,8 +97,14 @@ def _decide_seed(s: AgentSnapshot) -> Decision:
     if holders:
         return Decision(Action.WAIT, "no member answers; " + ", ".join(holders)
                         + " run etcd or hold a member's data: waiting for them")
+    seeders = [i for i in others if s.peers[i].seeding]
+    if seeders:
+        return Decision(Action.WAIT, "no cluster yet: " + ", ".join(seeders) + " announced it seeds")
     lowest = min([s.instance_id, *others])
     if lowest != s.instance_id:
         return Decision(Action.WAIT, f"no cluster yet: waiting for {lowest} (lowest instance id) to seed")
-    return Decision(Action.SEED, f"listing complete with {len(others) + 1} InService instances, none runs "
-                    "or holds a member, and this is the lowest instance id: seeding a one-member cluster")
+    facts = (f"listing complete with {len(others) + 1} InService instances, none runs, holds a member "
+             "or seeds, and this is the lowest instance id")
+    if not s.seed_announced:
+        return Decision(Action.ANNOUNCE_SEED, f"{facts}: announcing the intent to seed, then checking again")
+    return Decision(Action.SEED, f"{facts}, checked after announcing: seeding a one-member cluster")

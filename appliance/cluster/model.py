@@ -18,6 +18,7 @@ from appliance.etcd.process import LocalData
 class Action(str, enum.Enum):
     """What one agent cycle does."""
 
+    ANNOUNCE_SEED = "announce-seed"  # publish the intent to seed, then check once more
     SEED = "seed"                  # start a one-member cluster
     JOIN = "join"                  # MemberAdd as a learner, start etcd (existing)
     REJOIN = "rejoin"              # start etcd with the member's own data
@@ -45,7 +46,7 @@ class PeerStatus:
     instance_id: str
     running: bool
     has_data: bool
-    member_id: int | None = None
+    seeding: bool = False  # it announced the intent to seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,8 @@ class AgentSnapshot:
         listing: the AWS listing, or None if not taken this cycle.
         cluster: the cluster as some member answered, or None if no member answered.
         peers: other InService instances' agents -> their status, None if no answer.
+        seed_announced: this agent's intent to seed was published on its status
+            endpoint before this snapshot's peers were asked.
     """
 
     instance_id: str
@@ -87,3 +90,4 @@ class AgentSnapshot:
     listing: Listing | None = None
     cluster: ClusterView | None = None
     peers: Mapping[str, PeerStatus | None] = dataclasses.field(default_factory=dict)
+    seed_announced: bool = False

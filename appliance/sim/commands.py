@@ -95,10 +95,11 @@ def cmd_up(args) -> int:
     current = state.load(state_dir)
     if current and state.pid_alive(current.get("supervisor_pid")):
         raise ConfigError(f"a simulator already runs in {state_dir}; stop it with: etcd.py sim down")
-    for stale in ("instances", state.STATE_FILE, "faults.json", "aws-calls.log"):
-        target = os.path.join(state_dir, stale)
-        shutil.rmtree(target, ignore_errors=True) if os.path.isdir(target) else \
-            os.path.exists(target) and os.remove(target)
+    # A new run starts clean; the old run's logs (sim.log, moto.log) are appended to.
+    shutil.rmtree(os.path.join(state_dir, "instances"), ignore_errors=True)
+    for stale in (state.STATE_FILE, "faults.json", "aws-calls.log"):
+        if os.path.exists(os.path.join(state_dir, stale)):
+            os.remove(os.path.join(state_dir, stale))
     os.makedirs(state_dir, exist_ok=True)
     started = time.monotonic()
     command = [sys.executable, ENTRY_POINT, "sim", "supervise", "--state-dir", state_dir,

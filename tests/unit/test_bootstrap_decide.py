@@ -39,7 +39,15 @@ def snap(**kw):
 
 CASES = [
     # (name, snapshot, expected action, words the reason must contain)
-    ("seed: complete listing, all fresh, lowest id", snap(), Action.SEED, "lowest instance id"),
+    ("lowest of a fresh group: announce first", snap(), Action.ANNOUNCE_SEED, "announcing the intent"),
+    ("announced and still clear: seed", snap(seed_announced=True), Action.SEED, "checked after announcing"),
+    ("a peer announced it seeds: wait, even if lower",
+     snap(peers={A: PeerStatus(A, False, False, seeding=True), B: PeerStatus(B, False, False)}),
+     Action.WAIT, "i-0b announced it seeds"),
+    ("announced, but a lower instance appeared since: wait",
+     snap(seed_announced=True, listing=Listing(True, FULL.instances + (Instance("i-00", "127.0.1.9", "InService"),)),
+          peers={**FRESH_PEERS, "i-00": PeerStatus("i-00", False, False)}),
+     Action.WAIT, "waiting for i-00"),
     ("not lowest: wait for the lowest",
      snap(instance_id="i-0z", peer_url="http://127.0.1.9:2380",
           listing=Listing(True, FULL.instances + (Instance("i-0z", "127.0.1.9", "InService"),)),
@@ -58,7 +66,7 @@ CASES = [
     ("this instance not InService: wait", snap(listing=listing("Pending", "InService", "InService")),
      Action.WAIT, "not InService"),
     ("terminating peers do not block seeding", snap(listing=listing("InService", "Terminating", "InService"),
-                                                   peers={B: PeerStatus(B, False, False)}),
+                                                   peers={B: PeerStatus(B, False, False)}, seed_announced=True),
      Action.SEED, "2 InService"),
     ("healthy cluster, not a member: join", snap(cluster=CLUSTER), Action.JOIN, "joining as a learner"),
     ("join even on a partial listing", snap(cluster=CLUSTER, listing=listing("InService", "InService",
@@ -115,13 +123,29 @@ def test_remove_stale_names_the_member():
     assert decision.member_id == 7
 
 
-def test_exactly_one_seeder_among_fresh_instances():
-    """Every instance of a fresh group decides from the same facts: exactly one seeds."""
-    ids = [f"i-0{c}" for c in "53174"]
-    full = Listing(True, tuple(Instance(i, f"127.0.1.{n + 4}", "InService") for n, i in enumerate(ids)))
-    seeders = []
+def _round(ids, announced, listing_ids=None):
+    """One cycle of every agent, each seeing the others' announcements of the previous round."""
+    listed = listing_ids or ids
+    full = Listing(True, tuple(Instance(i, f"127.0.1.{n + 4}", "InService") for n, i in enumerate(listed)))
+    decisions = {}
     for n, me in enumerate(ids):
-        peers = {i: PeerStatus(i, False, False) for i in ids if i != me}
-        d = decide(AgentSnapshot(me, f"http://127.0.1.{n + 4}:2380", NO_DATA, False, listing=full, peers=peers))
-        seeders += [me] if d.action is Action.SEED else []
-    assert seeders == ["i-01"]
+        peers = {i: PeerStatus(i, False, False, seeding=i in announced) for i in listed if i != me}
+        decisions[me] = decide(AgentSnapshot(me, f"http://127.0.1.{n + 4}:2380", NO_DATA, False, listing=full,
+                                             peers=peers, seed_announced=me in announced)).action
+    return decisions
+
+
+def test_exactly_one_seeder_among_fresh_instances():
+    """Every instance of a fresh group decides from the same facts: one announces, then that one seeds."""
+    ids = [f"i-0{c}" for c in "53174"]
+    first = _round(ids, announced=set())
+    assert [i for i, a in first.items() if a is Action.ANNOUNCE_SEED] == ["i-01"]
+    second = _round(ids, announced={"i-01"})
+    assert [i for i, a in second.items() if a is Action.SEED] == ["i-01"]
+    assert all(a is Action.WAIT for i, a in second.items() if i != "i-01")
+
+
+def test_a_lower_latecomer_defers_to_an_announced_seeder():
+    """i-05 announced before i-00 existed; i-00 (lower) sees the intent and waits, so one seeds."""
+    late = _round(["i-00"], announced={"i-05"}, listing_ids=["i-00", "i-05", "i-07"])
+    assert late["i-00"] is Action.WAIT
