@@ -30,6 +30,7 @@ _APP_ID = re.compile(r"app/(\S+)")
 
 
 def read_faults(path: str) -> list[dict]:
+    """The fault rules: [{"operation", "instance", "error" | "omit_instances"}]; [] if none."""
     try:
         with open(path) as f:
             return json.load(f).get("rules", [])
@@ -38,6 +39,7 @@ def read_faults(path: str) -> list[dict]:
 
 
 def write_faults(path: str, rules: list[dict]) -> None:
+    """Replace the fault rules, atomically (the proxy reads them on every call)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"rules": rules}, f, indent=1)
@@ -115,6 +117,10 @@ class AwsProxy:
         return self._http.session
 
     def forward(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+        """Answer one request: an injected error, or moto's answer (less omitted instances).
+
+        Returns (HTTP status, headers, body); every call is appended to the calls log.
+        """
         form = parse_qs(body.decode(errors="replace")) if body else {}
         operation = (form.get("Action") or [""])[0]
         app = _APP_ID.search(headers.get("User-Agent", ""))

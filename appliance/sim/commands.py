@@ -81,6 +81,7 @@ def _agent_env(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_supervise(args) -> int:
+    """Hidden: the long-running supervisor that ``sim up`` starts in the background."""
     from appliance.sim.supervisor import Supervisor
 
     return Supervisor(args.state_dir, args.instances, args.grace_period,
@@ -88,6 +89,7 @@ def cmd_supervise(args) -> int:
 
 
 def cmd_up(args) -> int:
+    """``sim up``: start the supervisor, wait for a healthy cluster, print it; exit 1 on timeout."""
     if args.instances not in (1, 3, 5, 7):
         raise ConfigError(f"--instances: must be 1, 3, 5 or 7, the template's InstanceCount (got {args.instances})")
     _agent_env(args.agent_env)
@@ -158,6 +160,7 @@ def cmd_up(args) -> int:
 
 
 def cmd_status(args) -> int:
+    """``sim status``: a table, or with ``--json`` the documented JSON shape."""
     current = _running_state(args.state_dir)
     report = view.observe(current)
     if args.json:
@@ -172,6 +175,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_terminate(args) -> int:
+    """``sim terminate [--graceful] ID``: terminate through the AWS API (after a lifecycle hook's notice)."""
     current = _running_state(args.state_dir)
     known = current.get("instances", {})
     if args.instance_id not in known:
@@ -204,6 +208,7 @@ def cmd_terminate(args) -> int:
 
 
 def _down(state_dir: str) -> bool:
+    """Stop the supervisor (SIGTERM, then SIGKILL of every recorded process group); False if no state."""
     current = state.load(state_dir)
     if current is None:
         return False
@@ -225,6 +230,7 @@ def _down(state_dir: str) -> bool:
 
 
 def cmd_down(args) -> int:
+    """``sim down``: stop everything the simulator started; harmless when nothing runs."""
     if _down(os.path.abspath(args.state_dir)):
         print("simulator stopped")
     else:
@@ -233,6 +239,7 @@ def cmd_down(args) -> int:
 
 
 def cmd_fault(args) -> int:
+    """``sim fault``: add a fault rule for the agents' AWS calls, or clear them all."""
     current = _running_state(args.state_dir)
     path = os.path.join(current["state_dir"], "faults.json")
     if args.clear:
