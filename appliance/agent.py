@@ -73,6 +73,10 @@ class Agent:
                              "running": False, "seeding": False, "member_id": None, "healthy": False,
                              "leader": False, "has_data": read_local_data(settings.data_dir).has_data}
         self._http = requests.Session()
+        # Built once, so their HTTP sessions keep connections alive between cycles.
+        self._probe = EtcdClient([], timeout=PROBE_TIMEOUT)
+        self._serving = EtcdClient([], timeout=settings.request_timeout)
+        self._local = EtcdClient([self.urls.client], timeout=settings.request_timeout)
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
@@ -200,7 +204,7 @@ class Agent:
         return list(dict.fromkeys(e for e in endpoints if running or e != self.urls.client))
 
     def _observe_cluster(self, running: bool, listing: Listing | None) -> ClusterView | None:
-        probe = EtcdClient([], timeout=PROBE_TIMEOUT if not running else self.settings.request_timeout)
+        probe = self._serving if running else self._probe
         for endpoint in self._candidate_endpoints(running, listing):
             try:
                 answer = probe.member_list(endpoint)
@@ -319,7 +323,7 @@ class Agent:
     def housekeep(self, s: AgentSnapshot) -> None:
         """On the leader: keep the housekeeping lease and remove at most one vanished member."""
         assert s.cluster is not None
-        local = EtcdClient([self.urls.client], timeout=self.settings.request_timeout)
+        local = self._local
         if self.lock is None:
             self.lock = LeaseLock(local, HOUSEKEEPING_KEY, self.me.instance_id, self.settings.housekeeping_ttl)
         lease_holder = self.lock.acquire_or_renew()

@@ -12,7 +12,7 @@ import os
 import sys
 
 from appliance import logs
-from appliance.errors import EXIT_CONFIG, EXIT_FAILURE, ApplianceError
+from appliance.errors import EXIT_FAILURE, ApplianceError, StatusPortError
 
 log = logging.getLogger("etcd.py")
 
@@ -43,12 +43,8 @@ def run_agent(flags: dict) -> int:
     try:
         instance_agent, server = agent.start(settings, metadata)
     except OSError as exc:
-        raise _StatusPortError(f"cannot bind the status endpoint on port {settings.status_port}: {exc}") from None
+        raise StatusPortError(f"cannot bind the status endpoint on port {settings.status_port}: {exc}") from None
     return instance_agent.run(server)
-
-
-class _StatusPortError(ApplianceError):
-    exit_code = EXIT_CONFIG
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,12 @@ class AwsPermissionError(ApplianceError):
     exit_code = EXIT_CONFIG
 
 
+class StatusPortError(ApplianceError):
+    """The agent's status endpoint cannot be bound (e.g. the port is taken)."""
+
+    exit_code = EXIT_CONFIG
+
+
 class MetadataUnavailable(ApplianceError):
     """The instance metadata service did not answer after its retries."""
 

@@ -121,14 +121,9 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 class EtcdProcess:
-    """Starts, watches and stops one etcd process, with restart backoff.
+    """Starts, watches and stops one etcd process, with restart backoff; its output goes to the agent's."""
 
-    Args:
-        log_path: file for etcd's output, or None to inherit the agent's stderr.
-    """
-
-    def __init__(self, log_path: str | None = None):
-        self.log_path = log_path
+    def __init__(self):
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self.failures = 0  # consecutive exits that came soon after a start
@@ -156,16 +151,9 @@ class EtcdProcess:
         return time.monotonic() >= self.next_start_at
 
     def start(self, command: Sequence[str]) -> None:
-        """Start etcd with ``command``; its output goes to ``log_path``."""
-        output = open(self.log_path, "ab") if self.log_path else None
-        try:
-            self.proc = subprocess.Popen(
-                list(command), stdout=output or None, stderr=subprocess.STDOUT if output else None,
-                stdin=subprocess.DEVNULL, env=child_environment(os.environ), preexec_fn=_die_with_parent,
-            )
-        finally:
-            if output:
-                output.close()
+        """Start etcd with ``command``; it inherits the agent's stdout and stderr."""
+        self.proc = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, env=child_environment(os.environ),
+                                     preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
         log.info("started etcd (pid %d): %s", self.proc.pid, " ".join(command[1:]))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import socket
 import subprocess
@@ -83,8 +84,13 @@ def start_moto(port: int, log_path: str, preexec=None) -> subprocess.Popen:
     raise RuntimeError(f"moto server did not answer on port {port} within 30 s; see {log_path}")
 
 
+@functools.lru_cache(maxsize=16)
 def clients(endpoint: str, region: str = REGION):
-    """boto3 clients (ec2, autoscaling, route53, cloudformation) for the local AWS, with timeouts."""
+    """boto3 clients (ec2, autoscaling, route53, cloudformation) for the local AWS, with timeouts.
+
+    Cached per (endpoint, region): callers poll every fraction of a second, and boto3
+    clients are thread-safe and cheap to reuse but not to build.
+    """
     config = botocore.config.Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
     session = boto3.session.Session(region_name=region, **CREDENTIALS)
     return {name: session.client(name, endpoint_url=endpoint, config=config)

@@ -106,10 +106,6 @@ class Sim:
         ip = self.state["instances"][instance_id]["private_ip"]
         return requests.get(f"http://{ip}:2378/status", timeout=3).json()
 
-    def signal_instance(self, instance_id: str, sig: int) -> None:
-        """Send ``sig`` to the instance's agent and etcd (its process group)."""
-        os.killpg(self.agent_pid(instance_id), sig)
-
 
 def etcd_pid(instance_id: str) -> int | None:
     """The pid of the etcd process named ``instance_id``, from /proc."""

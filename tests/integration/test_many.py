@@ -4,8 +4,6 @@ import json
 
 import pytest
 
-from tests.integration.conftest import ETCDCTL, wait_until  # noqa: F401
-
 
 def cluster_ids(sim) -> set[str]:
     done = sim.etcdctl("endpoint", "status", "-w", "json")
