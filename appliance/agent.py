@@ -17,15 +17,18 @@ import signal
 import threading
 import time
 
+import botocore.exceptions
 import requests
 
 from appliance.aws.discovery import TERMINATING_STATES, Discovery, Listing
+from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
-from appliance.cluster import bootstrap, housekeeper, membership
+from appliance.cluster import bootstrap, housekeeper, locks, membership, records
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
-from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, PeerStatus
+from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, MemberHealth, PeerStatus
 from appliance.config import AgentSettings
-from appliance.errors import AwsPermissionError
+from appliance.errors import AwsPermissionError, ConfigError
+from appliance.etcd import versions
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
 from appliance.etcd.process import EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside, write_marker
 from appliance.status_server import StatusServer
@@ -43,11 +46,22 @@ class Agent:
     Args:
         settings: validated settings. identity: this instance (from metadata).
         metadata: for the target lifecycle state. discovery: the AWS listing.
+        binary_version: the local etcd binary's version, e.g. (3, 5, 1).
+        zone: the hosted zone for the discovery records, None to publish none.
     """
 
     def __init__(self, settings: AgentSettings, identity: Identity, metadata: MetadataClient,
-                 discovery: Discovery):
+                 discovery: Discovery, binary_version: tuple[int, int, int] = (3, 5, 0),
+                 zone: HostedZone | None = None):
         self.settings = settings
+        self.binary_version = binary_version
+        self.zone = zone
+        self.publisher = RecordPublisher(zone) if zone is not None else None
+        self.domain = records.domain(settings.cluster_name, zone.name) if zone is not None else ""
+        self.last_records = ""
+        # Read the upgrade lock while this instance may hold it: after taking it, and once
+        # after start (a restarted agent may hold it from before).
+        self.watch_upgrade_lock = True
         self.me = identity
         self.metadata = metadata
         self.discovery = discovery
@@ -71,7 +85,8 @@ class Agent:
         # Served from the first moment: peers deciding whether to seed read it.
         self.status: dict = {"instance_id": identity.instance_id, "state": "starting", "reason": "",
                              "running": False, "seeding": False, "member_id": None, "healthy": False,
-                             "leader": False, "has_data": read_local_data(settings.data_dir).has_data}
+                             "leader": False, "has_data": read_local_data(settings.data_dir).has_data,
+                             "etcd_version": ".".join(map(str, binary_version))}
         self._http = requests.Session()
         # Built once, so their HTTP sessions keep connections alive between cycles.
         self._probe = EtcdClient([], timeout=PROBE_TIMEOUT)
@@ -130,8 +145,9 @@ class Agent:
             has_data=snapshot.local.has_data,
             member_id=format(snapshot.local.member_id, "x") if snapshot.local.member_id else None,
             healthy=decision.action is Action.SERVE and snapshot.etcd_running and snapshot.cluster is not None,
-            leader=self.is_leader, housekeeping=self.last_housekeeping,
-            aws_api_calls=self.discovery.calls, updated=time.time())
+            leader=self.is_leader, housekeeping=self.last_housekeeping, records=self.last_records,
+            upgrade_lock_holder=snapshot.upgrade_lock_holder,
+            aws_api_calls=self.discovery.calls + (self.zone.calls if self.zone else 0), updated=time.time())
 
     # --- observe ------------------------------------------------------------
     def observe(self) -> AgentSnapshot:
@@ -145,12 +161,14 @@ class Agent:
         peers = {}
         if not running and not local.has_data and cluster is None and listing is not None and listing.complete:
             peers = self._observe_peers(listing)
+        lock_holder, local_healthy = self._observe_upgrade_lock(running, local.has_data, cluster)
         return AgentSnapshot(
             instance_id=self.me.instance_id, peer_url=self.urls.peer, local=local,
             etcd_running=running, may_start=self.etcd.may_start(),
             terminating=self._terminating(listing), listing=listing, cluster=cluster, peers=peers,
             # Published by the previous cycle's act, so before this cycle asked the peers.
-            seed_announced=self.seed_intent)
+            seed_announced=self.seed_intent, binary_version=self.binary_version,
+            upgrade_lock_holder=lock_holder, local_healthy=local_healthy)
 
     def _maybe_list(self, running: bool) -> Listing | None:
         now = time.monotonic()
@@ -215,9 +233,30 @@ class Agent:
             self.known_client_urls = [u for m in answer.members for u in m.client_urls[:1]]
             mine = next((m for m in answer.members if m.name == self.me.instance_id), None)
             self.is_leader = running and mine is not None and leader == mine.id
-            return ClusterView(answer.cluster_id, answer.members, leader)
+            version = None
+            if not running:  # only a joiner compares its binary with the cluster version
+                try:
+                    version = versions.parse(probe.version(endpoint)[1])
+                except (EtcdError, EtcdUnavailable):
+                    pass
+            return ClusterView(answer.cluster_id, answer.members, leader, version)
         self.is_leader = False
         return None
+
+    def _observe_upgrade_lock(self, running: bool, has_data: bool,
+                              cluster: ClusterView | None) -> tuple[str | None, bool]:
+        """(upgrade lock holder, local member healthy), read only where a decision needs them."""
+        joining = not running and not has_data and cluster is not None
+        if cluster is None or not (joining or (running and self.watch_upgrade_lock)):
+            return None, False
+        client = self._cluster_client(cluster) if joining else self._local
+        try:
+            current = holder(client, UPGRADE_KEY)
+        except (EtcdError, EtcdUnavailable) as exc:
+            return f"unknown ({exc})", False
+        if running and current != self.me.instance_id:
+            self.watch_upgrade_lock = False
+        return current, current == self.me.instance_id and self._local.healthy(self.urls.client)
 
     def _mark_data(self, cluster: ClusterView):
         mine = cluster.by_name_or_peer(self.me.instance_id, self.urls.peer)
@@ -266,6 +305,16 @@ class Agent:
             elif decision.action is Action.PROMOTE:
                 self._cluster_client(s.cluster).member_promote(decision.member_id)
                 log.info("promoted member %x to a voting member", decision.member_id)
+            elif decision.action is Action.TAKE_UPGRADE_LOCK:
+                self.watch_upgrade_lock = True
+                now_held_by = locks.take(self._cluster_client(s.cluster), UPGRADE_KEY, self.me.instance_id,
+                                         self.settings.upgrade_lock_ttl)
+                log.info("upgrade lock: %s", "taken" if now_held_by == self.me.instance_id
+                         else f"held by {now_held_by or 'nobody (try again)'}")
+            elif decision.action is Action.RELEASE_UPGRADE_LOCK:
+                released = locks.release(self._local, UPGRADE_KEY, self.me.instance_id)
+                self.watch_upgrade_lock = False
+                log.info("upgrade lock %s", "released" if released else "was no longer ours (expired)")
             elif decision.action is Action.LEAVE:
                 self.leave(s)
                 return True
@@ -318,6 +367,12 @@ class Agent:
             membership.leave(cluster, mine, self.urls.client, self.settings.request_timeout)
         if self.lock is not None:
             self.lock.release()
+        if self.watch_upgrade_lock and cluster is not None:
+            try:  # an instance taken out mid-upgrade frees the lock now, not after its TTL
+                if locks.release(self._cluster_client(cluster), UPGRADE_KEY, self.me.instance_id):
+                    log.info("released the upgrade lock on leaving")
+            except (EtcdError, EtcdUnavailable) as exc:
+                log.warning("could not release the upgrade lock (%s); it expires by itself", exc)
         self.etcd.stop()
 
     def housekeep(self, s: AgentSnapshot) -> None:
@@ -331,7 +386,7 @@ class Agent:
             upgrade = holder(local, UPGRADE_KEY)
         except (EtcdError, EtcdUnavailable) as exc:
             upgrade = f"unknown ({exc})"  # an unreadable lock counts as held
-        health = tuple(housekeeper.MemberHealth(m, bool(m.client_urls) and local.healthy(m.client_urls[0]))
+        health = tuple(MemberHealth(m, bool(m.client_urls) and local.healthy(m.client_urls[0]))
                        for m in s.cluster.members)
         now = time.monotonic()
         self.gone_since = housekeeper.track_gone(self.gone_since, s.cluster.members, s.listing, now)
@@ -339,7 +394,11 @@ class Agent:
             now=now, is_leader=self.is_leader, lease_holder=lease_holder, me=self.me.instance_id,
             listing=s.listing, members=health, gone_since=self.gone_since,
             grace_period=self.settings.grace_period, upgrade_lock_holder=upgrade))
-        self.calm = (all(h.healthy for h in health) and not self.gone_since
+        # A member the listing does not show yet (it joined since) keeps the leader busy, so
+        # the next listing soon shows its instance and the records can publish it.
+        listed = s.listing is None or not s.listing.complete or all(
+            housekeeper.fate(m, s.listing) is housekeeper.InstanceFate.PRESENT for m in s.cluster.members)
+        self.calm = (all(h.healthy for h in health) and not self.gone_since and listed
                      and not any(m.is_learner for m in s.cluster.members))
         if verdict.reason != self.last_housekeeping:
             log.info("housekeeping: %s", verdict.reason)
@@ -349,6 +408,28 @@ class Agent:
             log.info("housekeeping: removed member %s (%s)", verdict.member.hex_id,
                      verdict.member.name or "never started")
             self.gone_since.pop(verdict.member.id, None)
+            return  # the member list changed: the records follow next cycle, from a fresh look
+        self.publish_records(s.listing, health, upgrade)
+
+    def publish_records(self, listing: Listing | None, health: tuple[MemberHealth, ...],
+                        upgrade_lock_holder: str | None) -> None:
+        """On the leader: bring the Route53 discovery records one step closer to the healthy members."""
+        if self.publisher is None:
+            return
+        plan = records.plan(records.RecordsSnapshot(
+            domain=self.domain, listing=listing, members=health, upgrade_lock_holder=upgrade_lock_holder,
+            ttl=self.settings.dns_ttl, peer_port=self.settings.peer_port, client_port=self.settings.client_port))
+        outcome = plan.reason
+        if plan.desired is not None:
+            try:
+                outcome = f"{plan.reason}; {self.publisher.sync(self.domain, plan.desired)}"
+            except (AwsPermissionError, ConfigError) as exc:
+                outcome = f"Route53: {exc}"
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                outcome = f"Route53 failed, retrying next cycle: {exc}"
+        if outcome != self.last_records:
+            log.info("records: %s", outcome)
+            self.last_records = outcome
 
 
 def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, StatusServer]:
@@ -358,15 +439,24 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
         MetadataUnavailable, AwsPermissionError, ConfigError: exit code 2 material.
         OSError: the status port cannot be bound.
     """
+    binary = versions.binary_version(settings.etcd_binary)
     identity = metadata.identity()
     discovery = Discovery(identity.instance_id, identity.region, timeout=settings.request_timeout)
     first = discovery.list()  # AccessDenied surfaces here, before anything starts
     if not first.complete:
         log.warning("first AWS listing incomplete: %s (will retry)", first.problem)
-    agent = Agent(settings, identity, metadata, discovery)
+    zone = None
+    if settings.hosted_zone:
+        zone = HostedZone(settings.hosted_zone, timeout=settings.request_timeout)
+        try:
+            zone.resolve()  # a wrong zone name or a missing permission: exit 2 now
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            log.warning("Route53 did not answer (%s); the leader retries", exc)
+    agent = Agent(settings, identity, metadata, discovery, binary, zone)
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status))
-    log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s", identity.instance_id,
-             identity.region, identity.availability_zone, identity.private_ip, agent.urls.peer, agent.urls.client)
+    log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s",
+             identity.instance_id, identity.region, identity.availability_zone, identity.private_ip,
+             agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off")
     return agent, server
 

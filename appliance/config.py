@@ -36,6 +36,9 @@ class AgentSettings:
     request_timeout: float
     housekeeping_ttl: int
     log_level: str
+    hosted_zone: str | None = None
+    dns_ttl: int = 60
+    upgrade_lock_ttl: int = 600
 
 
 def _positive_float(text: str) -> float:
@@ -85,6 +88,24 @@ def _cluster_name(text: str) -> str:
     return text
 
 
+def _hosted_zone(text: str) -> str | None:
+    if text == "":
+        return None
+    name = text.lower().rstrip(".")
+    labels = name.split(".")
+    if not all(labels) or not all(len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
+                                  for label in labels):
+        raise ValueError("must be a DNS zone name such as example.org.")
+    return name + "."
+
+
+def _dns_ttl(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 86400:
+        raise ValueError("must be whole seconds between 1 and 86400")
+    return value
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -126,6 +147,11 @@ _SPECS = (
     _Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
           "TTL in seconds of the leader's housekeeping lease"),
     _Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
+    _Spec("hosted_zone", "HOSTED_ZONE", "", _hosted_zone,
+          "Route53 hosted zone (name) for the discovery records; empty: publish none"),
+    _Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),
+    _Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", _ttl,
+          "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
 )
 
 

@@ -12,15 +12,13 @@ import logging
 from typing import Iterable
 
 import boto3
-import botocore.config
 import botocore.exceptions
 
+from appliance.aws.common import client_config, is_denied, permission_error
 from appliance.errors import AwsPermissionError, ConfigError
 
 log = logging.getLogger(__name__)
 
-# Error codes AWS returns when the caller's policy does not allow a call.
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 # EC2 instance states of a machine that is going or gone.
 _EC2_GONE = {"shutting-down", "terminated"}
 # ASG lifecycle states of an instance being taken out (EC2 Auto Scaling user guide,
@@ -76,20 +74,6 @@ class Listing:
         return cls(complete=False, problem=problem)
 
 
-def _client_config(timeout: float) -> botocore.config.Config:
-    return botocore.config.Config(
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        retries={"max_attempts": 3, "mode": "standard"},  # jittered exponential backoff
-    )
-
-
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return exc.response.get("Error", {}).get("Code", "")
-    return ""
-
-
 class Discovery:
     """Lists this instance's autoscaling group through the AWS APIs.
 
@@ -104,7 +88,7 @@ class Discovery:
     def __init__(self, instance_id: str, region: str, timeout: float = 3.0,
                  session: boto3.session.Session | None = None):
         session = session or boto3.session.Session()
-        config = _client_config(timeout)
+        config = client_config(timeout)
         self.instance_id = instance_id
         self.autoscaling = session.client("autoscaling", region_name=region, config=config)
         self.ec2 = session.client("ec2", region_name=region, config=config)
@@ -116,11 +100,8 @@ class Discovery:
         try:
             return getattr(client, operation)(**kwargs)
         except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in _DENIED:
-                api = "".join(part.title() for part in operation.split("_"))
-                raise AwsPermissionError(
-                    f"AccessDenied: {service}:{api} is not allowed for this instance's role"
-                ) from None
+            if is_denied(exc):
+                raise permission_error(service, operation) from None
             raise
 
     def _describe_self(self) -> dict | None:
@@ -196,10 +177,8 @@ class Discovery:
         except AwsPermissionError:
             raise
         except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in _DENIED:
-                raise AwsPermissionError(
-                    "AccessDenied: ec2:DescribeInstances is not allowed for this instance's role"
-                ) from None
+            if is_denied(exc):
+                raise permission_error("ec2", "DescribeInstances") from None
             return Listing.unknown(f"AWS error: {exc}")
         except botocore.exceptions.BotoCoreError as exc:
             return Listing.unknown(f"AWS unreachable: {exc}")

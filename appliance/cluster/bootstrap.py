@@ -14,6 +14,7 @@ the earlier intent and waits.
 from __future__ import annotations
 
 from appliance.cluster.model import Action, AgentSnapshot, Decision
+from appliance.etcd import versions
 
 
 def decide(s: AgentSnapshot) -> Decision:
@@ -40,6 +41,12 @@ def _decide_running(s: AgentSnapshot) -> Decision:
     if me.is_learner:
         return Decision(Action.PROMOTE, f"member {me.hex_id} is a learner: promoting once caught up",
                         me.id)
+    if s.upgrade_lock_holder == s.instance_id:
+        if s.local_healthy:
+            return Decision(Action.RELEASE_UPGRADE_LOCK, f"member {me.hex_id} is a healthy voting member: "
+                            "releasing the upgrade lock", me.id)
+        return Decision(Action.SERVE, f"member {me.hex_id} is a voting member, not yet healthy: "
+                        "keeping the upgrade lock", me.id)
     return Decision(Action.SERVE, f"member {me.hex_id} is a voting member", me.id)
 
 
@@ -74,8 +81,28 @@ def _decide_join(s: AgentSnapshot) -> Decision:
     if learners:
         return Decision(Action.WAIT, f"member {learners[0].hex_id} ({learners[0].name or 'not started'}) "
                         "is still a learner: one joiner at a time")
-    return Decision(Action.JOIN, f"cluster {cluster.cluster_id:x} is healthy and this instance is "
-                    "not a member yet: joining as a learner")
+    joining = f"cluster {cluster.cluster_id:x} is healthy and this instance is not a member yet"
+    if cluster.version is None or s.binary_version is None:
+        return Decision(Action.WAIT, f"cluster {cluster.cluster_id:x}: cluster version not known yet")
+    mine, theirs = versions.minor(s.binary_version), versions.minor(cluster.version)
+    verdict = versions.join_verdict(s.binary_version, cluster.version)
+    if verdict == "older":
+        return Decision(Action.WAIT, f"refusing to join: this instance's etcd {mine} is older than the cluster "
+                        f"version {theirs} (etcd does not downgrade); run etcd {theirs} or newer here")
+    if verdict == "too-new":
+        return Decision(Action.WAIT, f"refusing to join: this instance's etcd {mine} is more than one minor "
+                        f"version newer than the cluster version {theirs} (etcd upgrades one minor at a time)")
+    if verdict == "upgrade":
+        holder = s.upgrade_lock_holder
+        if holder == s.instance_id:
+            return Decision(Action.JOIN, f"{joining}; etcd {mine} upgrades cluster version {theirs} and this "
+                            "instance holds the upgrade lock: joining as a learner")
+        if holder:
+            return Decision(Action.WAIT, f"etcd {mine} upgrades cluster version {theirs}, but the upgrade lock "
+                            f"is held by {holder}: one upgrade at a time")
+        return Decision(Action.TAKE_UPGRADE_LOCK, f"etcd {mine} is newer than cluster version {theirs}: "
+                        "taking the upgrade lock before joining")
+    return Decision(Action.JOIN, f"{joining}: joining as a learner")
 
 
 def _decide_seed(s: AgentSnapshot) -> Decision:

@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 from urllib.parse import urlparse
 
 from appliance.aws.discovery import Listing
+from appliance.cluster.model import MemberHealth
 from appliance.etcd.client import Member
 
 
@@ -25,12 +26,6 @@ class InstanceFate(str, enum.Enum):
     TERMINATING = "terminating"
     GONE = "gone"
     UNKNOWN = "unknown"
-
-
-@dataclasses.dataclass(frozen=True)
-class MemberHealth:
-    member: Member
-    healthy: bool
 
 
 @dataclasses.dataclass(frozen=True)

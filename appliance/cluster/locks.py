@@ -27,6 +27,48 @@ def holder(client: EtcdClient, key: str) -> str | None:
     return found[0].decode() if found else None
 
 
+def take(client: EtcdClient, key: str, owner: str, ttl: int) -> str | None:
+    """Try once to take the lock at ``key`` for ``owner``, bound to a new lease of ``ttl`` seconds.
+
+    The lease is not kept alive: the lock ends by :func:`release` or, if the holder
+    dies, by lease expiry after ``ttl`` seconds.
+
+    Returns:
+        The holder after the attempt: ``owner`` if taken (or already held by it),
+        another owner's id, or None if the key vanished in between (try again).
+
+    Raises:
+        EtcdUnavailable, EtcdError: etcd did not answer or refused.
+    """
+    lease = client.lease_grant(ttl)
+    created, current = client.create_if_absent(key, owner, lease)
+    if created:
+        return owner
+    client.lease_revoke(lease)
+    return current.decode() if current is not None else None
+
+
+def release(client: EtcdClient, key: str, owner: str) -> bool:
+    """Release ``owner``'s lock at ``key``: compare-and-delete, then revoke its lease.
+
+    Works from a new process too (after an agent restart): the lease id is read
+    from the key. Returns True if the lock was ``owner``'s and is now deleted.
+
+    Raises:
+        EtcdUnavailable, EtcdError: etcd did not answer or refused.
+    """
+    found = client.get(key)
+    if found is None or found[0].decode() != owner:
+        return False
+    deleted = client.delete_if_value(key, owner)
+    if deleted and found[1]:
+        try:
+            client.lease_revoke(found[1])
+        except EtcdError as exc:  # already expired: nothing left to revoke
+            log.debug("revoking the lease of %s: %s", key, exc)
+    return deleted
+
+
 class LeaseLock:
     """A lock held as long as this process keeps its lease alive.
 

@@ -25,6 +25,8 @@ class Action(str, enum.Enum):
     REMOVE_STALE = "remove-stale"  # remove a member entry claiming this instance, set data aside
     SET_ASIDE = "set-aside"        # move away data of a member the cluster no longer lists
     PROMOTE = "promote"            # MemberPromote this learner
+    TAKE_UPGRADE_LOCK = "take-upgrade-lock"        # a newer etcd than the cluster's: lock, then join
+    RELEASE_UPGRADE_LOCK = "release-upgrade-lock"  # joined and healthy as a voting member: unlock
     LEAVE = "leave"                # instance taken out: MemberRemove self, stop etcd, exit
     SERVE = "serve"                # a voting member serving: supervise (and housekeep if leader)
     WAIT = "wait"                  # nothing safe to do yet
@@ -50,12 +52,22 @@ class PeerStatus:
 
 
 @dataclasses.dataclass(frozen=True)
+class MemberHealth:
+    """A member and whether its ``/health`` answered healthy this cycle."""
+
+    member: Member
+    healthy: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class ClusterView:
-    """The etcd cluster as one member saw it. ``leader_id`` is None when it knows no leader."""
+    """The etcd cluster as one member saw it. ``leader_id`` is None when it knows no leader;
+    ``version`` is the cluster version (``GET /version``), None when not asked or not decided."""
 
     cluster_id: int
     members: tuple[Member, ...]
     leader_id: int | None
+    version: tuple[int, int, int] | None = None
 
     def by_id(self, member_id: int | None) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)
@@ -79,6 +91,11 @@ class AgentSnapshot:
         peers: other InService instances' agents -> their status, None if no answer.
         seed_announced: this agent's intent to seed was published on its status
             endpoint before this snapshot's peers were asked.
+        binary_version: the local etcd binary's version, e.g. (3, 5, 1).
+        upgrade_lock_holder: instance id holding the upgrade lock; None if free or
+            not read this cycle; "unknown (…)" if it could not be read.
+        local_healthy: the local member's ``/health`` said healthy (read only while
+            this instance holds the upgrade lock).
     """
 
     instance_id: str
@@ -91,3 +108,6 @@ class AgentSnapshot:
     cluster: ClusterView | None = None
     peers: Mapping[str, PeerStatus | None] = dataclasses.field(default_factory=dict)
     seed_announced: bool = False
+    binary_version: tuple[int, int, int] | None = None
+    upgrade_lock_holder: str | None = None
+    local_healthy: bool = False

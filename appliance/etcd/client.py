@@ -200,6 +200,24 @@ class EtcdClient:
         except (requests.RequestException, ValueError):
             return False
 
+    def version(self, endpoint: str) -> tuple[str, str]:
+        """``GET /version`` on ``endpoint``: (server version, cluster version), e.g. ("3.5.1", "3.5.0").
+
+        The cluster version is "not_decided" for a moment after a cluster starts.
+
+        Raises:
+            EtcdUnavailable: the endpoint did not answer. EtcdError: not a JSON answer.
+        """
+        try:
+            response = self._http.get(endpoint.rstrip("/") + "/version", timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise EtcdUnavailable(f"{endpoint}: {type(exc).__name__}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise EtcdError(f"non-JSON answer to /version (HTTP {response.status_code})", endpoint=endpoint) from None
+        return str(body.get("etcdserver", "")), str(body.get("etcdcluster", ""))
+
     # --- keys, leases, transactions ---------------------------------------
     def get(self, key: str) -> tuple[bytes, int] | None:
         """Linearizable read of one key: (value, lease id), or None if absent."""

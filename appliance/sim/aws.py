@@ -109,7 +109,7 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
     vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.0.{subnet_n}.0/24",
                                AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
-    zone_name = f"{stack}.sim.internal."
+    zone_name = "sim.internal."  # each simulator has its own moto: the same name never clashes
     zone = aws["route53"].create_hosted_zone(Name=zone_name, CallerReference=f"{stack}-{time.time()}")
     zone_id = zone["HostedZone"]["Id"].split("/")[-1]
     with open(TEMPLATE) as f:

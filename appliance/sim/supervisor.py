@@ -68,6 +68,7 @@ class Supervisor:
         self.agents: dict[str, subprocess.Popen] = {}
         self.restart_at: dict[str, float] = {}
         self.known: dict[str, dict] = {}
+        self.binaries: dict[str, str] = {}  # instance id -> etcd binary it was launched with
         self.state: dict = {}
 
     def run(self) -> int:
@@ -89,6 +90,7 @@ class Supervisor:
                               os.path.join(self.state_dir, "aws-calls.log"))
         self.aws = aws.clients(moto_endpoint)
         facts = aws.deploy_stack(self.aws, subnet_n, self.stack, self.instances, self.grace_period)
+        facts["dns_server"] = self._start_dns(subnet_n, facts["hosted_zone_id"])
         self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": aws.REGION,
                       "aws_endpoint": moto_endpoint, "agent_aws_endpoint": self.proxy.endpoint,
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
@@ -103,6 +105,22 @@ class Supervisor:
                 log.warning("supervisor poll failed: %s", exc)
             self.stop.wait(POLL_INTERVAL)
         return 0
+
+    def _start_dns(self, subnet_n: int, zone_id: str) -> str | None:
+        """Serve the hosted zone on ``127.0.<n>.2:53`` (AWS's VPC resolver sits at the base address + 2).
+
+        Returns "ip:53", or None when port 53 cannot be bound (not root): the records
+        are still in Route53, only no resolver serves them.
+        """
+        from appliance.sim.dns_server import ZoneDnsServer
+
+        address = f"127.0.{subnet_n}.2"
+        try:
+            self.dns = ZoneDnsServer(self.aws["route53"], zone_id, address, 53)
+        except OSError as exc:
+            log.warning("no DNS server for the hosted zone (%s:53: %s); records only in Route53", address, exc)
+            return None
+        return f"{address}:53"
 
     def reconcile(self) -> None:
         """One look at the ASG: start agents of new instances, kill those of vanished ones."""
@@ -134,7 +152,8 @@ class Supervisor:
             self.known = current
             self.state["instances"] = {
                 i: {"private_ip": inst["private_ip"], "agent_pid": self.agents[i].pid if i in self.agents else None,
-                    "log": os.path.join(state.instance_dir(self.state_dir, i), "agent.log")}
+                    "log": os.path.join(state.instance_dir(self.state_dir, i), "agent.log"),
+                    "etcd_binary": self.binaries.get(i)}
                 for i, inst in current.items()}
             state.save(self.state_dir, self.state)
 
@@ -157,8 +176,9 @@ class Supervisor:
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id),
             "AWS_SDK_UA_APP_ID": instance_id,
-            "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": etcd_binary(),
+            "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": self._binary_of(instance_id),
             "CLUSTER_NAME": self.stack, "GRACE_PERIOD": str(self.grace_period),
+            "HOSTED_ZONE": self.state["hosted_zone"],
             "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:
@@ -167,6 +187,12 @@ class Supervisor:
                                     preexec_fn=_die_with_supervisor, cwd=directory)
         self.agents[instance_id] = proc
         log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
+
+    def _binary_of(self, instance_id: str) -> str:
+        # Like an AMI: fixed at launch from the launch settings of that moment; a restart keeps it.
+        if instance_id not in self.binaries:
+            self.binaries[instance_id] = state.load_launch(self.state_dir).get("etcd_binary") or etcd_binary()
+        return self.binaries[instance_id]
 
     def _kill(self, instance_id: str, why: str) -> None:
         proc = self.agents.pop(instance_id)
@@ -196,7 +222,7 @@ class Supervisor:
                 pass
             proc.wait(5)
         self.agents.clear()
-        for server in ("proxy", "metadata"):
+        for server in ("proxy", "metadata", "dns"):
             if hasattr(self, server):
                 getattr(self, server).close()
         if hasattr(self, "moto"):

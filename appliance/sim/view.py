@@ -21,8 +21,12 @@ class ClusterReport:
     leader: str | None
 
 
-def observe(sim_state: dict, timeout: float = 1.0) -> ClusterReport:
-    """Ask the local AWS for the instances and etcd for the members; never raises for etcd errors."""
+def observe(sim_state: dict, timeout: float = 1.0, expected: int | None = None) -> ClusterReport:
+    """Ask the local AWS for the instances and etcd for the members; never raises for etcd errors.
+
+    ``expected``: the number of InService instances a healthy cluster has (default:
+    the stack's InstanceCount); a rotation expects one more while it launches first.
+    """
     instances = aws.group_instances(aws.clients(sim_state["aws_endpoint"], sim_state["region"]), sim_state["asg"])
     client = EtcdClient([], timeout=timeout)
     members, leader_id = (), None
@@ -63,8 +67,9 @@ def observe(sim_state: dict, timeout: float = 1.0) -> ClusterReport:
     elif leader_id is None:
         problems.append("no leader")
     in_service = sum(1 for i in instances if i["lifecycle_state"] == "InService")
-    if in_service < sim_state["instance_count"]:
-        problems.append(f"{in_service} of {sim_state['instance_count']} instances InService")
+    expected = sim_state["instance_count"] if expected is None else expected
+    if in_service != expected:
+        problems.append(f"{in_service} of {expected} instances InService")
     return ClusterReport(rows, not problems, "; ".join(problems) or "healthy", leader_name)
 
 

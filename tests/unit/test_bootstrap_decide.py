@@ -27,12 +27,15 @@ def listing(*states, complete=True, problem=""):
 
 FULL = listing("InService", "InService", "InService")
 FRESH_PEERS = {A: PeerStatus(A, False, False), B: PeerStatus(B, False, False)}
-CLUSTER = ClusterView(0xC1, (member(1, A, "127.0.1.5"), member(2, B, "127.0.1.6")), leader_id=1)
+CLUSTER = ClusterView(0xC1, (member(1, A, "127.0.1.5"), member(2, B, "127.0.1.6")), leader_id=1,
+                      version=(3, 5, 0))
+CLUSTER_34 = dataclasses.replace(CLUSTER, version=(3, 4, 0))
+MINE = ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4"),), 1, (3, 4, 0))
 
 
 def snap(**kw):
     base = dict(instance_id=ME, peer_url=MY_PEER, local=NO_DATA, etcd_running=False, listing=FULL,
-                cluster=None, peers=FRESH_PEERS)
+                cluster=None, peers=FRESH_PEERS, binary_version=(3, 5, 1))
     base.update(kw)
     return AgentSnapshot(**base)
 
@@ -105,6 +108,33 @@ CASES = [
      Action.SERVE, "voting member"),
     ("running, nobody answers: serve on", snap(etcd_running=True, local=LocalData(True, 3)), Action.SERVE,
      "no member answered"),
+    ("cluster version not decided yet: wait", snap(cluster=dataclasses.replace(CLUSTER, version=None)),
+     Action.WAIT, "cluster version not known"),
+    ("binary older than the cluster version: refuse", snap(cluster=CLUSTER, binary_version=(3, 4, 23)),
+     Action.WAIT, "refusing to join: this instance's etcd 3.4 is older than the cluster version 3.5"),
+    ("binary two minors newer: refuse", snap(cluster=CLUSTER_34, binary_version=(3, 6, 0)),
+     Action.WAIT, "more than one minor version newer"),
+    ("binary one minor newer, lock free: take it", snap(cluster=CLUSTER_34),
+     Action.TAKE_UPGRADE_LOCK, "taking the upgrade lock before joining"),
+    ("binary one minor newer, lock ours: join", snap(cluster=CLUSTER_34, upgrade_lock_holder=ME),
+     Action.JOIN, "holds the upgrade lock"),
+    ("binary one minor newer, lock another's: wait", snap(cluster=CLUSTER_34, upgrade_lock_holder=A),
+     Action.WAIT, "upgrade lock is held by i-0b"),
+    ("lock unreadable: wait", snap(cluster=CLUSTER_34, upgrade_lock_holder="unknown (timeout)"),
+     Action.WAIT, "held by unknown"),
+    ("same version ignores the lock", snap(cluster=CLUSTER, upgrade_lock_holder=A), Action.JOIN, "learner"),
+    ("a mixed 3.4 cluster takes a 3.4 member", snap(cluster=CLUSTER_34, binary_version=(3, 4, 23)),
+     Action.JOIN, "learner"),
+    ("voter holding the lock, healthy: release",
+     snap(etcd_running=True, local=LocalData(True, 3), cluster=MINE, upgrade_lock_holder=ME, local_healthy=True),
+     Action.RELEASE_UPGRADE_LOCK, "releasing the upgrade lock"),
+    ("voter holding the lock, not healthy yet: keep it",
+     snap(etcd_running=True, local=LocalData(True, 3), cluster=MINE, upgrade_lock_holder=ME),
+     Action.SERVE, "keeping the upgrade lock"),
+    ("learner holding the lock: promote first",
+     snap(etcd_running=True, local=LocalData(True, 3), upgrade_lock_holder=ME, local_healthy=True,
+          cluster=ClusterView(0xC1, CLUSTER.members + (member(3, ME, "127.0.1.4", learner=True),), 1)),
+     Action.PROMOTE, "learner"),
     ("terminating: leave", snap(etcd_running=True, terminating=True, cluster=CLUSTER), Action.LEAVE, "terminated"),
     ("terminating before joining: leave", snap(terminating=True), Action.LEAVE, "leaving"),
 ]

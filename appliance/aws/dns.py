@@ -1,0 +1,170 @@
+"""Route53: find the hosted zone, read the cluster's record sets, change them in one batch, wait for INSYNC.
+
+:class:`RecordPublisher` is the leader's side: it reads the zone only when the
+wanted records changed (or every ``refresh_interval`` seconds, to repair a hand
+edit), sends one ChangeResourceRecordSets batch for the difference, and sends
+nothing while an earlier change is still PENDING or when nothing differs.
+Waiting for INSYNC spans agent cycles (GetChange once a cycle) so that the agent
+loop never blocks on DNS propagation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Mapping, Sequence
+
+import boto3
+import botocore.exceptions
+
+from appliance.aws.common import client_config, is_denied, permission_error
+from appliance.cluster import records
+from appliance.cluster.records import Change, RecordSet
+from appliance.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL = 300.0   # seconds between reads of an unchanged zone (repairs hand edits)
+PENDING_TIMEOUT = 600.0    # seconds after which a change still PENDING is given up and the zone re-read
+
+
+class HostedZone:
+    """One Route53 hosted zone, found by name.
+
+    Args:
+        zone_name: the zone's name, e.g. ``example.org.`` (the trailing dot is optional).
+        timeout: connect and read timeout in seconds of every call.
+        session: a boto3 session (default: a new one; ``AWS_ENDPOINT_URL`` applies).
+    """
+
+    def __init__(self, zone_name: str, timeout: float = 3.0, session: boto3.session.Session | None = None):
+        session = session or boto3.session.Session()
+        self.name = records.fqdn(zone_name)
+        self.route53 = session.client("route53", config=client_config(timeout))
+        self.zone_id: str | None = None
+        self.calls = 0  # Route53 API calls made
+
+    def _call(self, operation: str, **kwargs):
+        self.calls += 1
+        try:
+            return getattr(self.route53, operation)(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if is_denied(exc):
+                raise permission_error("route53", operation) from None
+            raise
+
+    def resolve(self) -> str:
+        """The zone's id (ListHostedZonesByName), cached.
+
+        Raises:
+            ConfigError: no hosted zone has this name, or several do (a public and a
+                private zone of the same name: the id cannot be guessed).
+            AwsPermissionError: the role may not call ListHostedZonesByName.
+            botocore.exceptions.BotoCoreError, ClientError: Route53 did not answer.
+        """
+        if self.zone_id is None:
+            answer = self._call("list_hosted_zones_by_name", DNSName=self.name, MaxItems="10")
+            matches = [z["Id"].split("/")[-1] for z in answer.get("HostedZones", [])
+                       if records.fqdn(z["Name"]) == self.name]
+            if not matches:
+                raise ConfigError(f"HOSTED_ZONE: no Route53 hosted zone is named {self.name}")
+            if len(matches) > 1:
+                raise ConfigError(f"HOSTED_ZONE: several hosted zones are named {self.name} "
+                                  f"({', '.join(matches)})")
+            self.zone_id = matches[0]
+        return self.zone_id
+
+    def read(self, domain_name: str) -> dict[tuple[str, str], RecordSet]:
+        """The record sets under ``domain_name`` that the cluster owns (see :func:`records.owned`).
+
+        Raises: as :meth:`resolve`, and for ListResourceRecordSets.
+        """
+        zone_id = self.resolve()
+        found: dict[tuple[str, str], RecordSet] = {}
+        kwargs = {"HostedZoneId": zone_id, "StartRecordName": domain_name}
+        for _ in range(100):  # 100 pages of 300: far beyond any zone this cluster shares
+            page = self._call("list_resource_record_sets", **kwargs)
+            for item in page.get("ResourceRecordSets", []):
+                if "ResourceRecords" not in item:  # alias records are not ours
+                    continue
+                rs = RecordSet.of(item["Name"], item["Type"], item.get("TTL", 0),
+                                  (r["Value"] for r in item["ResourceRecords"]))
+                if records.owned(rs, domain_name):
+                    found[rs.key] = rs
+            if not page.get("IsTruncated"):
+                break
+            kwargs.update(StartRecordName=page["NextRecordName"], StartRecordType=page["NextRecordType"])
+        return found
+
+    def change(self, changes: Sequence[Change], comment: str) -> str:
+        """Send ``changes`` as one ChangeResourceRecordSets batch; returns the change id.
+
+        Raises: as :meth:`resolve`, and ClientError e.g. InvalidChangeBatch when the
+        zone changed since it was read.
+        """
+        batch = {"Comment": comment[:256], "Changes": [
+            {"Action": c.action, "ResourceRecordSet": {
+                "Name": c.record.name, "Type": c.record.type, "TTL": c.record.ttl,
+                "ResourceRecords": [{"Value": v} for v in c.record.values]}} for c in changes]}
+        answer = self._call("change_resource_record_sets", HostedZoneId=self.resolve(), ChangeBatch=batch)
+        return answer["ChangeInfo"]["Id"].split("/")[-1]
+
+    def change_status(self, change_id: str) -> str:
+        """GetChange: "PENDING" or "INSYNC"."""
+        return self._call("get_change", Id=change_id)["ChangeInfo"]["Status"]
+
+
+class RecordPublisher:
+    """Keeps the zone's record sets equal to the wanted ones, with as few Route53 calls as possible.
+
+    Args:
+        zone: the hosted zone. refresh_interval: seconds between reads when nothing changed.
+    """
+
+    def __init__(self, zone: HostedZone, refresh_interval: float = REFRESH_INTERVAL):
+        self.zone = zone
+        self.refresh_interval = refresh_interval
+        self.synced: Mapping | None = None   # what the zone was last seen (or made) to hold
+        self.synced_at = -float("inf")
+        self.pending: tuple[str, Mapping, float] | None = None  # (change id, wanted, sent at)
+
+    def sync(self, domain_name: str, wanted: Mapping[tuple[str, str], RecordSet],
+             now: float | None = None) -> str:
+        """One step towards ``wanted``; returns what it did, as one line to log.
+
+        Raises:
+            AwsPermissionError: a Route53 call is not allowed.
+            botocore.exceptions.BotoCoreError, ClientError: Route53 failed; the zone is
+                read again on the next call.
+        """
+        now = time.monotonic() if now is None else now
+        try:
+            return self._sync(domain_name, dict(wanted), now)
+        except Exception:
+            self.synced = None  # whatever happened, trust nothing cached
+            raise
+
+    def _sync(self, domain_name: str, wanted: dict, now: float) -> str:
+        if self.pending is not None:
+            change_id, pending_wanted, sent_at = self.pending
+            status = self.zone.change_status(change_id)
+            if status != "INSYNC":
+                if now - sent_at < PENDING_TIMEOUT:
+                    return f"change {change_id} is {status}: waiting for INSYNC"
+                log.warning("Route53 change %s still %s after %.0f s: reading the zone again",
+                            change_id, status, now - sent_at)
+                self.pending = None
+            else:
+                self.pending = None
+                self.synced, self.synced_at = pending_wanted, now
+        if wanted == self.synced and now - self.synced_at < self.refresh_interval:
+            return "records up to date"
+        current = self.zone.read(domain_name)
+        changes = records.diff(current, wanted)
+        if not changes:
+            self.synced, self.synced_at = wanted, now
+            return "records up to date (zone read)"
+        summary = ", ".join(f"{c.action} {c.record.type} {c.record.name}" for c in changes)
+        change_id = self.zone.change(changes, "etcd appliance: " + summary)
+        self.pending = (change_id, wanted, now)
+        return f"sent change {change_id}: {summary}"

@@ -1,0 +1,181 @@
+"""The discovery records the leader keeps in Route53, as pure functions: what should be there, and the diff.
+
+Names and formats are those of etcd's DNS discovery (etcd docs, "Clustering
+Guide", "DNS discovery"): for a domain ``D``, ``_etcd-server._tcp.D`` lists the
+members' peer endpoints and ``_etcd-client._tcp.D`` their client endpoints; with
+TLS, etcd and etcdctl read ``_etcd-server-ssl._tcp.D`` / ``_etcd-client-ssl._tcp.D``
+instead. An SRV value is "priority weight port target" (RFC 2782), and a target
+must be a host name, not an address: every published member therefore also gets
+an A record ``<instance-id>.D``. ``D`` itself is an A record with every published
+member's private IP, for clients that only speak A records.
+
+A member is published only if it is a healthy voting member whose instance is
+InService in a complete AWS listing; while the listing is incomplete or the
+upgrade lock is held, the records stay as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Mapping, Sequence
+
+from appliance.aws.discovery import Listing
+from appliance.cluster.model import MemberHealth
+
+SRV_PRIORITY = 1
+SRV_WEIGHT = 1
+_SRV_SERVICES = ("_etcd-server", "_etcd-client", "_etcd-server-ssl", "_etcd-client-ssl")
+
+
+def fqdn(name: str) -> str:
+    """``name`` as Route53 returns it: lower case, with the trailing dot."""
+    name = name.lower()
+    return name if name.endswith(".") else name + "."
+
+
+def domain(cluster_name: str, zone_name: str) -> str:
+    """The cluster's discovery domain ``<cluster_name>.<zone>.``, e.g. ``etcd.example.org.``."""
+    return fqdn(f"{cluster_name}.{fqdn(zone_name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordSet:
+    """One Route53 record set. ``name`` is an fqdn (lower case, trailing dot); ``ttl`` in seconds;
+    ``values`` sorted, in Route53's text form (an IPv4 address, or "priority weight port target")."""
+
+    name: str
+    type: str
+    ttl: int
+    values: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.name, self.type
+
+    @classmethod
+    def of(cls, name: str, type_: str, ttl: int, values: Iterable[str]) -> "RecordSet":
+        return cls(fqdn(name), type_, int(ttl), tuple(sorted(set(values))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One change of a ChangeResourceRecordSets batch: ``action`` is "UPSERT" or "DELETE"."""
+
+    action: str
+    record: RecordSet
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedMember:
+    """A member as published: its instance id (the member's name) and the instance's private IP."""
+
+    instance_id: str
+    private_ip: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordsSnapshot:
+    """Facts for one decision about the records.
+
+    Attributes:
+        domain: the discovery domain (see :func:`domain`).
+        listing: the leader's latest AWS listing (None if none yet).
+        members: every member with its health this cycle.
+        upgrade_lock_holder: instance id holding the upgrade lock (or "unknown (…)"), None if free.
+        ttl: record TTL in seconds. peer_port, client_port: the members' ports.
+        tls: publish the ``-ssl`` SRV names instead of the plain ones.
+    """
+
+    domain: str
+    listing: Listing | None
+    members: tuple[MemberHealth, ...]
+    upgrade_lock_holder: str | None
+    ttl: int = 60
+    peer_port: int = 2380
+    client_port: int = 2379
+    tls: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordsPlan:
+    """The record sets that should exist under the domain (``desired``), or None to leave them alone, and why."""
+
+    desired: Mapping[tuple[str, str], RecordSet] | None
+    reason: str
+
+
+def owned(record: RecordSet, domain_name: str) -> bool:
+    """True for the record sets this cluster's leader manages under ``domain_name``.
+
+    The domain's A record, the four SRV names, and the per-member A records
+    ``i-….<domain>``; anything else in the zone is someone else's and never touched.
+    """
+    if record.name == domain_name:
+        return record.type == "A"
+    if record.type == "SRV":
+        return record.name in {f"{service}._tcp.{domain_name}" for service in _SRV_SERVICES}
+    if record.type == "A" and record.name.endswith("." + domain_name):
+        label = record.name[: -len(domain_name) - 1]
+        return label.startswith("i-") and "." not in label
+    return False
+
+
+def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer_port: int = 2380,
+            client_port: int = 2379, tls: bool = False) -> dict[tuple[str, str], RecordSet]:
+    """The record sets for ``members`` (non-empty): two SRV, the domain's A, one A per member.
+
+    Returns:
+        (name, type) -> :class:`RecordSet`.
+    """
+    suffix = "-ssl" if tls else ""
+    targets = {m.instance_id: fqdn(f"{m.instance_id}.{domain_name}") for m in members}
+    sets = [
+        RecordSet.of(f"_etcd-server{suffix}._tcp.{domain_name}", "SRV", ttl,
+                     (f"{SRV_PRIORITY} {SRV_WEIGHT} {peer_port} {t}" for t in targets.values())),
+        RecordSet.of(f"_etcd-client{suffix}._tcp.{domain_name}", "SRV", ttl,
+                     (f"{SRV_PRIORITY} {SRV_WEIGHT} {client_port} {t}" for t in targets.values())),
+        RecordSet.of(domain_name, "A", ttl, (m.private_ip for m in members)),
+    ]
+    sets += [RecordSet.of(targets[m.instance_id], "A", ttl, [m.private_ip]) for m in members]
+    return {rs.key: rs for rs in sets}
+
+
+def publishable(members: Iterable[MemberHealth], listing: Listing) -> list[PublishedMember]:
+    """Healthy voting members whose instance is InService (not terminating) in ``listing``, by instance id."""
+    published = []
+    for mh in members:
+        m = mh.member
+        if m.is_learner or not mh.healthy or not m.name:
+            continue
+        instance = listing.get(m.name)
+        if instance is not None and instance.in_service and instance.private_ip:
+            published.append(PublishedMember(m.name, instance.private_ip))
+    return sorted(published, key=lambda p: p.instance_id)
+
+
+def plan(s: RecordsSnapshot) -> RecordsPlan:
+    """Decide what the records should be, or why they stay as they are."""
+    if s.upgrade_lock_holder:
+        return RecordsPlan(None, f"upgrade lock held by {s.upgrade_lock_holder}: records unchanged")
+    if s.listing is None or not s.listing.complete:
+        problem = s.listing.problem if s.listing is not None else "not taken"
+        return RecordsPlan(None, f"AWS listing incomplete ({problem}): records unchanged")
+    members = publishable(s.members, s.listing)
+    if not members:
+        # Publishing nothing would take the cluster out of DNS; no answer is better than a wrong one.
+        return RecordsPlan(None, "no healthy voting member of an InService instance: records unchanged")
+    names = ", ".join(m.instance_id for m in members)
+    return RecordsPlan(desired(s.domain, members, s.ttl, s.peer_port, s.client_port, s.tls),
+                       f"{len(members)} members published ({names})")
+
+
+def diff(current: Mapping[tuple[str, str], RecordSet],
+         wanted: Mapping[tuple[str, str], RecordSet]) -> list[Change]:
+    """The changes that turn ``current`` (owned record sets as read) into ``wanted``.
+
+    UPSERT what is missing or differs (values or TTL); DELETE, with the exact values
+    read (Route53 requires them), what is no longer wanted. [] when nothing differs.
+    """
+    changes = [Change("UPSERT", rs) for key, rs in sorted(wanted.items()) if current.get(key) != rs]
+    changes += [Change("DELETE", rs) for key, rs in sorted(current.items()) if key not in wanted]
+    return changes
