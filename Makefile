@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench clean
+ETCD_OLD := .cache/etcd-3.4/usr/bin/etcd
+
+.PHONY: demo test test-all lint bench clean etcd-old
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,21 +18,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)
 	$(PY) etcd.py sim up --instances 3
 
+## etcd-old: Debian's etcd 3.4 in .cache for the rolling-upgrade tests (skipped without it)
+etcd-old:
+	@scripts/fetch-etcd-old.sh .cache/etcd-3.4 || true
+
 ## test: the whole suite except the soak tests (see README)
-test: $(STAMP)
+test: $(STAMP) etcd-old
 	$(PY) -m pytest
 
 ## test-all: also the soak tests (marked soak)
-test-all: $(STAMP)
+test-all: $(STAMP) etcd-old
 	$(PY) -m pytest -m ""
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cfn-lint cloudformation/*.yaml
 
-bench: $(STAMP)
+bench: $(STAMP) etcd-old
 	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_rotate.py
+	$(PY) benchmarks/bench_route53.py
 
 clean:
 	-$(PY) etcd.py sim down
-	rm -rf $(VENV) .sim .pytest_cache
+	rm -rf $(VENV) .sim .pytest_cache .cache

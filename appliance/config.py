@@ -91,10 +91,13 @@ def _cluster_name(text: str) -> str:
 def _hosted_zone(text: str) -> str | None:
     if text == "":
         return None
-    name = text.lower().rstrip(".")
+    name = text.lower()
+    name = name[:-1] if name.endswith(".") else name
     labels = name.split(".")
-    if not all(labels) or not all(len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
-                                  for label in labels):
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+    if len(name) > 253 or not all(
+            0 < len(label) <= 63 and set(label) <= allowed and not label.startswith("-") and not label.endswith("-")
+            for label in labels):
         raise ValueError("must be a DNS zone name such as example.org.")
     return name + "."
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 300.0   # seconds between reads of an unchanged zone (repairs hand edits)
 PENDING_TIMEOUT = 600.0    # seconds after which a change still PENDING is given up and the zone re-read
+BACKOFF_FIRST, BACKOFF_MAX = 5.0, 300.0  # seconds between attempts after Route53 failed, doubling
 
 
 class HostedZone:
@@ -127,6 +128,8 @@ class RecordPublisher:
         self.synced: Mapping | None = None   # what the zone was last seen (or made) to hold
         self.synced_at = -float("inf")
         self.pending: tuple[str, Mapping, float] | None = None  # (change id, wanted, sent at)
+        self.failures = 0
+        self.retry_at = -float("inf")
 
     def sync(self, domain_name: str, wanted: Mapping[tuple[str, str], RecordSet],
              now: float | None = None) -> str:
@@ -138,11 +141,19 @@ class RecordPublisher:
                 read again on the next call.
         """
         now = time.monotonic() if now is None else now
+        if now < self.retry_at:
+            return f"Route53 failed {self.failures} times in a row: next attempt in {self.retry_at - now:.0f} s"
         try:
-            return self._sync(domain_name, dict(wanted), now)
+            outcome = self._sync(domain_name, dict(wanted), now)
         except Exception:
-            self.synced = None  # whatever happened, trust nothing cached
+            # Trust nothing cached, and back off: a batch Route53 refuses every time (a record
+            # someone else made at one of our names) must not cost two calls every cycle.
+            self.synced = None
+            self.failures += 1
+            self.retry_at = now + min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
             raise
+        self.failures = 0
+        return outcome
 
     def _sync(self, domain_name: str, wanted: dict, now: float) -> str:
         if self.pending is not None:
@@ -153,7 +164,7 @@ class RecordPublisher:
                     return f"change {change_id} is {status}: waiting for INSYNC"
                 log.warning("Route53 change %s still %s after %.0f s: reading the zone again",
                             change_id, status, now - sent_at)
-                self.pending = None
+                self.pending, self.synced = None, None
             else:
                 self.pending = None
                 self.synced, self.synced_at = pending_wanted, now

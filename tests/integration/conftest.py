@@ -17,6 +17,8 @@ from appliance.sim.supervisor import etcd_binary
 
 REPO = Path(__file__).resolve().parents[2]
 ETCDCTL = os.path.join(os.path.dirname(etcd_binary()), "etcdctl")
+# The previous etcd minor for upgrade tests: `make test` fetches Debian's 3.4 there.
+ETCD_OLD = os.environ.get("ETCD_OLD_BINARY") or str(REPO / ".cache" / "etcd-3.4" / "usr" / "bin" / "etcd")
 
 
 def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -48,8 +50,10 @@ class Sim:
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return run_cli("sim", args[0], "--state-dir", self.state_dir, *args[1:], timeout=timeout)
 
-    def up(self, instances: int = 3, timeout: float = 120, agent_env: tuple[str, ...] = ()) -> None:
+    def up(self, instances: int = 3, timeout: float = 120, agent_env: tuple[str, ...] = (),
+           etcd_bin: str | None = None) -> None:
         extra = [a for pair in agent_env for a in ("--agent-env", pair)]
+        extra += ["--etcd-bin", etcd_bin] if etcd_bin else []
         done = self.cli("up", "--detach", "--instances", str(instances), "--timeout", str(timeout), *extra,
                         timeout=timeout + 60)
         assert done.returncode == 0, f"sim up failed:\n{done.stdout}\n{done.stderr}"
@@ -94,6 +98,22 @@ class Sim:
 
     def aws(self, service: str):
         return aws.clients(self.state["aws_endpoint"], self.state["region"])[service]
+
+    def records(self) -> dict[tuple[str, str], list[str]]:
+        """The hosted zone's record sets: (name, type) -> sorted values."""
+        zone = self.aws("route53").list_resource_record_sets(HostedZoneId=self.state["hosted_zone_id"])
+        return {(r["Name"], r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords", []))
+                for r in zone["ResourceRecordSets"]}
+
+    def aws_calls(self, since: float = 0.0) -> list[tuple[float, str, str]]:
+        """The agents' AWS calls logged by the simulator's proxy: (time, instance, service:Operation)."""
+        calls = []
+        with open(os.path.join(self.state_dir, "aws-calls.log")) as f:
+            for line in f:
+                stamp, caller, operation, _ = line.split(" ", 3)
+                if float(stamp) >= since:
+                    calls.append((float(stamp), caller, operation))
+        return calls
 
     def agent_pid(self, instance_id: str) -> int:
         return self.state["instances"][instance_id]["agent_pid"]
@@ -145,6 +165,15 @@ def cluster3(tmp_path_factory):
         yield sim
     finally:
         sim.down()
+
+
+@pytest.fixture
+def etcd_old() -> str:
+    """The path of an etcd 3.4 binary; the test is skipped, saying why, where there is none."""
+    if not os.access(ETCD_OLD, os.X_OK):
+        pytest.skip(f"no etcd 3.4 at {ETCD_OLD}: run `make test` (it fetches Debian's etcd-server 3.4) "
+                    "or set ETCD_OLD_BINARY")
+    return ETCD_OLD
 
 
 @pytest.fixture

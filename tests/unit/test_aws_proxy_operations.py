@@ -1,0 +1,111 @@
+"""The simulator's AWS proxy names each call's (service, operation): query-protocol calls (EC2,
+AutoScaling) by their ``Action`` and SigV4 credential scope, Route53's REST calls by method and path,
+both for hand-written requests and for requests exactly as botocore serialises them."""
+
+import boto3
+import botocore.config
+import pytest
+
+from appliance.sim.aws_proxy import operation_of
+
+
+def auth(service: str, region: str = "eu-central-1") -> dict:
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20261121/{region}/{service}/aws4_request, "
+                             "SignedHeaders=host;x-amz-date, Signature=0123abcd"}
+
+
+def test_query_protocol_post():
+    body = b"Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aaws%3Aautoscaling%3AgroupName"
+    assert operation_of("POST", "/", auth("ec2"), body) == ("ec2", "DescribeInstances")
+
+
+def test_query_protocol_autoscaling():
+    body = b"Action=DescribeAutoScalingGroups&Version=2011-01-01"
+    assert operation_of("POST", "/", auth("autoscaling"), body) == ("autoscaling", "DescribeAutoScalingGroups")
+
+
+@pytest.mark.parametrize("method,path,operation", [
+    pytest.param("GET", "/2013-04-01/hostedzonesbyname?dnsname=x", "ListHostedZonesByName", id="by-name"),
+    pytest.param("GET", "/2013-04-01/hostedzonesbyname?dnsname=sim.internal.&maxitems=10", "ListHostedZonesByName",
+                 id="by-name-maxitems"),
+    pytest.param("GET", "/2013-04-01/hostedzone/Z1/rrset?name=etcd.sim.internal.", "ListResourceRecordSets",
+                 id="list-rrsets"),
+    pytest.param("GET", "/2013-04-01/hostedzone/Z1/rrset", "ListResourceRecordSets", id="list-rrsets-bare"),
+    pytest.param("POST", "/2013-04-01/hostedzone/Z1/rrset/", "ChangeResourceRecordSets", id="change-rrsets"),
+    pytest.param("GET", "/2013-04-01/change/C1", "GetChange", id="get-change"),
+    pytest.param("GET", "/2013-04-01/hostedzone/Z1", "GetHostedZone", id="get-zone"),
+    pytest.param("GET", "/2013-04-01/hostedzone", "", id="list-zones-unknown"),
+    pytest.param("POST", "/2013-04-01/hostedzone", "", id="create-zone-unknown"),
+    pytest.param("DELETE", "/2013-04-01/hostedzone/Z1", "", id="delete-zone-unknown"),
+])
+def test_route53_rest_paths(method, path, operation):
+    body = b"" if method == "GET" else b'<?xml version="1.0" encoding="UTF-8"?><X/>'
+    assert operation_of(method, path, auth("route53", "us-east-1"), body) == ("route53", operation)
+
+
+def test_route53_change_with_an_ampersand_in_the_comment():
+    body = (b'<?xml version="1.0" encoding="UTF-8"?><ChangeResourceRecordSetsRequest><ChangeBatch>'
+            b"<Comment>a &amp; b=c</Comment><Changes><Change><Action>UPSERT</Action></Change></Changes>"
+            b"</ChangeBatch></ChangeResourceRecordSetsRequest>")
+    assert operation_of("POST", "/2013-04-01/hostedzone/Z1/rrset/", auth("route53", "us-east-1"), body) == (
+        "route53", "ChangeResourceRecordSets")
+
+
+def test_no_authorization_header():
+    assert operation_of("GET", "/2013-04-01/change/C1", {}, b"") == ("", "")
+    assert operation_of("POST", "/", {}, b"Action=DescribeInstances") == ("", "DescribeInstances")
+
+
+def test_rest_path_of_another_service_is_not_a_route53_operation():
+    assert operation_of("GET", "/2013-04-01/change/C1", auth("s3"), b"") == ("s3", "")
+
+
+class _Captured(Exception):
+    pass
+
+
+def _serialised(service: str, operation: str, **kwargs) -> tuple[str, str, dict, bytes]:
+    """(method, path, headers, body) of one call exactly as botocore would send it."""
+    session = boto3.session.Session(region_name="eu-central-1", aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")
+    client = session.client(service, endpoint_url="http://127.0.0.1:9",
+                            config=botocore.config.Config(retries={"max_attempts": 0}))
+    seen = {}
+
+    def capture(request, **_):
+        seen["request"] = request
+        raise _Captured()
+
+    client.meta.events.register("before-send", capture)
+    with pytest.raises(_Captured):
+        getattr(client, operation)(**kwargs)
+    request = seen["request"]
+    path = request.url.split("127.0.0.1:9", 1)[1]
+    headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+    body = request.body or b""
+    return request.method, path, headers, body if isinstance(body, bytes) else body.encode()
+
+
+@pytest.mark.parametrize("service,operation,kwargs,expected", [
+    pytest.param("ec2", "describe_instances", {"InstanceIds": ["i-1"]}, ("ec2", "DescribeInstances"), id="ec2"),
+    pytest.param("autoscaling", "describe_auto_scaling_groups", {"AutoScalingGroupNames": ["g"]},
+                 ("autoscaling", "DescribeAutoScalingGroups"), id="autoscaling"),
+    pytest.param("route53", "list_hosted_zones_by_name", {"DNSName": "sim.internal.", "MaxItems": "10"},
+                 ("route53", "ListHostedZonesByName"), id="ListHostedZonesByName"),
+    pytest.param("route53", "list_resource_record_sets",
+                 {"HostedZoneId": "Z1", "StartRecordName": "etcd.sim.internal."},
+                 ("route53", "ListResourceRecordSets"), id="ListResourceRecordSets"),
+    pytest.param("route53", "list_resource_record_sets", {"HostedZoneId": "/hostedzone/Z1"},
+                 ("route53", "ListResourceRecordSets"), id="ListResourceRecordSets-full-id"),
+    pytest.param("route53", "change_resource_record_sets",
+                 {"HostedZoneId": "Z1", "ChangeBatch": {"Comment": "etcd appliance: UPSERT A x & y", "Changes": [
+                     {"Action": "UPSERT", "ResourceRecordSet": {"Name": "etcd.sim.internal.", "Type": "A",
+                                                                "TTL": 60,
+                                                                "ResourceRecords": [{"Value": "127.0.1.4"}]}}]}},
+                 ("route53", "ChangeResourceRecordSets"), id="ChangeResourceRecordSets"),
+    pytest.param("route53", "get_change", {"Id": "C1"}, ("route53", "GetChange"), id="GetChange"),
+    pytest.param("route53", "get_change", {"Id": "/change/C1"}, ("route53", "GetChange"), id="GetChange-full-id"),
+    pytest.param("route53", "get_hosted_zone", {"Id": "Z1"}, ("route53", "GetHostedZone"), id="GetHostedZone"),
+])
+def test_requests_as_botocore_sends_them(service, operation, kwargs, expected):
+    assert operation_of(*_serialised(service, operation, **kwargs)) == expected
