@@ -8,6 +8,7 @@ counts as acknowledged only when etcd answered it with a revision.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -85,4 +86,4 @@ class ContinuousWriter(threading.Thread):
         if not self.ack_times:
             return (self.stopped_at or time.monotonic()) - self.started_at
         times = [self.started_at, *self.ack_times, self.stopped_at or time.monotonic()]
-        return max(b - a for a, b in zip(times, times[1:]))
+        return max(b - a for a, b in itertools.pairwise(times))

@@ -3,6 +3,7 @@
 import os
 import socket
 
+from appliance.sim.supervisor import etcd_binary
 from tests.integration.conftest import run_cli
 
 
@@ -14,7 +15,7 @@ def closed_port() -> int:
 
 def agent_env(tmp_path, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"DATA_DIR": str(tmp_path / "data"), "ETCD_BINARY": "/bin/true",
+    env.update({"DATA_DIR": str(tmp_path / "data"), "ETCD_BINARY": etcd_binary(),
                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     env.update(extra)
     return env
@@ -54,3 +55,10 @@ def test_sim_commands_without_a_simulator(tmp_path):
     assert f"no simulator runs in {tmp_path}" in done.stderr
     done = run_cli("sim", "up", "--instances", "4", "--state-dir", str(tmp_path), timeout=60)
     assert done.returncode == 2 and "--instances: must be 1, 3, 5 or 7" in done.stderr
+
+
+def test_an_etcd_binary_without_a_version_exits_2(tmp_path):
+    done = run_cli("run", env=agent_env(tmp_path, ETCD_BINARY="/bin/true"), timeout=60)
+    assert done.returncode == 2
+    assert "ETCD_BINARY: /bin/true --version printed no etcd version" in done.stderr
+    assert not os.path.exists(tmp_path / "data")

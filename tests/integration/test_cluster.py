@@ -7,6 +7,7 @@ import shutil
 import signal
 import time
 
+from appliance.sim.supervisor import etcd_binary
 from tests.integration.conftest import REPO, etcd_pid, run_cli, wait_until
 
 GRACE = 5  # the simulator's default GRACE_PERIOD, seconds
@@ -137,7 +138,7 @@ def test_access_denied_exits_2_naming_the_call(cluster3, tmp_path):
         env = {**os.environ, "AWS_ENDPOINT_URL": cluster3.state["agent_aws_endpoint"],
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SDK_UA_APP_ID": "probe",
                "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{cluster3.state['metadata_port']}/{instance_id}/",
-               "DATA_DIR": str(data_dir), "ETCD_BINARY": "/bin/true"}
+               "DATA_DIR": str(data_dir), "ETCD_BINARY": etcd_binary()}
         done = run_cli("run", env=env, timeout=60)
     finally:
         cluster3.cli("fault", "--clear")
