@@ -98,10 +98,9 @@ class ZoneDnsServer:
         self.close()
 
 
-class _UdpServer(socketserver.ThreadingMixIn, socketserver.UDPServer):
-    # No SO_REUSEADDR: on Linux it would let a second server bind the same UDP port and
-    # silently take half of the queries, instead of failing with OSError.
-    allow_reuse_address = False
+class _ServerMixin:
+    """What both transports share: IPv6 when the address says so, and quiet failed answers."""
+
     daemon_threads = True
 
     def __init__(self, server_address, handler):
@@ -114,17 +113,14 @@ class _UdpServer(socketserver.ThreadingMixIn, socketserver.UDPServer):
         log.debug("no answer to %s", client_address, exc_info=True)
 
 
-class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+class _UdpServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UDPServer):
+    # No SO_REUSEADDR: on Linux it would let a second server bind the same UDP port and
+    # silently take half of the queries, instead of failing with OSError.
+    allow_reuse_address = False
+
+
+class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True  # a restart must not wait for old connections in TIME_WAIT
-    daemon_threads = True
-
-    def __init__(self, server_address, handler):
-        if ":" in server_address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(server_address, handler)
-
-    def handle_error(self, request, client_address):
-        log.debug("no answer to %s", client_address, exc_info=True)
 
 
 class _Handler(DNSHandler):
