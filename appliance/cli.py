@@ -1,7 +1,9 @@
-"""Commands: ``run`` (the instance agent, the default) and ``sim`` (the local AWS).
+"""Commands: ``run`` (the instance agent, the default), ``sim`` (the local AWS), ``mirror`` and ``verify``.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (a setting, AWS access,
-the metadata service) detected before anything is started or deleted.
+the metadata service) detected before anything is started or deleted; the
+mirror adds 3 (source compacted past its position), 4 (``--strict`` found a
+difference) and 5 (another mirror writes the same position).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     add_agent_flags(run)
     sim = sub.add_parser("sim", help="the local AWS: a simulated stack on this machine")
     sim_commands.add_parser(sim)
+    from appliance.replication import commands as replication_commands
+    replication_commands.add_parsers(sub)
     return parser
 
 

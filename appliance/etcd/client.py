@@ -68,6 +68,41 @@ class Member:
 
 
 @dataclasses.dataclass(frozen=True)
+class KeyValue:
+    """One key as etcd stores it; revisions are store revisions, ``lease`` 0 when none."""
+
+    key: bytes
+    value: bytes
+    create_revision: int = 0
+    mod_revision: int = 0
+    version: int = 0
+    lease: int = 0
+
+    @classmethod
+    def from_json(cls, item: dict) -> "KeyValue":
+        return cls(_unb64(item.get("key")), _unb64(item.get("value")), int(item.get("create_revision", 0)),
+                   int(item.get("mod_revision", 0)), int(item.get("version", 0)), int(item.get("lease", 0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RangePage:
+    """One Range answer: the keys (sorted by key), whether more follow, and the store revision read at."""
+
+    kvs: tuple[KeyValue, ...]
+    more: bool
+    revision: int
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The ``range_end`` that makes a range cover every key starting with ``prefix`` (etcd's rule:
+    the prefix with its last byte below 0xff incremented; a NUL byte for all keys)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return b"\0"
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+@dataclasses.dataclass(frozen=True)
 class MemberList:
     """The answer of MemberList: cluster id, which member answered, and the members."""
 
@@ -226,6 +261,45 @@ class EtcdClient:
         if not kvs:
             return None
         return _unb64(kvs[0].get("value")), int(kvs[0].get("lease", 0))
+
+    def range(self, key: bytes, range_end: bytes = b"", revision: int = 0, limit: int = 0,
+              keys_only: bool = False) -> RangePage:
+        """Range over ``[key, range_end)`` at ``revision`` (0: now), at most ``limit`` keys (0: all).
+
+        Raises:
+            EtcdError: e.g. "etcdserver: mvcc: required revision has been compacted".
+            EtcdUnavailable.
+        """
+        body: dict = {"key": _b64(key)}
+        if range_end:
+            body["range_end"] = _b64(range_end)
+        if revision:
+            body["revision"] = str(revision)
+        if limit:
+            body["limit"] = str(limit)
+        if keys_only:
+            body["keys_only"] = True
+        answer = self._post("/v3/kv/range", body)
+        return RangePage(tuple(KeyValue.from_json(kv) for kv in answer.get("kvs", [])), bool(answer.get("more")),
+                         int(answer.get("header", {}).get("revision", 0)))
+
+    def txn(self, compare: list[dict], success: list[dict], failure: list[dict] | None = None) -> dict:
+        """Txn with requests in the gateway's JSON shape (see rpc.proto); returns the raw answer
+        (``succeeded``, ``responses``, ``header.revision``).
+
+        Raises:
+            EtcdError: e.g. "etcdserver: duplicate key given in txn request", "too many operations
+                in txn request" (``--max-txn-ops``, 128 by default). EtcdUnavailable.
+        """
+        return self._post("/v3/kv/txn", {"compare": compare, "success": success, "failure": failure or []})
+
+    def compact(self, revision: int, physical: bool = True) -> None:
+        """Compact the key-value history up to ``revision``."""
+        self._post("/v3/kv/compaction", {"revision": str(revision), "physical": physical})
+
+    def lease_time_to_live(self, lease_id: int) -> int:
+        """Remaining TTL of a lease in seconds; -1 if it has expired or never existed."""
+        return int(self._post("/v3/lease/timetolive", {"ID": str(lease_id)}).get("TTL", -1))
 
     def put(self, key: str, value: bytes | str, lease: int = 0) -> int:
         """Put; returns the revision of the write."""

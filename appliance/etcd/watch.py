@@ -1,0 +1,111 @@
+"""A watch over etcd's JSON gateway (``POST /v3/watch``): a stream of watch responses, one JSON object a line.
+
+Field names follow ``rpc.proto`` (WatchCreateRequest, WatchResponse, mvccpb.Event).
+What a mirror needs and ``etcd3gw`` drops: ``compact_revision`` (the start
+revision was compacted: the watch is cancelled), progress notifications (a
+response with no events whose ``header.revision`` promises that every later
+event has a higher revision; etcd docs, api_reference_v3, ResponseHeader) and
+``prev_kv``. A PUT event carries no ``type`` field (the enum's zero value).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Iterator
+
+import requests
+
+from appliance.etcd.client import EtcdError, EtcdUnavailable, KeyValue
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One change: ``type`` "PUT" or "DELETE"; ``kv.mod_revision`` is the change's revision."""
+
+    type: str
+    kv: KeyValue
+    prev_kv: KeyValue | None = None
+
+    @property
+    def revision(self) -> int:
+        return self.kv.mod_revision
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchResponse:
+    """One message of the stream. ``revision`` is the header's store revision."""
+
+    revision: int
+    events: tuple[Event, ...] = ()
+    created: bool = False
+    canceled: bool = False
+    compact_revision: int = 0
+    cancel_reason: str = ""
+
+    @property
+    def is_progress(self) -> bool:
+        """A progress notification: all events up to ``revision`` have been sent."""
+        return not self.events and not self.created and not self.canceled
+
+    @classmethod
+    def from_json(cls, item: dict) -> "WatchResponse":
+        events = tuple(Event(e.get("type", "PUT"), KeyValue.from_json(e.get("kv", {})),
+                             KeyValue.from_json(e["prev_kv"]) if e.get("prev_kv") else None)
+                       for e in item.get("events", []))
+        return cls(int(item.get("header", {}).get("revision", 0)), events, bool(item.get("created")),
+                   bool(item.get("canceled")), int(item.get("compact_revision", 0)), item.get("cancel_reason", ""))
+
+
+class WatchStream:
+    """Watch ``[key, range_end)`` from ``start_revision`` on one endpoint; iterate for responses.
+
+    Args:
+        endpoint: a client URL. key, range_end: bytes (see :func:`client.prefix_end`).
+        start_revision: first revision to deliver (0: from now).
+        prev_kv: ask for each event's previous key-value.
+        progress_notify: ask for periodic progress notifications (etcd's interval:
+            ``--experimental-watch-progress-notify-interval``, 10 minutes by default).
+        connect_timeout: seconds to connect. idle_timeout: seconds without any message
+            after which iteration raises :class:`EtcdUnavailable` (reconnect then).
+
+    Raises (while iterating):
+        EtcdUnavailable: the connection failed or stayed silent for ``idle_timeout``.
+        EtcdError: etcd refused the watch.
+    """
+
+    def __init__(self, endpoint: str, key: bytes, range_end: bytes, start_revision: int = 0, prev_kv: bool = False,
+                 progress_notify: bool = True, connect_timeout: float = 3.0, idle_timeout: float = 60.0):
+        request = {"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(range_end).decode(),
+                   "prev_kv": prev_kv, "progress_notify": progress_notify}
+        if start_revision:
+            request["start_revision"] = str(start_revision)
+        self.endpoint = endpoint.rstrip("/")
+        try:
+            self._response = requests.post(self.endpoint + "/v3/watch", data=json.dumps({"create_request": request}),
+                                           stream=True, timeout=(connect_timeout, idle_timeout))
+        except requests.RequestException as exc:
+            raise EtcdUnavailable(f"{endpoint}: watch: {type(exc).__name__}") from None
+        if self._response.status_code != 200:
+            text = self._response.text[:200]
+            self._response.close()
+            raise EtcdError(f"watch refused (HTTP {self._response.status_code}): {text}", endpoint=endpoint)
+
+    def __iter__(self) -> Iterator[WatchResponse]:
+        try:
+            for line in self._response.iter_lines(chunk_size=65536):
+                if not line:
+                    continue
+                payload = json.loads(line)
+                if "error" in payload:
+                    error = payload["error"]
+                    raise EtcdError(error.get("message", str(error)) if isinstance(error, dict) else str(error),
+                                    endpoint=self.endpoint)
+                yield WatchResponse.from_json(payload.get("result", payload))
+        except (requests.RequestException, ValueError) as exc:
+            raise EtcdUnavailable(f"{self.endpoint}: watch stream ended: {type(exc).__name__}") from None
+        raise EtcdUnavailable(f"{self.endpoint}: watch stream closed by the server")
+
+    def close(self) -> None:
+        self._response.close()

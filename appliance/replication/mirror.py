@@ -1,0 +1,378 @@
+"""The prefix mirror: every change under a source prefix, applied once, in order, to a destination prefix.
+
+Where it stands is the destination's business: the last applied source revision
+is stored in the destination under the position key, in the same transaction as
+the writes it covers, and every transaction also compares that key with the value
+this process last wrote. A crash at any moment therefore neither loses nor
+repeats a change, and a second mirror writing to the same position is detected
+(exit 5) instead of interleaving.
+
+Loop: read the position (observe); :func:`start_action` decides copy, resume,
+reload or stop (pure); then watch the source from position + 1, cut the events
+into transactions with :func:`batching.plan` and apply them.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import logging
+import threading
+import time
+
+import tenacity
+
+from appliance.errors import ApplianceError
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, KeyValue, prefix_end
+from appliance.etcd.watch import Event, WatchStream
+from appliance.replication import batching
+from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
+from appliance.replication.leases import LeaseMap
+from appliance.replication.metrics import MirrorMetrics
+
+log = logging.getLogger("mirror")
+
+BOOKKEEPING = b"/__replication/"  # never mirrored, never deleted by a copy
+EXIT_COMPACTED = 3
+EXIT_STRICT = 4
+EXIT_POSITION_TAKEN = 5
+ACTIVE_CHECK_INTERVAL = 1.0  # seconds between reads of the active-cluster key
+
+
+class MirrorStopped(ApplianceError):
+    """The mirror cannot go on safely; ``exit_code`` says why (3, 4 or 5)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclasses.dataclass(frozen=True)
+class MirrorSettings:
+    """What ``etcd.py mirror`` was given. Prefixes and keys are bytes; times in seconds."""
+
+    source: tuple[str, ...]
+    source_prefix: bytes
+    dest: tuple[str, ...]
+    dest_prefix: bytes
+    position_key: bytes
+    max_txn_ops: int = 128
+    strict: bool = False
+    leases: bool = True
+    active_key: bytes = b"/__appliance/active"
+    source_name: str = ""
+    reload: bool = False
+    auto_reload: bool = False
+    heartbeat_key: bytes = b"/__appliance/heartbeat"
+    page_size: int = PAGE_SIZE
+    timeout: float = 5.0
+    idle_timeout: float = 60.0
+
+
+class Start(str, enum.Enum):
+    COPY = "copy"        # no position: copy the prefix at one revision, then watch
+    RESUME = "resume"    # watch from position + 1
+    RELOAD = "reload"    # copy again (diff-and-apply), then watch
+    STOP = "stop"        # compacted past the position and no reload asked: exit 3
+
+
+def start_action(position: int | None, compact_revision: int | None, reload: bool,
+                 auto_reload: bool) -> tuple[Start, str]:
+    """Decide how to start from the stored ``position`` and the source's compaction (None: not known
+    to be compacted past the position). Returns the action and the sentence to log."""
+    if position is None:
+        return Start.COPY, "no stored position: copying the source prefix at one revision"
+    if reload:
+        return Start.RELOAD, f"--reload: copying again over position {position} (diff and apply)"
+    if compact_revision is not None and compact_revision > position + 1:
+        if auto_reload:
+            return Start.RELOAD, (f"the source compacted to revision {compact_revision}, past the stored "
+                                  f"position {position}: --auto-reload copies again (diff and apply)")
+        return Start.STOP, (f"the source compacted to revision {compact_revision}, past the stored position "
+                            f"{position}: changes in between are lost to the watch; run with --reload")
+    return Start.RESUME, f"resuming from the stored position {position}"
+
+
+def _put(key: bytes, value: bytes, lease: int = 0) -> dict:
+    op = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}
+    if lease:
+        op["lease"] = str(lease)
+    return {"request_put": op}
+
+
+def _delete(key: bytes) -> dict:
+    return {"request_delete_range": {"key": base64.b64encode(key).decode()}}
+
+
+def _compare_value(key: bytes, value: bytes) -> dict:
+    return {"key": base64.b64encode(key).decode(), "target": "VALUE", "result": "EQUAL",
+            "value": base64.b64encode(value).decode()}
+
+
+def _compare_absent(key: bytes) -> dict:
+    return {"key": base64.b64encode(key).decode(), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+
+
+class Mirror:
+    """One mirror process. :meth:`run` returns when stopped (0) or raises :class:`MirrorStopped`."""
+
+    def __init__(self, settings: MirrorSettings, metrics: MirrorMetrics | None = None):
+        self.s = settings
+        self.source = EtcdClient(settings.source, timeout=settings.timeout)
+        self.dest = EtcdClient(settings.dest, timeout=settings.timeout)
+        self.metrics = metrics or MirrorMetrics(None)
+        self.leases = LeaseMap(self.source, self.dest, settings.position_key + b"/leases/") if settings.leases \
+            else None
+        self.stop_requested = threading.Event()
+        self.position: int | None = None  # what this process last wrote (or read) at the position key
+        self._stream: WatchStream | None = None
+        self._source_id: str | None = None
+
+    # --- position -----------------------------------------------------------
+    def read_position(self) -> int | None:
+        found = self.dest.get(self.s.position_key.decode())
+        return int(found[0]) if found else None
+
+    def _guard(self) -> dict:
+        if self.position is None:
+            return _compare_absent(self.s.position_key)
+        return _compare_value(self.s.position_key, str(self.position).encode())
+
+    def _commit(self, ops: list[dict], position: int | None, compares: list[dict] = ()) -> None:
+        """One destination transaction: ``ops`` and the new position, if the position is still ours."""
+        success = list(ops)
+        if position is not None:
+            success.append(_put(self.s.position_key, str(position).encode()))
+        answer = self.dest.txn([self._guard(), *compares], success)
+        if not answer.get("succeeded"):
+            self._explain_failed_txn(compares)
+        self.metrics.transactions.inc()
+        if position is not None:
+            self.position = position
+            self.metrics.applied_revision.set(position)
+
+    def _explain_failed_txn(self, compares: list[dict]) -> None:
+        current = self.read_position()
+        if current != self.position:
+            raise MirrorStopped(f"the position at {self.s.position_key.decode()} is {current}, not "
+                                f"{self.position} as this mirror wrote it: another mirror writes to this destination",
+                                EXIT_POSITION_TAKEN)
+        for compare in compares:
+            key = base64.b64decode(compare["key"])
+            found = self.dest.get(key.decode(errors="surrogateescape"))
+            held = found[0] if found else None
+            expected = base64.b64decode(compare["value"]) if compare["target"] == "VALUE" else None
+            if held != expected:
+                raise MirrorStopped(f"--strict: destination key {key!r} holds {held!r} but the source held "
+                                    f"{expected!r} before this change", EXIT_STRICT)
+        raise MirrorStopped("a destination transaction failed its comparisons for no visible reason", EXIT_STRICT)
+
+    # --- keys ---------------------------------------------------------------
+    def dest_key(self, source_key: bytes) -> bytes:
+        return self.s.dest_prefix + source_key[len(self.s.source_prefix):]
+
+    def _dest_lease(self, kv: KeyValue) -> int:
+        if not kv.lease or self.leases is None:
+            return 0
+        return self.leases.dest_lease(kv.lease)
+
+    # --- copy (first run and reload) -----------------------------------------
+    def copy(self) -> int:
+        """Make the destination prefix equal to the source prefix at one revision R, diff and apply,
+        in transactions of at most ``max_txn_ops``; store R with the last one. Returns R."""
+        revision = self.source.range(self.s.source_prefix, prefix_end(self.s.source_prefix), limit=1).revision
+        source = iter_prefix(self.source, self.s.source_prefix, revision, self.s.page_size, exclude=BOOKKEEPING)
+        dest = iter_prefix(self.dest, self.s.dest_prefix, 0, self.s.page_size, exclude=BOOKKEEPING)
+        ops: list[dict] = []
+        puts = deletes = 0
+        for _, s_kv, d_kv in merge(source, dest, self.s.source_prefix, self.s.dest_prefix):
+            if s_kv is None:
+                ops.append(_delete(d_kv.key))
+                deletes += 1
+            elif d_kv is None or d_kv.value != s_kv.value or bool(d_kv.lease) != bool(s_kv.lease):
+                ops.append(_put(self.dest_key(s_kv.key), s_kv.value, self._dest_lease(s_kv)))
+                puts += 1
+            else:
+                continue
+            if len(ops) >= self.s.max_txn_ops - 1:
+                self._commit(ops, None)
+                ops = []
+        self._commit(ops, revision)
+        log.info("copied the source prefix at revision %d: %d keys written, %d deleted", revision, puts, deletes)
+        return revision
+
+    # --- changes ------------------------------------------------------------
+    def apply(self, events: list[Event]) -> None:
+        """Apply watched events in order, in batches; the position follows each complete batch."""
+        events = [e for e in events if not e.kv.key.startswith(BOOKKEEPING)]
+        for batch in batching.plan(events, self.s.max_txn_ops, reserved=1):
+            if batch.split:
+                log.warning("source revision %d changes %d keys in this part, more than --max-txn-ops %d allows "
+                            "with the position: applied in several transactions", batch.first_revision,
+                            len(batch.events), self.s.max_txn_ops)
+            ops, compares = [], []
+            for event in batch.events:
+                target = self.dest_key(event.kv.key)
+                if event.type == "DELETE":
+                    ops.append(_delete(target))
+                else:
+                    ops.append(_put(target, event.kv.value, self._dest_lease(event.kv)))
+                if self.s.strict:
+                    compares.append(_compare_value(target, event.prev_kv.value) if event.prev_kv
+                                    else _compare_absent(target))
+            self._commit(ops, batch.last_revision if batch.complete else None, compares)
+            self.metrics.events.inc(len(batch.events))
+            self._heartbeat(batch.events)
+
+    def _heartbeat(self, events: tuple[Event, ...]) -> None:
+        for event in events:
+            if event.kv.key == self.s.heartbeat_key and event.type != "DELETE":
+                try:
+                    self.metrics.lag_seconds.set(max(0.0, time.time() - float(event.kv.value)))
+                except ValueError:
+                    pass
+
+    # --- the active cluster --------------------------------------------------
+    def source_is_active(self) -> tuple[bool, str]:
+        """(True, "") unless the active-cluster key names another cluster than the source."""
+        if not self.s.active_key:
+            return True, ""
+        found = self.source.get(self.s.active_key.decode())
+        if found is None:
+            return True, ""
+        name = self.s.source_name or self._source_cluster_id()
+        active = found[0].decode(errors="replace")
+        if active == name:
+            return True, ""
+        return False, f"{self.s.active_key.decode()} says {active!r} is the active cluster, not the source ({name})"
+
+    def _source_cluster_id(self) -> str:
+        if self._source_id is None:
+            self._source_id = format(self.source.member_list().cluster_id, "x")
+        return self._source_id
+
+    # --- the loop -----------------------------------------------------------
+    def run(self) -> int:
+        """Mirror until :attr:`stop_requested`; reconnects with backoff after any connection failure.
+
+        Raises:
+            MirrorStopped: compacted past the position (3), --strict found a difference (4),
+                another mirror writes the position (5).
+        """
+        wait = tenacity.wait_random_exponential(multiplier=0.5, max=10)
+        failures = 0
+        while not self.stop_requested.is_set():
+            try:
+                self._session()
+                failures = 0
+            except (EtcdUnavailable, EtcdError) as exc:
+                failures += 1
+                pause = wait(_attempt(failures))
+                log.warning("connection lost (%s); retrying in %.1f s from the stored position", exc, pause)
+                self.stop_requested.wait(pause)
+        if self.leases is not None:
+            self.leases.stop()
+        return 0
+
+    def _session(self) -> None:
+        """One connected stretch: decide how to start, then follow the watch until it breaks."""
+        self.position = self.read_position()
+        active, why = self.source_is_active()
+        if not active:
+            log.info("paused: %s", why)
+            self.metrics.paused.set(1)
+            while not self.stop_requested.wait(ACTIVE_CHECK_INTERVAL):
+                active, why = self.source_is_active()
+                if active:
+                    break
+            self.metrics.paused.set(0)
+            if not active:
+                return
+            log.info("resumed: the source is the active cluster again")
+        compacted = self._compacted_past(self.position)
+        action, reason = start_action(self.position, compacted, self.s.reload, self.s.auto_reload)
+        log.info("%s: %s", action.value, reason)
+        if action is Start.STOP:
+            raise MirrorStopped(reason, EXIT_COMPACTED)
+        if action in (Start.COPY, Start.RELOAD):
+            if action is Start.RELOAD:
+                self.metrics.reloads.inc()
+            self.copy()
+            self.s = dataclasses.replace(self.s, reload=False)
+        if self.leases is not None:
+            self.leases.start()
+        self._follow()
+
+    def _compacted_past(self, position: int | None) -> int | None:
+        """The source's compact revision if it is past ``position`` + 1, else None (one Range at position+1)."""
+        if position is None:
+            return None
+        try:
+            self.source.range(self.s.source_prefix, prefix_end(self.s.source_prefix), revision=position + 1,
+                              limit=1, keys_only=True)
+        except EtcdError as exc:
+            if "compacted" in exc.message:
+                # etcd does not say how far; the watch's compact_revision does, later. Anything past is enough.
+                return position + 2
+            if "future revision" in exc.message:
+                return None
+            raise
+        return None
+
+    def _follow(self) -> None:
+        endpoints = list(self.s.source)
+        last_error: Exception | None = None
+        for endpoint in endpoints:
+            try:
+                self._stream = WatchStream(endpoint, self.s.source_prefix, prefix_end(self.s.source_prefix),
+                                           start_revision=self.position + 1, prev_kv=self.s.strict,
+                                           progress_notify=True, connect_timeout=self.s.timeout,
+                                           idle_timeout=self.s.idle_timeout)
+                break
+            except (EtcdUnavailable, EtcdError) as exc:
+                last_error = exc
+        else:
+            raise EtcdUnavailable(f"no source endpoint accepted the watch: {last_error}")
+        checked = time.monotonic()
+        try:
+            for response in self._stream:
+                if self.stop_requested.is_set():
+                    return
+                if response.compact_revision:
+                    action, reason = start_action(self.position, response.compact_revision, False,
+                                                  self.s.auto_reload)
+                    if action is Start.STOP:
+                        raise MirrorStopped(reason, EXIT_COMPACTED)
+                    log.warning("%s", reason)
+                    self.metrics.reloads.inc()
+                    self.copy()
+                    return  # watch again from the new position
+                if response.canceled:
+                    raise EtcdError(f"watch cancelled by the source: {response.cancel_reason or 'no reason given'}")
+                if response.revision:
+                    self.metrics.source_revision.set(response.revision)
+                if response.events:
+                    self.apply(list(response.events))
+                elif response.is_progress and self.position is not None and response.revision > self.position:
+                    self._commit([], response.revision)  # a quiet prefix: the position still advances
+                self.metrics.lag_revisions.set(max(0, response.revision - (self.position or 0)))
+                if time.monotonic() - checked > ACTIVE_CHECK_INTERVAL:
+                    checked = time.monotonic()
+                    active, why = self.source_is_active()
+                    if not active:
+                        log.info("pausing: %s", why)
+                        return
+        finally:
+            self._stream.close()
+            self._stream = None
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current watch message (or its idle timeout)."""
+        self.stop_requested.set()
+
+
+def _attempt(n: int) -> tenacity.RetryCallState:
+    state = tenacity.RetryCallState(None, None, (), {})
+    state.attempt_number = n
+    return state
