@@ -62,3 +62,29 @@ def test_an_etcd_binary_without_a_version_exits_2(tmp_path):
     assert done.returncode == 2
     assert "ETCD_BINARY: /bin/true --version printed no etcd version" in done.stderr
     assert not os.path.exists(tmp_path / "data")
+
+
+def mirror(*args: str):
+    return run_cli("mirror", *args, timeout=60)
+
+
+def test_mirror_bad_input_exits_2_naming_the_flag():
+    base = ["--source-prefix", "/a/", "--dest-prefix", "/b/"]
+    done = mirror("--source", "127.0.0.1:2379", "--dest", "http://127.0.0.2:2379", *base)
+    assert done.returncode == 2 and "--source: expected comma-separated client URLs" in done.stderr
+    done = mirror("--source", "http://127.0.0.1:2379", "--dest", "http://127.0.0.1:2379",
+                  "--source-prefix", "/a/", "--dest-prefix", "/a/b/")
+    assert done.returncode == 2 and "overlap on the same cluster" in done.stderr
+    done = mirror("--source", "http://127.0.0.1:2379", "--dest", "http://127.0.0.2:2379", "--max-txn-ops", "1",
+                  *base)
+    assert done.returncode == 2 and "--max-txn-ops: must be between 2 and 100000" in done.stderr
+
+
+def test_mirror_metrics_port_taken_exits_2():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = mirror("--source", "http://127.0.0.1:1", "--dest", "http://127.0.0.2:1", "--source-prefix", "/a/",
+                      "--dest-prefix", "/b/", "--metrics-port", str(port))
+    assert done.returncode == 2 and "--metrics-port: cannot serve on" in done.stderr
