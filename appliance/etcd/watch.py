@@ -94,7 +94,8 @@ class WatchStream:
 
     def __iter__(self) -> Iterator[WatchResponse]:
         try:
-            for line in self._response.iter_lines(chunk_size=65536):
+            # chunk_size None: hand over each HTTP chunk as it arrives (a size would wait to fill it).
+            for line in self._response.iter_lines(chunk_size=None):
                 if not line:
                     continue
                 payload = json.loads(line)

@@ -15,9 +15,12 @@ into transactions with :func:`batching.plan` and apply them.
 from __future__ import annotations
 
 import base64
+import collections
+import concurrent.futures
 import dataclasses
 import enum
 import logging
+import queue
 import threading
 import time
 
@@ -25,7 +28,7 @@ import tenacity
 
 from appliance.errors import ApplianceError
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, KeyValue, prefix_end
-from appliance.etcd.watch import Event, WatchStream
+from appliance.etcd.watch import Event, WatchResponse, WatchStream
 from appliance.replication import batching
 from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
 from appliance.replication.leases import LeaseMap
@@ -38,6 +41,9 @@ EXIT_COMPACTED = 3
 EXIT_STRICT = 4
 EXIT_POSITION_TAKEN = 5
 ACTIVE_CHECK_INTERVAL = 1.0  # seconds between reads of the active-cluster key
+DRAIN_EVENTS = 4096          # events taken from the watch per round at most (then applied in batches)
+READ_AHEAD = 256             # watch responses held in memory at most
+COPY_IN_FLIGHT = 4           # copy transactions sent at once
 
 
 class MirrorStopped(ApplianceError):
@@ -128,6 +134,7 @@ class Mirror:
         self.position: int | None = None  # what this process last wrote (or read) at the position key
         self._stream: WatchStream | None = None
         self._source_id: str | None = None
+        self._local = threading.local()
 
     # --- position -----------------------------------------------------------
     def read_position(self) -> int | None:
@@ -180,27 +187,46 @@ class Mirror:
     # --- copy (first run and reload) -----------------------------------------
     def copy(self) -> int:
         """Make the destination prefix equal to the source prefix at one revision R, diff and apply,
-        in transactions of at most ``max_txn_ops``; store R with the last one. Returns R."""
+        in transactions of at most ``max_txn_ops``; store R with the last one. Returns R.
+
+        Up to :data:`COPY_IN_FLIGHT` transactions travel at once (they touch distinct keys, and
+        etcd commits concurrent ones with one disk sync); the position goes last, alone,
+        once all of them succeeded. Memory: a page per side plus the transactions in flight.
+        """
         revision = self.source.range(self.s.source_prefix, prefix_end(self.s.source_prefix), limit=1).revision
         source = iter_prefix(self.source, self.s.source_prefix, revision, self.s.page_size, exclude=BOOKKEEPING)
         dest = iter_prefix(self.dest, self.s.dest_prefix, 0, self.s.page_size, exclude=BOOKKEEPING)
         ops: list[dict] = []
         puts = deletes = 0
-        for _, s_kv, d_kv in merge(source, dest, self.s.source_prefix, self.s.dest_prefix):
-            if s_kv is None:
-                ops.append(_delete(d_kv.key))
-                deletes += 1
-            elif d_kv is None or d_kv.value != s_kv.value or bool(d_kv.lease) != bool(s_kv.lease):
-                ops.append(_put(self.dest_key(s_kv.key), s_kv.value, self._dest_lease(s_kv)))
-                puts += 1
-            else:
-                continue
-            if len(ops) >= self.s.max_txn_ops - 1:
-                self._commit(ops, None)
-                ops = []
+        in_flight: collections.deque = collections.deque()
+        with concurrent.futures.ThreadPoolExecutor(COPY_IN_FLIGHT, thread_name_prefix="copy") as pool:
+            for _, s_kv, d_kv in merge(source, dest, self.s.source_prefix, self.s.dest_prefix):
+                if s_kv is None:
+                    ops.append(_delete(d_kv.key))
+                    deletes += 1
+                elif d_kv is None or d_kv.value != s_kv.value or bool(d_kv.lease) != bool(s_kv.lease):
+                    ops.append(_put(self.dest_key(s_kv.key), s_kv.value, self._dest_lease(s_kv)))
+                    puts += 1
+                else:
+                    continue
+                if len(ops) >= self.s.max_txn_ops - 1:
+                    if len(in_flight) >= COPY_IN_FLIGHT:
+                        in_flight.popleft().result()  # raises what the transaction raised
+                    in_flight.append(pool.submit(self._copy_txn, ops))
+                    ops = []
+            while in_flight:
+                in_flight.popleft().result()
         self._commit(ops, revision)
         log.info("copied the source prefix at revision %d: %d keys written, %d deleted", revision, puts, deletes)
         return revision
+
+    def _copy_txn(self, ops: list[dict]) -> None:
+        client = getattr(self._local, "dest", None)
+        if client is None:  # one client (one HTTP session) a thread
+            client = self._local.dest = EtcdClient(self.s.dest, timeout=self.s.timeout)
+        if not client.txn([self._guard()], ops).get("succeeded"):
+            self._explain_failed_txn([])
+        self.metrics.transactions.inc()
 
     # --- changes ------------------------------------------------------------
     def apply(self, events: list[Event]) -> None:
@@ -320,43 +346,50 @@ class Mirror:
             raise
         return None
 
-    def _follow(self) -> None:
-        endpoints = list(self.s.source)
+    def _open_watch(self) -> WatchStream:
         last_error: Exception | None = None
-        for endpoint in endpoints:
+        for endpoint in self.s.source:
             try:
-                self._stream = WatchStream(endpoint, self.s.source_prefix, prefix_end(self.s.source_prefix),
-                                           start_revision=self.position + 1, prev_kv=self.s.strict,
-                                           progress_notify=True, connect_timeout=self.s.timeout,
-                                           idle_timeout=self.s.idle_timeout)
-                break
+                return WatchStream(endpoint, self.s.source_prefix, prefix_end(self.s.source_prefix),
+                                   start_revision=self.position + 1, prev_kv=self.s.strict, progress_notify=True,
+                                   connect_timeout=self.s.timeout, idle_timeout=self.s.idle_timeout)
             except (EtcdUnavailable, EtcdError) as exc:
                 last_error = exc
-        else:
-            raise EtcdUnavailable(f"no source endpoint accepted the watch: {last_error}")
+        raise EtcdUnavailable(f"no source endpoint accepted the watch: {last_error}")
+
+    def _follow(self) -> None:
+        """Apply the watch's responses until it breaks, pauses or the mirror stops.
+
+        A reader thread keeps the stream flowing into a bounded queue; each round takes
+        everything already received (up to :data:`DRAIN_EVENTS`), so that under load many
+        source revisions share few destination transactions instead of one each.
+        """
+        stream = self._open_watch()
+        pump = _Pump(stream)
         checked = time.monotonic()
         try:
-            for response in self._stream:
-                if self.stop_requested.is_set():
-                    return
-                if response.compact_revision:
-                    action, reason = start_action(self.position, response.compact_revision, False,
-                                                  self.s.auto_reload)
-                    if action is Start.STOP:
-                        raise MirrorStopped(reason, EXIT_COMPACTED)
-                    log.warning("%s", reason)
-                    self.metrics.reloads.inc()
-                    self.copy()
-                    return  # watch again from the new position
-                if response.canceled:
-                    raise EtcdError(f"watch cancelled by the source: {response.cancel_reason or 'no reason given'}")
-                if response.revision:
-                    self.metrics.source_revision.set(response.revision)
-                if response.events:
-                    self.apply(list(response.events))
-                elif response.is_progress and self.position is not None and response.revision > self.position:
-                    self._commit([], response.revision)  # a quiet prefix: the position still advances
-                self.metrics.lag_revisions.set(max(0, response.revision - (self.position or 0)))
+            while not self.stop_requested.is_set():
+                events: list[Event] = []
+                progress = 0
+                for item in pump.take(ACTIVE_CHECK_INTERVAL, DRAIN_EVENTS):
+                    if isinstance(item, Exception):
+                        self._apply_then(events)
+                        raise item
+                    if item.compact_revision or item.canceled:
+                        self._apply_then(events)
+                        events = []
+                        self._control(item)
+                        return  # watch again from the stored position
+                    if item.revision:
+                        self.metrics.source_revision.set(item.revision)
+                        self.metrics.lag_revisions.set(max(0, item.revision - (self.position or 0)))
+                    if item.events:
+                        events.extend(item.events)
+                    elif item.is_progress:
+                        progress = max(progress, item.revision)
+                self._apply_then(events)
+                if progress and self.position is not None and progress > self.position:
+                    self._commit([], progress)  # a quiet prefix: the position still advances
                 if time.monotonic() - checked > ACTIVE_CHECK_INTERVAL:
                     checked = time.monotonic()
                     active, why = self.source_is_active()
@@ -364,12 +397,76 @@ class Mirror:
                         log.info("pausing: %s", why)
                         return
         finally:
-            self._stream.close()
-            self._stream = None
+            pump.close()
+
+    def _apply_then(self, events: list[Event]) -> None:
+        if events:
+            self.apply(events)
+
+    def _control(self, response: WatchResponse) -> None:
+        """A cancelled watch: compacted past the position (stop, or reload), or another reason (reconnect)."""
+        if response.compact_revision:
+            action, reason = start_action(self.position, response.compact_revision, False, self.s.auto_reload)
+            if action is Start.STOP:
+                raise MirrorStopped(reason, EXIT_COMPACTED)
+            log.warning("%s", reason)
+            self.metrics.reloads.inc()
+            self.copy()
+            return
+        raise EtcdError(f"watch cancelled by the source: {response.cancel_reason or 'no reason given'}")
 
     def stop(self) -> None:
         """Ask :meth:`run` to return after the current watch message (or its idle timeout)."""
         self.stop_requested.set()
+
+
+class _Pump:
+    """Reads a watch stream on a thread into a bounded queue (bounded memory when the destination is slow)."""
+
+    def __init__(self, stream: WatchStream, depth: int = READ_AHEAD):
+        self.stream = stream
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="watch-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for response in self.stream:
+                self._put(response)
+                if self.closed.is_set():
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the applier, which decides
+            self._put(exc)
+
+    def _put(self, item) -> None:
+        while not self.closed.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def take(self, wait: float, limit: int) -> list:
+        """What has arrived: wait up to ``wait`` seconds for the first item, then take without waiting
+        until the queue is empty or ``limit`` events were taken."""
+        try:
+            items = [self.queue.get(timeout=wait)]
+        except queue.Empty:
+            return []
+        events = len(getattr(items[0], "events", ()))
+        while events < limit:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            items.append(item)
+            events += len(getattr(item, "events", ()))
+        return items
+
+    def close(self) -> None:
+        self.closed.set()
+        self.stream.close()
 
 
 def _attempt(n: int) -> tenacity.RetryCallState:
