@@ -322,6 +322,7 @@ def test_a_second_mirror_on_the_same_position_is_refused(pair, mirrors):
     first = mirrors(pair).start()
     wait_until(lambda: position(pair), 30, "the first position")
     second = mirrors(pair).start()
+    wait_until(lambda: "resuming from the stored position" in second.text() or None, 30, "the second mirror to start")
     for i in range(200):
         src.put(f"/src/k{i % 5}", str(i))
     wait_until(lambda: first.proc.poll() == 5 or second.proc.poll() == 5 or None, 30, "one mirror to stop")
