@@ -38,6 +38,7 @@ bench: $(STAMP) etcd-old
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_rotate.py
 	$(PY) benchmarks/bench_route53.py
+	$(PY) benchmarks/mirror.py
 
 clean:
 	-$(PY) etcd.py sim down

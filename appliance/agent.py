@@ -24,6 +24,7 @@ from appliance.aws.discovery import TERMINATING_STATES, Discovery, Listing
 from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
 from appliance.cluster import bootstrap, housekeeper, locks, membership, records
+from appliance.cluster.heartbeat import Heartbeat
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
 from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, MemberHealth, PeerStatus
 from appliance.config import AgentSettings
@@ -92,12 +93,15 @@ class Agent:
         self._probe = EtcdClient([], timeout=PROBE_TIMEOUT)
         self._serving = EtcdClient([], timeout=settings.request_timeout)
         self._local = EtcdClient([self.urls.client], timeout=settings.request_timeout)
+        # Written while this member leads, for readers of a mirrored copy (lag, staleness).
+        self.heartbeat = Heartbeat(EtcdClient([self.urls.client], timeout=0.9), lambda: self.is_leader)
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
         """Cycle until stopped; returns the process exit code (0 after a clean stop or leave)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_requested.set())
+        self.heartbeat.start()
         try:
             while not self.stop_requested.is_set():
                 try:
@@ -114,6 +118,7 @@ class Agent:
                 self.stop_requested.wait(pause)
             return self.shutdown()
         finally:
+            self.heartbeat.stop()
             if status_server is not None:
                 status_server.close()
 

@@ -90,3 +90,14 @@ def test_records_follow_a_replacement(sim):
     wait_until(lambda: records_match(sim), 90, "the records to follow the replacement")
     names = " ".join(v for values in ours(sim.records()).values() for v in values)
     assert victim not in names
+
+
+def test_the_leader_writes_a_heartbeat_every_second(sim):
+    def fresh():
+        done = sim.etcdctl("get", "/__appliance/heartbeat", "--print-value-only")
+        value = done.stdout.strip()
+        return value and abs(time.time() - float(value)) < 2.5 and float(value)
+
+    first = wait_until(fresh, 30, "a fresh heartbeat")
+    time.sleep(2.5)
+    assert wait_until(fresh, 10, "a fresh heartbeat") > first + 1.5

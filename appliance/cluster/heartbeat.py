@@ -1,0 +1,63 @@
+"""The leader's heartbeat: the time, written to one key every second while this member leads.
+
+Readers on the other side of a mirror measure how stale their copy is from it (the
+mirror's ``etcd_mirror_lag_seconds``, and later the staleness guard): the value is
+Unix time in seconds, as text (e.g. ``1795000000.123``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "/__appliance/heartbeat"
+
+
+class Heartbeat:
+    """A daemon thread writing ``key`` every ``interval`` seconds while ``leading()`` is true.
+
+    Args:
+        client: a client on the local member (timeouts below ``interval``).
+        leading: called each tick; only the leader writes, so one writer at a time.
+    """
+
+    def __init__(self, client: EtcdClient, leading: Callable[[], bool], key: str = HEARTBEAT_KEY,
+                 interval: float = 1.0):
+        self.client = client
+        self.leading = leading
+        self.key = key
+        self.interval = interval
+        self.failing = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def beat(self) -> None:
+        """One tick: write the time if this member leads; a failure is logged once per failing stretch."""
+        if not self.leading():
+            return
+        try:
+            self.client.put(self.key, f"{time.time():.3f}")
+            if self.failing:
+                log.info("heartbeat written again")
+            self.failing = False
+        except (EtcdError, EtcdUnavailable) as exc:
+            if not self.failing:
+                log.warning("heartbeat not written: %s", exc)
+            self.failing = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+    def stop(self) -> None:
+        self._stop.set()
