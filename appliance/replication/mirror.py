@@ -30,6 +30,7 @@ from appliance.errors import ApplianceError
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, KeyValue, prefix_end
 from appliance.etcd.watch import Event, WatchResponse, WatchStream
 from appliance.replication import batching
+from appliance.replication.heartbeat_watch import HeartbeatWatch
 from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
 from appliance.replication.leases import LeaseMap
 from appliance.replication.metrics import MirrorMetrics
@@ -135,6 +136,8 @@ class Mirror:
         self._stream: WatchStream | None = None
         self._source_id: str | None = None
         self._local = threading.local()
+        self.heartbeats = HeartbeatWatch(settings.source, settings.heartbeat_key, settings.timeout) \
+            if settings.heartbeat_key else None
 
     # --- position -----------------------------------------------------------
     def read_position(self) -> int | None:
@@ -249,15 +252,12 @@ class Mirror:
                                     else _compare_absent(target))
             self._commit(ops, batch.last_revision if batch.complete else None, compares)
             self.metrics.events.inc(len(batch.events))
-            self._heartbeat(batch.events)
 
-    def _heartbeat(self, events: tuple[Event, ...]) -> None:
-        for event in events:
-            if event.kv.key == self.s.heartbeat_key and event.type != "DELETE":
-                try:
-                    self.metrics.lag_seconds.set(max(0.0, time.time() - float(event.kv.value)))
-                except ValueError:
-                    pass
+    def _update_lag(self) -> None:
+        if self.heartbeats is not None and self.position is not None:
+            lag = self.heartbeats.lag(self.position)
+            if lag is not None:
+                self.metrics.lag_seconds.set(lag)
 
     # --- the active cluster --------------------------------------------------
     def source_is_active(self) -> tuple[bool, str]:
@@ -299,6 +299,8 @@ class Mirror:
                 self.stop_requested.wait(pause)
         if self.leases is not None:
             self.leases.stop()
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
         return 0
 
     def _session(self) -> None:
@@ -328,6 +330,8 @@ class Mirror:
             self.s = dataclasses.replace(self.s, reload=False)
         if self.leases is not None:
             self.leases.start()
+        if self.heartbeats is not None:
+            self.heartbeats.start()
         self._follow()
 
     def _compacted_past(self, position: int | None) -> int | None:
@@ -390,6 +394,7 @@ class Mirror:
                 self._apply_then(events)
                 if progress and self.position is not None and progress > self.position:
                     self._commit([], progress)  # a quiet prefix: the position still advances
+                self._update_lag()
                 if time.monotonic() - checked > ACTIVE_CHECK_INTERVAL:
                     checked = time.monotonic()
                     active, why = self.source_is_active()

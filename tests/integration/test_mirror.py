@@ -336,10 +336,12 @@ def test_metrics_and_lag(pair, mirrors):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     src = EtcdClient([pair.source.url])
-    mirrors(pair, "--metrics-port", str(port), "--heartbeat-key", "/src/heartbeat").start()
+    mirrors(pair, "--metrics-port", str(port)).start()
     wait_until(lambda: position(pair), 30, "the first position")
-    for _ in range(3):
-        src.put("/src/heartbeat", f"{time.time():.3f}")
+    time.sleep(1)  # the heartbeat watch is open
+    for i in range(3):
+        src.put("/src/k", str(i))
+        src.put("/__appliance/heartbeat", f"{time.time():.3f}")  # outside the mirrored prefix, as in the appliance
         time.sleep(0.3)
 
     def metric(name):
@@ -350,6 +352,6 @@ def test_metrics_and_lag(pair, mirrors):
         return None
 
     wait_until(lambda: (metric("etcd_mirror_events_applied_total") or 0) >= 3, 20, "events in the metrics")
-    assert metric("etcd_mirror_applied_revision") == position(pair)
-    assert 0 <= metric("etcd_mirror_lag_seconds") < 5
+    wait_until(lambda: metric("etcd_mirror_applied_revision") == position(pair), 10, "the position in the metrics")
+    wait_until(lambda: 0 < (metric("etcd_mirror_lag_seconds") or 0) < 5, 10, "the lag from the heartbeat")
     assert metric("etcd_mirror_lag_revisions") is not None and metric("etcd_mirror_reloads_total") == 0
