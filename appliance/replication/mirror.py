@@ -26,7 +26,7 @@ import time
 
 import tenacity
 
-from appliance.errors import ApplianceError
+from appliance.errors import EXIT_CONFIG, ApplianceError
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, KeyValue, prefix_end
 from appliance.etcd.watch import Event, WatchResponse, WatchStream
 from appliance.replication import batching
@@ -48,7 +48,7 @@ COPY_IN_FLIGHT = 4           # copy transactions sent at once
 
 
 class MirrorStopped(ApplianceError):
-    """The mirror cannot go on safely; ``exit_code`` says why (3, 4 or 5)."""
+    """The mirror cannot go on safely; ``exit_code`` says why (2, 3, 4 or 5)."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -293,6 +293,10 @@ class Mirror:
                 self._session()
                 failures = 0
             except (EtcdUnavailable, EtcdError) as exc:
+                if isinstance(exc, EtcdError) and "too many operations in txn request" in exc.message:
+                    # Retrying cannot help: the destination's --max-txn-ops is below ours.
+                    raise MirrorStopped(f"the destination refuses transactions of {self.s.max_txn_ops} operations "
+                                        f"({exc.message}): give --max-txn-ops its limit", EXIT_CONFIG) from None
                 failures += 1
                 pause = wait(_attempt(failures))
                 log.warning("connection lost (%s); retrying in %.1f s from the stored position", exc, pause)

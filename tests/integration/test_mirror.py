@@ -355,3 +355,16 @@ def test_metrics_and_lag(pair, mirrors):
     wait_until(lambda: metric("etcd_mirror_applied_revision") == position(pair), 10, "the position in the metrics")
     wait_until(lambda: 0 < (metric("etcd_mirror_lag_seconds") or 0) < 5, 10, "the lag from the heartbeat")
     assert metric("etcd_mirror_lag_revisions") is not None and metric("etcd_mirror_reloads_total") == 0
+
+
+def test_a_destination_with_a_lower_txn_limit_stops_the_mirror_with_exit_2(tmp_path, mirrors):
+    servers = StandalonePair(str(tmp_path / "etcd"), extra=PROGRESS + ["--max-txn-ops=16"])
+    try:
+        src = EtcdClient([servers.source.url])
+        for i in range(100):
+            src.put(f"/src/k{i}", "v")
+        m = mirrors(servers, "--max-txn-ops", "64").start()
+        assert m.wait(60) == 2
+        assert "give --max-txn-ops its limit" in m.text()
+    finally:
+        servers.stop()
