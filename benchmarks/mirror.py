@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from appliance.etcd.client import EtcdClient, prefix_end  # noqa: E402
+from appliance.etcd.client import EtcdClient, op_put, prefix_end  # noqa: E402
 from appliance.etcd.watch import WatchStream  # noqa: E402
 from appliance.sim.aws import claim_subnet  # noqa: E402
 from appliance.sim.standalone import StandaloneEtcd  # noqa: E402
@@ -45,15 +45,11 @@ def load(url: str, prefix: str, count: int) -> None:
     """``count`` keys of 256 B under ``prefix``, 128 to a transaction."""
     client = EtcdClient([url], timeout=30)
     for start in range(0, count, 128):
-        client.txn([], [{"request_put": {"key": b64(f"{prefix}{i:08d}".encode()), "value": b64(VALUE)}}
-                        for i in range(start, min(count, start + 128))])
+        client.txn([], [op_put(f"{prefix}{i:08d}", VALUE) for i in range(start, min(count, start + 128))])
 
 
 def count(url: str, prefix: str) -> int:
-    answer = EtcdClient([url], timeout=30)._post(  # noqa: SLF001 - count_only is a benchmark's need only
-        "/v3/kv/range", {"key": b64(prefix.encode()), "range_end": b64(prefix_end(prefix.encode())),
-                         "count_only": True})
-    return int(answer.get("count", 0))
+    return EtcdClient([url], timeout=30).count(prefix.encode(), prefix_end(prefix.encode()))
 
 
 def ours(source: str, dest: str, prefix: str, dest_prefix: str, log: str) -> subprocess.Popen:

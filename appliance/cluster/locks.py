@@ -40,12 +40,17 @@ def take(client: EtcdClient, key: str, owner: str, ttl: int) -> str | None:
     Raises:
         EtcdUnavailable, EtcdError: etcd did not answer or refused.
     """
+    return _create(client, key, owner, ttl)[0]
+
+
+def _create(client: EtcdClient, key: str, owner: str, ttl: int) -> tuple[str | None, int | None]:
+    """Create ``key`` = ``owner`` on a new lease if absent: (holder after the attempt, our lease or None)."""
     lease = client.lease_grant(ttl)
     created, current = client.create_if_absent(key, owner, lease)
     if created:
-        return owner
-    client.lease_revoke(lease)
-    return current.decode() if current is not None else None
+        return owner, lease
+    client.lease_revoke(lease)  # not ours: leave no lease behind
+    return (current.decode() if current is not None else None), None
 
 
 def release(client: EtcdClient, key: str, owner: str) -> bool:
@@ -95,13 +100,8 @@ class LeaseLock:
                     return self.owner
                 log.warning("lost the lease of %s", self.key)
                 self.lease_id = None
-            lease = self.client.lease_grant(self.ttl)
-            created, current = self.client.create_if_absent(self.key, self.owner, lease)
-            if created:
-                self.lease_id = lease
-                return self.owner
-            self.client.lease_revoke(lease)
-            return current.decode() if current is not None else None
+            current, self.lease_id = _create(self.client, self.key, self.owner, self.ttl)
+            return current
         except (EtcdError, EtcdUnavailable) as exc:
             log.warning("lock %s: %s", self.key, exc)
             return None

@@ -42,6 +42,30 @@ def _unb64(text: str | None) -> bytes:
     return base64.b64decode(text or "")
 
 
+# Transaction parts in the gateway's JSON shape (rpc.proto: RequestOp, Compare), for :meth:`EtcdClient.txn`.
+def op_put(key: bytes | str, value: bytes | str, lease: int = 0) -> dict:
+    """A put operation; ``lease`` 0 for none."""
+    put = {"key": _b64(key), "value": _b64(value)}
+    if lease:
+        put["lease"] = str(lease)
+    return {"request_put": put}
+
+
+def op_delete(key: bytes | str) -> dict:
+    """A delete of one key (harmless if it does not exist)."""
+    return {"request_delete_range": {"key": _b64(key)}}
+
+
+def compare_value(key: bytes | str, value: bytes | str) -> dict:
+    """True if ``key`` holds ``value`` (false for a missing key)."""
+    return {"key": _b64(key), "target": "VALUE", "result": "EQUAL", "value": _b64(value)}
+
+
+def compare_absent(key: bytes | str) -> dict:
+    """True if ``key`` does not exist (its create revision is 0)."""
+    return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Member:
     """An etcd cluster member. ``id`` is the 64-bit member id; ``name`` is "" until it has started."""
@@ -254,7 +278,7 @@ class EtcdClient:
         return str(body.get("etcdserver", "")), str(body.get("etcdcluster", ""))
 
     # --- keys, leases, transactions ---------------------------------------
-    def get(self, key: str) -> tuple[bytes, int] | None:
+    def get(self, key: bytes | str) -> tuple[bytes, int] | None:
         """Linearizable read of one key: (value, lease id), or None if absent."""
         answer = self._post("/v3/kv/range", {"key": _b64(key)})
         kvs = answer.get("kvs", [])
@@ -293,6 +317,15 @@ class EtcdClient:
         """
         return self._post("/v3/kv/txn", {"compare": compare, "success": success, "failure": failure or []})
 
+    def delete(self, key: bytes | str) -> int:
+        """Delete one key; returns how many were deleted (0 or 1)."""
+        return int(self._post("/v3/kv/deleterange", {"key": _b64(key)}).get("deleted", 0))
+
+    def count(self, key: bytes, range_end: bytes) -> int:
+        """How many keys ``[key, range_end)`` holds now (count only, no keys sent)."""
+        return int(self._post("/v3/kv/range", {"key": _b64(key), "range_end": _b64(range_end),
+                                               "count_only": True}).get("count", 0))
+
     def compact(self, revision: int, physical: bool = True) -> None:
         """Compact the key-value history up to ``revision``."""
         self._post("/v3/kv/compaction", {"revision": str(revision), "physical": physical})
@@ -327,11 +360,7 @@ class EtcdClient:
         Returns:
             (True, None) if created; (False, current value) otherwise.
         """
-        answer = self._post("/v3/kv/txn", {
-            "compare": [{"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
-            "success": [{"request_put": {"key": _b64(key), "value": _b64(value), "lease": str(lease)}}],
-            "failure": [{"request_range": {"key": _b64(key)}}],
-        })
+        answer = self.txn([compare_absent(key)], [op_put(key, value, lease)], [{"request_range": {"key": _b64(key)}}])
         if answer.get("succeeded"):
             return True, None
         kvs = answer.get("responses", [{}])[0].get("response_range", {}).get("kvs", [])
@@ -339,8 +368,5 @@ class EtcdClient:
 
     def delete_if_value(self, key: str, value: str) -> bool:
         """Txn: delete ``key`` only if it holds ``value`` (compare-and-delete). True if deleted."""
-        answer = self._post("/v3/kv/txn", {
-            "compare": [{"key": _b64(key), "target": "VALUE", "result": "EQUAL", "value": _b64(value)}],
-            "success": [{"request_delete_range": {"key": _b64(key)}}],
-        })
+        answer = self.txn([compare_value(key, value)], [op_delete(key)])
         return bool(answer.get("succeeded"))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, prefix_end
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.replication.keyspace import iter_prefix
 
 log = logging.getLogger("mirror.leases")
 
@@ -61,9 +62,8 @@ class LeaseMap:
 
     def load(self) -> None:
         """Read the pairings a previous run left, so their leases are kept alive again."""
-        page = self.dest.range(self.prefix, prefix_end(self.prefix))
-        with self._lock:
-            for kv in page.kvs:
+        for kv in iter_prefix(self.dest, self.prefix):
+            with self._lock:
                 self.pairs[int(kv.key[len(self.prefix):], 16)] = int(kv.value)
 
     def keep_alive_once(self) -> None:

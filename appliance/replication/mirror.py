@@ -27,7 +27,17 @@ import time
 import tenacity
 
 from appliance.errors import EXIT_CONFIG, ApplianceError
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, KeyValue, prefix_end
+from appliance.etcd.client import (
+    EtcdClient,
+    EtcdError,
+    EtcdUnavailable,
+    KeyValue,
+    compare_absent,
+    compare_value,
+    op_delete,
+    op_put,
+    prefix_end,
+)
 from appliance.etcd.watch import Event, WatchResponse, WatchStream
 from appliance.replication import batching
 from appliance.replication.heartbeat_watch import HeartbeatWatch
@@ -101,26 +111,6 @@ def start_action(position: int | None, compact_revision: int | None, reload: boo
     return Start.RESUME, f"resuming from the stored position {position}"
 
 
-def _put(key: bytes, value: bytes, lease: int = 0) -> dict:
-    op = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}
-    if lease:
-        op["lease"] = str(lease)
-    return {"request_put": op}
-
-
-def _delete(key: bytes) -> dict:
-    return {"request_delete_range": {"key": base64.b64encode(key).decode()}}
-
-
-def _compare_value(key: bytes, value: bytes) -> dict:
-    return {"key": base64.b64encode(key).decode(), "target": "VALUE", "result": "EQUAL",
-            "value": base64.b64encode(value).decode()}
-
-
-def _compare_absent(key: bytes) -> dict:
-    return {"key": base64.b64encode(key).decode(), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
-
-
 class Mirror:
     """One mirror process. :meth:`run` returns when stopped (0) or raises :class:`MirrorStopped`."""
 
@@ -146,15 +136,17 @@ class Mirror:
 
     def _guard(self) -> dict:
         if self.position is None:
-            return _compare_absent(self.s.position_key)
-        return _compare_value(self.s.position_key, str(self.position).encode())
+            return compare_absent(self.s.position_key)
+        return compare_value(self.s.position_key, str(self.position).encode())
 
-    def _commit(self, ops: list[dict], position: int | None, compares: list[dict] = ()) -> None:
-        """One destination transaction: ``ops`` and the new position, if the position is still ours."""
+    def _commit(self, ops: list[dict], position: int | None, compares: list[dict] = (),
+                client: EtcdClient | None = None) -> None:
+        """One destination transaction: ``ops`` and the new position (None: keep it), if the
+        position is still ours. ``client``: another destination client (the copy's threads)."""
         success = list(ops)
         if position is not None:
-            success.append(_put(self.s.position_key, str(position).encode()))
-        answer = self.dest.txn([self._guard(), *compares], success)
+            success.append(op_put(self.s.position_key, str(position).encode()))
+        answer = (client or self.dest).txn([self._guard(), *compares], success)
         if not answer.get("succeeded"):
             self._explain_failed_txn(compares)
         self.metrics.transactions.inc()
@@ -170,7 +162,7 @@ class Mirror:
                                 EXIT_POSITION_TAKEN)
         for compare in compares:
             key = base64.b64decode(compare["key"])
-            found = self.dest.get(key.decode(errors="surrogateescape"))
+            found = self.dest.get(key)
             held = found[0] if found else None
             expected = base64.b64decode(compare["value"]) if compare["target"] == "VALUE" else None
             if held != expected:
@@ -205,10 +197,10 @@ class Mirror:
         with concurrent.futures.ThreadPoolExecutor(COPY_IN_FLIGHT, thread_name_prefix="copy") as pool:
             for _, s_kv, d_kv in merge(source, dest, self.s.source_prefix, self.s.dest_prefix):
                 if s_kv is None:
-                    ops.append(_delete(d_kv.key))
+                    ops.append(op_delete(d_kv.key))
                     deletes += 1
                 elif d_kv is None or d_kv.value != s_kv.value or bool(d_kv.lease) != bool(s_kv.lease):
-                    ops.append(_put(self.dest_key(s_kv.key), s_kv.value, self._dest_lease(s_kv)))
+                    ops.append(op_put(self.dest_key(s_kv.key), s_kv.value, self._dest_lease(s_kv)))
                     puts += 1
                 else:
                     continue
@@ -227,9 +219,7 @@ class Mirror:
         client = getattr(self._local, "dest", None)
         if client is None:  # one client (one HTTP session) a thread
             client = self._local.dest = EtcdClient(self.s.dest, timeout=self.s.timeout)
-        if not client.txn([self._guard()], ops).get("succeeded"):
-            self._explain_failed_txn([])
-        self.metrics.transactions.inc()
+        self._commit(ops, None, client=client)
 
     # --- changes ------------------------------------------------------------
     def apply(self, events: list[Event]) -> None:
@@ -244,12 +234,12 @@ class Mirror:
             for event in batch.events:
                 target = self.dest_key(event.kv.key)
                 if event.type == "DELETE":
-                    ops.append(_delete(target))
+                    ops.append(op_delete(target))
                 else:
-                    ops.append(_put(target, event.kv.value, self._dest_lease(event.kv)))
+                    ops.append(op_put(target, event.kv.value, self._dest_lease(event.kv)))
                 if self.s.strict:
-                    compares.append(_compare_value(target, event.prev_kv.value) if event.prev_kv
-                                    else _compare_absent(target))
+                    compares.append(compare_value(target, event.prev_kv.value) if event.prev_kv
+                                    else compare_absent(target))
             self._commit(ops, batch.last_revision if batch.complete else None, compares)
             self.metrics.events.inc(len(batch.events))
 
