@@ -18,6 +18,8 @@ from appliance.sim.supervisor import etcd_binary
 REPO = Path(__file__).resolve().parents[2]
 ETCDCTL = os.path.join(os.path.dirname(etcd_binary()), "etcdctl")
 # The previous etcd minor for upgrade tests: `make test` fetches Debian's 3.4 there.
+# The simulator's cluster domain: CLUSTER_NAME "etcd" in the hosted zone sim.internal.
+SIM_DOMAIN = "etcd.sim.internal."
 ETCD_OLD = os.environ.get("ETCD_OLD_BINARY") or str(REPO / ".cache" / "etcd-3.4" / "usr" / "bin" / "etcd")
 
 
@@ -104,6 +106,27 @@ class Sim:
         zone = self.aws("route53").list_resource_record_sets(HostedZoneId=self.state["hosted_zone_id"])
         return {(r["Name"], r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords", []))
                 for r in zone["ResourceRecordSets"]}
+
+    def expected_records(self) -> dict[tuple[str, str], list[str]]:
+        """The record sets the leader should publish for the instances the simulator shows now."""
+        instances = {i["id"]: i["private_ip"] for i in self.status()["instances"]}
+        targets = sorted(f"{i}.{SIM_DOMAIN}" for i in instances)
+        wanted = {
+            (f"_etcd-server._tcp.{SIM_DOMAIN}", "SRV"): [f"1 1 2380 {t}" for t in targets],
+            (f"_etcd-client._tcp.{SIM_DOMAIN}", "SRV"): [f"1 1 2379 {t}" for t in targets],
+            (SIM_DOMAIN, "A"): sorted(instances.values()),
+        }
+        wanted.update({(f"{i}.{SIM_DOMAIN}", "A"): [ip] for i, ip in instances.items()})
+        return wanted
+
+    def our_records(self) -> dict[tuple[str, str], list[str]]:
+        """The zone's record sets under the cluster's domain (not the zone's own SOA and NS)."""
+        return {k: v for k, v in self.records().items() if k[0].endswith(SIM_DOMAIN)}
+
+    def records_match(self) -> bool | None:
+        """True once the cluster is healthy at full size and the zone publishes exactly its members."""
+        self.wait_healthy(60)
+        return self.our_records() == self.expected_records() or None
 
     def aws_calls(self, since: float = 0.0) -> list[tuple[float, str, str]]:
         """The agents' AWS calls logged by the simulator's proxy: (time, instance, service:Operation)."""

@@ -8,10 +8,8 @@ import time
 
 import pytest
 
-from tests.integration.conftest import ETCDCTL, Sim, wait_until
+from tests.integration.conftest import ETCDCTL, SIM_DOMAIN, Sim, wait_until
 from tests.integration.dns_namespace import namespace_unavailable, run_with_resolver
-
-DOMAIN = "etcd.sim.internal."
 
 
 @pytest.fixture(scope="module")
@@ -24,35 +22,13 @@ def sim(tmp_path_factory):
         sim.down()
 
 
-def expected_records(sim: Sim) -> dict[tuple[str, str], list[str]]:
-    instances = {i["id"]: i["private_ip"] for i in sim.status()["instances"]}
-    targets = sorted(f"{i}.{DOMAIN}" for i in instances)
-    wanted = {
-        (f"_etcd-server._tcp.{DOMAIN}", "SRV"): [f"1 1 2380 {t}" for t in targets],
-        (f"_etcd-client._tcp.{DOMAIN}", "SRV"): [f"1 1 2379 {t}" for t in targets],
-        (DOMAIN, "A"): sorted(instances.values()),
-    }
-    wanted.update({(f"{i}.{DOMAIN}", "A"): [ip] for i, ip in instances.items()})
-    return wanted
-
-
-def ours(records: dict) -> dict:
-    return {k: v for k, v in records.items() if k[0].endswith(DOMAIN)}
-
-
-def records_match(sim: Sim):
-    sim.wait_healthy(60)
-    wanted = expected_records(sim)
-    return ours(sim.records()) == wanted or None
-
-
 def test_records_appear_for_a_new_cluster(sim):
-    wait_until(lambda: records_match(sim), 30, "the records of the 3 members")
-    assert len(ours(sim.records())) == 6  # 2 SRV, the domain's A, 3 per-member A
+    wait_until(lambda: sim.records_match(), 30, "the records of the 3 members")
+    assert len(sim.our_records()) == 6  # 2 SRV, the domain's A, 3 per-member A
 
 
 def test_a_quiet_cluster_sends_no_change_request(sim):
-    wait_until(lambda: records_match(sim), 30, "the records of the 3 members")
+    wait_until(lambda: sim.records_match(), 30, "the records of the 3 members")
     time.sleep(6)  # the change that made them is confirmed INSYNC
     since = time.time()
     leader = sim.leader()["id"]
@@ -73,8 +49,8 @@ def test_etcdctl_finds_the_cluster_through_the_srv_records(sim):
     server = sim.state.get("dns_server")
     if not server:
         pytest.skip("the simulator could not bind port 53 for its DNS server (not root)")
-    wait_until(lambda: records_match(sim), 30, "the records of the 3 members")
-    done = run_with_resolver(server.split(":")[0], [ETCDCTL, "--discovery-srv", DOMAIN.rstrip("."),
+    wait_until(lambda: sim.records_match(), 30, "the records of the 3 members")
+    done = run_with_resolver(server.split(":")[0], [ETCDCTL, "--discovery-srv", SIM_DOMAIN.rstrip("."),
                                                     "--command-timeout=5s", "member", "list", "-w", "json"],
                              timeout=30)
     assert done.returncode == 0, done.stderr
@@ -83,12 +59,12 @@ def test_etcdctl_finds_the_cluster_through_the_srv_records(sim):
 
 
 def test_records_follow_a_replacement(sim):
-    wait_until(lambda: records_match(sim), 30, "the records of the 3 members")
+    wait_until(lambda: sim.records_match(), 30, "the records of the 3 members")
     victim = sim.non_leader()["id"]
     assert sim.cli("terminate", victim).returncode == 0
     wait_until(lambda: victim not in {i["id"] for i in sim.status()["instances"]}, 30, "the instance to go")
-    wait_until(lambda: records_match(sim), 90, "the records to follow the replacement")
-    names = " ".join(v for values in ours(sim.records()).values() for v in values)
+    wait_until(lambda: sim.records_match(), 90, "the records to follow the replacement")
+    names = " ".join(v for values in sim.our_records().values() for v in values)
     assert victim not in names
 
 
