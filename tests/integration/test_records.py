@@ -8,18 +8,14 @@ import time
 
 import pytest
 
-from tests.integration.conftest import ETCDCTL, SIM_DOMAIN, Sim, wait_until
+from tests.integration.conftest import ETCDCTL, SIM_DOMAIN, wait_until
 from tests.integration.dns_namespace import namespace_unavailable, run_with_resolver
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    sim = Sim(tmp_path_factory.mktemp("records"))
-    try:
-        sim.up(3)
-        yield sim
-    finally:
-        sim.down()
+def sim(cluster3):
+    """The module's 3-instance stack (conftest's ``cluster3``), named as the records tests use it."""
+    return cluster3
 
 
 def test_records_appear_for_a_new_cluster(sim):

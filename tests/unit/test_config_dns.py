@@ -55,44 +55,36 @@ def test_bad_hosted_zone_flag_names_the_flag():
         load_agent_settings({"hosted_zone": "bad zone!"}, GOOD)
 
 
-@pytest.mark.parametrize("raw,ttl", [
-    pytest.param("1", 1, id="lowest"), pytest.param("60", 60, id="default-value"),
-    pytest.param("86400", 86400, id="highest"),
+@pytest.mark.parametrize("variable,field,raw,ttl", [
+    pytest.param("DNS_TTL", "dns_ttl", "1", 1, id="dns-lowest"),
+    pytest.param("DNS_TTL", "dns_ttl", "60", 60, id="dns-default-value"),
+    pytest.param("DNS_TTL", "dns_ttl", "86400", 86400, id="dns-highest"),
+    pytest.param("UPGRADE_LOCK_TTL", "upgrade_lock_ttl", "5", 5, id="lock-lowest"),
+    pytest.param("UPGRADE_LOCK_TTL", "upgrade_lock_ttl", "600", 600, id="lock-default-value"),
+    pytest.param("UPGRADE_LOCK_TTL", "upgrade_lock_ttl", "3600", 3600, id="lock-highest"),
 ])
-def test_dns_ttl(raw, ttl):
-    assert load_agent_settings({}, {**GOOD, "DNS_TTL": raw}).dns_ttl == ttl
+def test_ttl(variable, field, raw, ttl):
+    assert getattr(load_agent_settings({}, {**GOOD, variable: raw}), field) == ttl
 
 
-@pytest.mark.parametrize("raw,words", [
-    pytest.param("0", "DNS_TTL: must be whole seconds between 1 and 86400", id="zero"),
-    pytest.param("-5", "DNS_TTL: must be whole seconds between 1 and 86400", id="negative"),
-    pytest.param("86401", "DNS_TTL: must be whole seconds between 1 and 86400", id="too-long"),
-    pytest.param("1.5", "DNS_TTL: is malformed", id="fraction"),
-    pytest.param("soon", "DNS_TTL: is malformed", id="word"),
+DNS_RANGE = "DNS_TTL: must be whole seconds between 1 and 86400"
+LOCK_RANGE = "UPGRADE_LOCK_TTL: must be whole seconds between 5 and 3600"
+
+
+@pytest.mark.parametrize("variable,raw,words", [
+    pytest.param("DNS_TTL", "0", DNS_RANGE, id="dns-zero"),
+    pytest.param("DNS_TTL", "-5", DNS_RANGE, id="dns-negative"),
+    pytest.param("DNS_TTL", "86401", DNS_RANGE, id="dns-too-long"),
+    pytest.param("DNS_TTL", "1.5", "DNS_TTL: is malformed", id="dns-fraction"),
+    pytest.param("DNS_TTL", "soon", "DNS_TTL: is malformed", id="dns-word"),
+    pytest.param("UPGRADE_LOCK_TTL", "4", LOCK_RANGE, id="lock-too-short"),
+    pytest.param("UPGRADE_LOCK_TTL", "0", LOCK_RANGE, id="lock-zero"),
+    pytest.param("UPGRADE_LOCK_TTL", "3601", LOCK_RANGE, id="lock-too-long"),
+    pytest.param("UPGRADE_LOCK_TTL", "ten", "UPGRADE_LOCK_TTL: is malformed", id="lock-word"),
 ])
-def test_bad_dns_ttl(raw, words):
+def test_bad_ttl(variable, raw, words):
     with pytest.raises(ConfigError) as caught:
-        load_agent_settings({}, {**GOOD, "DNS_TTL": raw})
-    assert words in str(caught.value)
-
-
-@pytest.mark.parametrize("raw,ttl", [
-    pytest.param("5", 5, id="lowest"), pytest.param("600", 600, id="default-value"),
-    pytest.param("3600", 3600, id="highest"),
-])
-def test_upgrade_lock_ttl(raw, ttl):
-    assert load_agent_settings({}, {**GOOD, "UPGRADE_LOCK_TTL": raw}).upgrade_lock_ttl == ttl
-
-
-@pytest.mark.parametrize("raw,words", [
-    pytest.param("4", "UPGRADE_LOCK_TTL: must be whole seconds between 5 and 3600", id="too-short"),
-    pytest.param("0", "UPGRADE_LOCK_TTL: must be whole seconds between 5 and 3600", id="zero"),
-    pytest.param("3601", "UPGRADE_LOCK_TTL: must be whole seconds between 5 and 3600", id="too-long"),
-    pytest.param("ten", "UPGRADE_LOCK_TTL: is malformed", id="word"),
-])
-def test_bad_upgrade_lock_ttl(raw, words):
-    with pytest.raises(ConfigError) as caught:
-        load_agent_settings({}, {**GOOD, "UPGRADE_LOCK_TTL": raw})
+        load_agent_settings({}, {**GOOD, variable: raw})
     assert words in str(caught.value)
 
 
