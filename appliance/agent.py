@@ -24,6 +24,7 @@ from appliance.aws.discovery import TERMINATING_STATES, Discovery, Listing
 from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
 from appliance.cluster import bootstrap, housekeeper, locks, membership, records
+from appliance.cluster.access import credentials_for
 from appliance.cluster.heartbeat import Heartbeat
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
 from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, MemberHealth, PeerStatus
@@ -90,11 +91,15 @@ class Agent:
                              "etcd_version": ".".join(map(str, binary_version))}
         self._http = requests.Session()
         # Built once, so their HTTP sessions keep connections alive between cycles.
-        self._probe = EtcdClient([], timeout=PROBE_TIMEOUT)
-        self._serving = EtcdClient([], timeout=settings.request_timeout)
-        self._local = EtcdClient([self.urls.client], timeout=settings.request_timeout)
+        # Membership, locks and the heartbeat need the user appliance once authentication is on.
+        self.credentials = credentials_for(settings.credentials_file, "appliance") if settings.credentials_file \
+            else None
+        self._probe = EtcdClient([], timeout=PROBE_TIMEOUT, credentials=self.credentials)
+        self._serving = EtcdClient([], timeout=settings.request_timeout, credentials=self.credentials)
+        self._local = EtcdClient([self.urls.client], timeout=settings.request_timeout, credentials=self.credentials)
         # Written while this member leads, for readers of a mirrored copy (lag, staleness).
-        self.heartbeat = Heartbeat(EtcdClient([self.urls.client], timeout=0.9), lambda: self.is_leader)
+        self.heartbeat = Heartbeat(EtcdClient([self.urls.client], timeout=0.9, credentials=self.credentials),
+                                   lambda: self.is_leader)
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
@@ -339,7 +344,7 @@ class Agent:
         return False
 
     def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:
-        return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout)
+        return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout, self.credentials)
 
     def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None) -> None:
         self.status["running"] = True  # before etcd starts: no peer may read "not running" meanwhile
@@ -369,7 +374,8 @@ class Agent:
             mine = cluster.by_id(s.local.member_id) or cluster.by_name_or_peer(self.me.instance_id,
                                                                               self.urls.peer)
         if mine is not None and s.etcd_running:
-            membership.leave(cluster, mine, self.urls.client, self.settings.request_timeout)
+            membership.leave(cluster, mine, self.urls.client, self.settings.request_timeout,
+                             credentials=self.credentials)
         if self.lock is not None:
             self.lock.release()
         if self.watch_upgrade_lock and cluster is not None:

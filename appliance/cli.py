@@ -1,9 +1,14 @@
-"""Commands: ``run`` (the instance agent, the default), ``sim`` (the local AWS), ``mirror`` and ``verify``.
+"""Commands: ``run`` (the instance agent, the default), ``sim`` (the local AWS), ``mirror``, ``verify``,
+``cluster-mode``, ``switchover`` and ``guard``.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (a setting, AWS access,
-the metadata service) detected before anything is started or deleted; the
-mirror adds 3 (source compacted past its position), 4 (``--strict`` found a
-difference) and 5 (another mirror writes the same position).
+the metadata service, a switchover's preconditions) detected before anything is
+started or changed; the mirror adds 3 (source compacted past its position), 4
+(``--strict`` found a difference) and 5 (another mirror writes the same
+position); ``switchover`` 6 (failed, every step undone), 7 (the new cluster is
+active, steps remain) and 8 (undoing failed); ``guard`` 10 (stale: COMMAND not
+started), 11 (COMMAND stopped as stale) and 127 (COMMAND cannot be executed),
+else COMMAND's own code.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     sim_commands.add_parser(sim)
     from appliance.replication import commands as replication_commands
     replication_commands.add_parsers(sub)
+    from appliance.guard import command as guard_command
+    guard_command.add_parser(sub)
     return parser
 
 

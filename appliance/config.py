@@ -39,6 +39,7 @@ class AgentSettings:
     hosted_zone: str | None = None
     dns_ttl: int = 60
     upgrade_lock_ttl: int = 600
+    credentials_file: str | None = None
 
 
 def _positive_float(text: str) -> float:
@@ -109,6 +110,18 @@ def _dns_ttl(text: str) -> int:
     return value
 
 
+def _credentials_file(text: str) -> str | None:
+    if text == "":
+        return None
+    from appliance.cluster.access import credentials_for
+
+    try:
+        credentials_for(text, "appliance")
+    except ConfigError as exc:
+        raise ValueError(str(exc).split(": ", 1)[-1]) from None
+    return text
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -155,6 +168,9 @@ _SPECS = (
     _Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),
     _Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", _ttl,
           "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
+    _Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", _credentials_file,
+          "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
+          "authentication"),
 )
 
 

@@ -3,6 +3,10 @@
 Readers on the other side of a mirror measure how stale their copy is from it (the
 mirror's ``etcd_mirror_lag_seconds``, and later the staleness guard): the value is
 Unix time in seconds, as text (e.g. ``1795000000.123``).
+
+Only an active cluster's leader writes it: on a passive cluster the mirror writes
+the active cluster's heartbeat there, as of what it has applied, so that the same
+key tells readers on either side how fresh their data is.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import threading
 import time
 from typing import Callable
 
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.cluster.access import MODE_KEY, Mode
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, compare_value, op_put
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ class Heartbeat:
         self.key = key
         self.interval = interval
         self.failing = False
+        self.passive = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -46,7 +52,14 @@ class Heartbeat:
         if not self.leading():
             return
         try:
-            self.client.put(self.key, f"{time.time():.3f}")
+            # One transaction: the mode cannot turn passive between a check and the write.
+            answer = self.client.txn([compare_value(MODE_KEY, Mode.PASSIVE.value)], [],
+                                     [op_put(self.key, f"{time.time():.3f}")])
+            passive = bool(answer.get("succeeded"))
+            if passive != self.passive:
+                log.info("heartbeat %s", "paused: this cluster is passive (the mirror brings the active one's)"
+                         if passive else "resumed: this cluster is active")
+                self.passive = passive
             if self.failing:
                 log.info("heartbeat written again")
             self.failing = False

@@ -179,3 +179,15 @@ def diff(current: Mapping[tuple[str, str], RecordSet],
     changes = [Change("UPSERT", rs) for key, rs in sorted(wanted.items()) if current.get(key) != rs]
     changes += [Change("DELETE", rs) for key, rs in sorted(current.items()) if key not in wanted]
     return changes
+
+
+def client_srv_name(domain_name: str) -> str:
+    """``_etcd-client._tcp.<domain>.``: where clients of the cluster at ``domain_name`` look."""
+    return f"_etcd-client._tcp.{fqdn(domain_name)}"
+
+
+def write_record(write_name: str, client_srv: RecordSet) -> RecordSet:
+    """The write record ``_etcd-client-rw._tcp.<write_name>.``, with the targets and TTL of the
+    active cluster's ``client_srv``. Clients that write look it up; it moves at a switchover
+    and no cluster's leader owns it (see :func:`owned`)."""
+    return RecordSet(f"_etcd-client-rw._tcp.{fqdn(write_name)}", "SRV", client_srv.ttl, client_srv.values)

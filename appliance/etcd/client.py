@@ -32,6 +32,20 @@ class EtcdUnavailable(Exception):
     """No endpoint answered within the timeout."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """An etcd user name and password (etcd's own authentication). The password never appears in repr."""
+
+    user: str
+    password: str = dataclasses.field(repr=False)
+
+
+# Answers after which a fresh token is worth one retry (etcd's rpctypes): simple tokens live
+# on the member that issued them and expire (--auth-token-ttl, 300 s), and every change of
+# users or roles makes tokens issued before it "old".
+_RETRY_WITH_NEW_TOKEN = ("invalid auth token", "revision of auth store is old", "user name is empty")
+
+
 def _b64(data: bytes | str) -> str:
     if isinstance(data, str):
         data = data.encode()
@@ -136,6 +150,16 @@ class MemberList:
 
 
 @dataclasses.dataclass(frozen=True)
+class Permission:
+    """One key permission of a role: ``kind`` READ, WRITE or READWRITE on ``[key, range_end)``
+    (``range_end`` empty: the single key ``key``)."""
+
+    kind: str
+    key: bytes
+    range_end: bytes = b""
+
+
+@dataclasses.dataclass(frozen=True)
 class EndpointStatus:
     """Maintenance Status of one member: ids, leader, revision-free raft progress, DB size (bytes)."""
 
@@ -157,13 +181,48 @@ class EtcdClient:
         timeout: seconds for connect and for read, per endpoint tried.
     """
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 3.0):
+    def __init__(self, endpoints: Sequence[str], timeout: float = 3.0, credentials: Credentials | None = None):
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.timeout = timeout
+        self.credentials = credentials
         self._http = requests.Session()
+        self._tokens: dict[str, str] = {}  # endpoint -> token; etcd's simple tokens are per member
+
+    def auth_headers(self, endpoint: str) -> dict[str, str]:
+        """The ``Authorization`` header for ``endpoint`` ({} without credentials), authenticating once.
+
+        Raises:
+            EtcdError: "authentication failed, invalid user ID or password". EtcdUnavailable.
+        """
+        if self.credentials is None:
+            return {}
+        endpoint = endpoint.rstrip("/")
+        if endpoint not in self._tokens:
+            try:
+                answer = self._request(endpoint, "/v3/auth/authenticate",
+                                       {"name": self.credentials.user, "password": self.credentials.password}, {})
+                self._tokens[endpoint] = answer["token"]
+            except EtcdError as exc:
+                if "authentication is not enabled" not in exc.message:
+                    raise
+                # Not yet: go on without a token; "user name is empty" brings us back here once it is on.
+                self._tokens[endpoint] = ""
+        return {"Authorization": self._tokens[endpoint]} if self._tokens[endpoint] else {}
 
     def _post_one(self, endpoint: str, path: str, body: dict) -> dict:
-        response = self._http.post(endpoint + path, data=json.dumps(body), timeout=self.timeout)
+        try:
+            return self._request(endpoint, path, body, self.auth_headers(endpoint))
+        except EtcdError as exc:
+            if self.credentials is None or not any(m in exc.message for m in _RETRY_WITH_NEW_TOKEN):
+                raise
+        self._tokens.pop(endpoint, None)
+        return self._request(endpoint, path, body, self.auth_headers(endpoint))
+
+    def _request(self, endpoint: str, path: str, body: dict, headers: dict[str, str]) -> dict:
+        try:
+            response = self._http.post(endpoint + path, data=json.dumps(body), headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise EtcdUnavailable(f"{endpoint}: {type(exc).__name__}") from None
         text = response.text
         # Streaming RPCs (lease keep-alive) answer newline-delimited {"result": …} objects.
         first = text.split("\n", 1)[0] if text else "{}"
@@ -187,8 +246,8 @@ class EtcdClient:
         for endpoint in endpoints or self.endpoints:
             try:
                 return self._post_one(endpoint.rstrip("/"), path, body)
-            except requests.RequestException as exc:
-                failures.append(f"{endpoint}: {type(exc).__name__}")
+            except EtcdUnavailable as exc:
+                failures.append(str(exc))
         raise EtcdUnavailable("no etcd endpoint answered: " + ", ".join(failures))
 
     # --- cluster membership -------------------------------------------------
@@ -276,6 +335,56 @@ class EtcdClient:
         except ValueError:
             raise EtcdError(f"non-JSON answer to /version (HTTP {response.status_code})", endpoint=endpoint) from None
         return str(body.get("etcdserver", "")), str(body.get("etcdcluster", ""))
+
+    # --- authentication: users, roles, permissions (rpc.proto's Auth service) ---
+    def auth_enable(self) -> None:
+        """AuthEnable. Raises EtcdError "root user does not exist" until a ``root`` user with the root role exists."""
+        self._post("/v3/auth/enable", {})
+
+    def auth_enabled(self) -> bool:
+        """AuthStatus (etcd 3.5+): whether authentication is on."""
+        return bool(self._post("/v3/auth/status", {}).get("enabled"))
+
+    def user_add(self, name: str, password: str) -> None:
+        """UserAdd. Raises EtcdError "user name already exists"."""
+        self._post("/v3/auth/user/add", {"name": name, "password": password})
+
+    def user_roles(self, name: str) -> tuple[str, ...] | None:
+        """UserGet: the user's roles, or None if there is no such user."""
+        try:
+            return tuple(self._post("/v3/auth/user/get", {"name": name}).get("roles", []))
+        except EtcdError as exc:
+            if "user name not found" in exc.message:
+                return None
+            raise
+
+    def user_grant_role(self, user: str, role: str) -> None:
+        """UserGrantRole (granting a role the user has is not an error)."""
+        self._post("/v3/auth/user/grant", {"user": user, "role": role})
+
+    def role_add(self, name: str) -> None:
+        """RoleAdd. Raises EtcdError "role name already exists"."""
+        self._post("/v3/auth/role/add", {"name": name})
+
+    def role_permissions(self, name: str) -> tuple[Permission, ...] | None:
+        """RoleGet: the role's key permissions, or None if there is no such role."""
+        try:
+            answer = self._post("/v3/auth/role/get", {"role": name})
+        except EtcdError as exc:
+            if "role name not found" in exc.message:
+                return None
+            raise
+        return tuple(Permission(p.get("permType", "READ"), _unb64(p.get("key")), _unb64(p.get("range_end")))
+                     for p in answer.get("perm", []))
+
+    def role_grant(self, role: str, permission: "Permission") -> None:
+        """RoleGrantPermission: grant (or replace) the permission on exactly its key range."""
+        self._post("/v3/auth/role/grant", {"name": role, "perm": {
+            "permType": permission.kind, "key": _b64(permission.key), "range_end": _b64(permission.range_end)}})
+
+    def role_revoke(self, role: str, key: bytes, range_end: bytes) -> None:
+        """RoleRevokePermission on exactly ``[key, range_end)``."""
+        self._post("/v3/auth/role/revoke", {"role": role, "key": _b64(key), "range_end": _b64(range_end)})
 
     # --- keys, leases, transactions ---------------------------------------
     def get(self, key: bytes | str) -> tuple[bytes, int] | None:

@@ -76,7 +76,8 @@ class WatchStream:
     """
 
     def __init__(self, endpoint: str, key: bytes, range_end: bytes, start_revision: int = 0, prev_kv: bool = False,
-                 progress_notify: bool = True, connect_timeout: float = 3.0, idle_timeout: float = 60.0):
+                 progress_notify: bool = True, connect_timeout: float = 3.0, idle_timeout: float = 60.0,
+                 headers: dict[str, str] | None = None):
         request = {"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(range_end).decode(),
                    "prev_kv": prev_kv, "progress_notify": progress_notify}
         if start_revision:
@@ -84,7 +85,8 @@ class WatchStream:
         self.endpoint = endpoint.rstrip("/")
         try:
             self._response = requests.post(self.endpoint + "/v3/watch", data=json.dumps({"create_request": request}),
-                                           stream=True, timeout=(connect_timeout, idle_timeout))
+                                           headers=headers or {}, stream=True,
+                                           timeout=(connect_timeout, idle_timeout))
         except requests.RequestException as exc:
             raise EtcdUnavailable(f"{endpoint}: watch: {type(exc).__name__}") from None
         if self._response.status_code != 200:

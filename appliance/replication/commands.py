@@ -1,4 +1,4 @@
-"""``etcd.py mirror`` and ``etcd.py verify``: flags, validation, exit codes."""
+"""``etcd.py mirror``, ``verify``, ``cluster-mode`` and ``switchover``: flags, validation, exit codes."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--position-key", help="where the position is stored in the destination "
                    "(default /__replication/<dest-prefix>)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    p.add_argument("--credentials", help="credentials file (see cluster-mode): authenticate as the user mirror")
 
 
 def add_parsers(sub) -> None:
@@ -49,11 +50,9 @@ def add_parsers(sub) -> None:
     mirror.add_argument("--strict", action="store_true",
                         help="check that the destination held what the source held before each change; exit 4 if not")
     mirror.add_argument("--no-leases", action="store_true", help="write keys without leases")
-    mirror.add_argument("--active-key", default="/__appliance/active",
-                        help="source key naming the active cluster; mirroring pauses when it names another "
-                             "(empty: always mirror)")
-    mirror.add_argument("--source-name", default="", help="the source's name in --active-key (default: its "
-                        "cluster id in hex)")
+    mirror.add_argument("--mode-key", default="/__appliance/mode",
+                        help="source key holding its mode; mirroring pauses, once caught up, while it says "
+                             "passive (empty: always mirror)")
     mirror.add_argument("--heartbeat-key", default="/__appliance/heartbeat",
                         help="source key holding the time (Unix seconds) the source side writes every second")
     mirror.add_argument("--reload", action="store_true", help="copy again (diff and apply) before following changes")
@@ -67,6 +66,17 @@ def add_parsers(sub) -> None:
     verify = sub.add_parser("verify", help="compare a source prefix with its mirror; exit 1 on any difference")
     _common(verify)
     verify.set_defaults(handler=cmd_verify)
+    mode = sub.add_parser("cluster-mode", help="show or set a cluster's mode: active (clients read and write the "
+                          "prefix) or passive (clients only read it)")
+    mode.add_argument("--endpoints", required=True, help="the cluster's client URLs, comma-separated")
+    mode.add_argument("--credentials", required=True,
+                      help="credentials file (JSON user -> password, mode 0600); created if missing")
+    mode.add_argument("--prefix", required=True, help="the clients' prefix, e.g. /config/")
+    mode.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    mode.add_argument("mode", nargs="?", choices=("active", "passive"), help="the mode to set (none: show it)")
+    mode.set_defaults(handler=cmd_cluster_mode)
+    from appliance.replication import switchover_command
+    switchover_command.add_parser(sub)
 
 
 def _position_key(args) -> bytes:
@@ -89,10 +99,17 @@ def settings_from(args):
                           "its own writes")
     return MirrorSettings(source=source, source_prefix=source_prefix, dest=dest, dest_prefix=dest_prefix,
                           position_key=_position_key(args), max_txn_ops=args.max_txn_ops, strict=args.strict,
-                          leases=not args.no_leases, active_key=args.active_key.encode(),
-                          source_name=args.source_name, reload=args.reload, auto_reload=args.auto_reload,
-                          heartbeat_key=args.heartbeat_key.encode(), timeout=args.timeout,
-                          idle_timeout=args.idle_timeout)
+                          leases=not args.no_leases, mode_key=args.mode_key.encode(), reload=args.reload,
+                          auto_reload=args.auto_reload, heartbeat_key=args.heartbeat_key.encode(),
+                          copy_heartbeat=not set(source) & set(dest), credentials=mirror_credentials(args),
+                          timeout=args.timeout, idle_timeout=args.idle_timeout)
+
+
+def mirror_credentials(args):
+    """The user ``mirror``'s credentials from ``--credentials``, None without it. Raises ConfigError."""
+    from appliance.cluster.access import credentials_for
+
+    return credentials_for(args.credentials, "mirror") if args.credentials else None
 
 
 def cmd_mirror(args) -> int:
@@ -135,7 +152,9 @@ def cmd_verify(args) -> int:
 
     source, dest = _urls(args.source, "--source"), _urls(args.dest, "--dest")
     try:
-        report = verify(EtcdClient(source, timeout=args.timeout), EtcdClient(dest, timeout=args.timeout),
+        credentials = mirror_credentials(args)
+        report = verify(EtcdClient(source, timeout=args.timeout, credentials=credentials),
+                        EtcdClient(dest, timeout=args.timeout, credentials=credentials),
                         _prefix(args.source_prefix, "--source-prefix"), _prefix(args.dest_prefix, "--dest-prefix"),
                         _position_key(args))
     except (EtcdError, EtcdUnavailable) as exc:
@@ -143,3 +162,37 @@ def cmd_verify(args) -> int:
         return EXIT_FAILURE
     print("\n".join(report.lines()))
     return EXIT_OK if report.equal else EXIT_FAILURE
+
+
+def cmd_cluster_mode(args) -> int:
+    """``etcd.py cluster-mode``: prints the mode (and what was changed); 0, 1 (etcd failed), 2 (bad input)."""
+    import os
+
+    from appliance.cluster import access
+
+    endpoints = _urls(args.endpoints, "--endpoints")
+    prefix = _prefix(args.prefix, "--prefix")
+    if args.mode and not os.path.exists(args.credentials):
+        credentials = access.create_credentials(args.credentials)
+        print(f"created the credentials file {args.credentials} (mode 0600): keep it secret, give it to both regions")
+    else:
+        credentials = access.load_credentials(args.credentials)
+    missing = sorted(set(access.USERS) - set(credentials))
+    if missing:
+        raise ConfigError(f"--credentials {args.credentials}: no password for {', '.join(missing)}")
+    try:
+        if args.mode:
+            done, _ = access.set_mode(endpoints, credentials, access.Mode(args.mode), prefix, args.timeout)
+            print("; ".join(done))
+        client = access.admin_client(endpoints, credentials, args.timeout)
+        mode, revision = access.read_mode(client)
+        enforced = access.mode_of(client.role_permissions("client"), prefix) if access.authentication_on(client) \
+            else None
+    except (EtcdError, EtcdUnavailable) as exc:
+        print(f"etcd.py: error: {exc}")
+        return EXIT_FAILURE
+    may = "read and write" if mode is access.Mode.ACTIVE else "read, not write,"
+    print(f"{mode.value} since revision {revision}: clients {may} {prefix.decode()}"
+          + ("" if enforced is mode else f" (but the client role says {enforced.value if enforced else 'nothing'} "
+                                         "there: run cluster-mode again)"))
+    return EXIT_OK

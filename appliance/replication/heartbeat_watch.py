@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Sequence
 
-from appliance.etcd.client import EtcdError, EtcdUnavailable
+from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 from appliance.etcd.watch import WatchStream
 
 log = logging.getLogger("mirror.heartbeat")
@@ -29,12 +29,15 @@ class HeartbeatWatch:
     Args:
         endpoints: source client URLs. key: the heartbeat key (bytes).
         depth: heartbeats remembered at most (one a second: ten minutes by default).
+        auth: a client whose credentials open the watch, where authentication is on.
     """
 
-    def __init__(self, endpoints: Sequence[str], key: bytes, timeout: float = 5.0, depth: int = 600):
+    def __init__(self, endpoints: Sequence[str], key: bytes, timeout: float = 5.0, depth: int = 600,
+                 auth: EtcdClient | None = None):
         self.endpoints = list(endpoints)
         self.key = key
         self.timeout = timeout
+        self.auth = auth
         self.beats: collections.deque[tuple[int, float]] = collections.deque(maxlen=depth)
         self.applied: float | None = None  # the newest heartbeat time at or before the position
         self._lock = threading.Lock()
@@ -56,14 +59,19 @@ class HeartbeatWatch:
         with self._lock:
             self.beats.append((revision, stamp))
 
-    def lag(self, position: int, now: float | None = None) -> float | None:
-        """Seconds the destination, at source revision ``position``, is behind; None before any heartbeat."""
+    def applied_time(self, position: int) -> float | None:
+        """The newest heartbeat time (Unix seconds) written at or before source revision ``position``."""
         with self._lock:
             while self.beats and self.beats[0][0] <= position:
                 self.applied = self.beats.popleft()[1]
-            if self.applied is None:
-                return None
-            return max(0.0, (time.time() if now is None else now) - self.applied)
+            return self.applied
+
+    def lag(self, position: int, now: float | None = None) -> float | None:
+        """Seconds the destination, at source revision ``position``, is behind; None before any heartbeat."""
+        applied = self.applied_time(position)
+        if applied is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - applied)
 
     def _run(self) -> None:
         turn = 0
@@ -71,8 +79,9 @@ class HeartbeatWatch:
             endpoint = self.endpoints[turn % len(self.endpoints)]
             turn += 1
             try:
+                headers = self.auth.auth_headers(endpoint) if self.auth is not None else None
                 stream = WatchStream(endpoint, self.key, self.key + b"\0", progress_notify=False,
-                                     connect_timeout=self.timeout, idle_timeout=30)
+                                     connect_timeout=self.timeout, idle_timeout=30, headers=headers)
                 try:
                     for response in stream:
                         for event in response.events:

@@ -14,10 +14,10 @@ PAGE_SIZE = 1000  # keys per Range
 
 
 def iter_prefix(client: EtcdClient, prefix: bytes, revision: int = 0, page_size: int = PAGE_SIZE,
-                exclude: bytes | None = None) -> Iterator[KeyValue]:
+                exclude: bytes | tuple[bytes, ...] | None = None) -> Iterator[KeyValue]:
     """Every key under ``prefix`` at ``revision`` (0: each page at its own "now"), in key order.
 
-    ``exclude``: a key prefix to leave out (the mirror's own bookkeeping under the destination prefix).
+    ``exclude``: key prefixes to leave out (bookkeeping keys that may lie under a prefix such as ``/``).
 
     Raises:
         EtcdError: e.g. the revision was compacted. EtcdUnavailable.

@@ -26,8 +26,10 @@ import time
 
 import tenacity
 
+from appliance.cluster.access import MODE_KEY, Mode
 from appliance.errors import EXIT_CONFIG, ApplianceError
 from appliance.etcd.client import (
+    Credentials,
     EtcdClient,
     EtcdError,
     EtcdUnavailable,
@@ -47,11 +49,13 @@ from appliance.replication.metrics import MirrorMetrics
 
 log = logging.getLogger("mirror")
 
-BOOKKEEPING = b"/__replication/"  # never mirrored, never deleted by a copy
+# Never mirrored, never deleted by a copy: the mirror's position, and each cluster's own
+# mode, locks and heartbeat (the heartbeat crosses separately, see _commit).
+BOOKKEEPING = (b"/__replication/", b"/__appliance/")
 EXIT_COMPACTED = 3
 EXIT_STRICT = 4
 EXIT_POSITION_TAKEN = 5
-ACTIVE_CHECK_INTERVAL = 1.0  # seconds between reads of the active-cluster key
+MODE_CHECK_INTERVAL = 1.0    # seconds between reads of the source's mode
 DRAIN_EVENTS = 4096          # events taken from the watch per round at most (then applied in batches)
 READ_AHEAD = 256             # watch responses held in memory at most
 COPY_IN_FLIGHT = 4           # copy transactions sent at once
@@ -77,11 +81,12 @@ class MirrorSettings:
     max_txn_ops: int = 128
     strict: bool = False
     leases: bool = True
-    active_key: bytes = b"/__appliance/active"
-    source_name: str = ""
+    mode_key: bytes = MODE_KEY.encode()
     reload: bool = False
     auto_reload: bool = False
     heartbeat_key: bytes = b"/__appliance/heartbeat"
+    copy_heartbeat: bool = True
+    credentials: Credentials | None = None
     page_size: int = PAGE_SIZE
     timeout: float = 5.0
     idle_timeout: float = 60.0
@@ -116,18 +121,18 @@ class Mirror:
 
     def __init__(self, settings: MirrorSettings, metrics: MirrorMetrics | None = None):
         self.s = settings
-        self.source = EtcdClient(settings.source, timeout=settings.timeout)
-        self.dest = EtcdClient(settings.dest, timeout=settings.timeout)
+        self.source = EtcdClient(settings.source, timeout=settings.timeout, credentials=settings.credentials)
+        self.dest = EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials)
         self.metrics = metrics or MirrorMetrics(None)
         self.leases = LeaseMap(self.source, self.dest, settings.position_key + b"/leases/") if settings.leases \
             else None
         self.stop_requested = threading.Event()
         self.position: int | None = None  # what this process last wrote (or read) at the position key
         self._stream: WatchStream | None = None
-        self._source_id: str | None = None
         self._local = threading.local()
-        self.heartbeats = HeartbeatWatch(settings.source, settings.heartbeat_key, settings.timeout) \
-            if settings.heartbeat_key else None
+        self.heartbeats = HeartbeatWatch(settings.source, settings.heartbeat_key, settings.timeout,
+                                         auth=self.source) if settings.heartbeat_key else None
+        self._beat_written: float | None = None  # the heartbeat time last written to the destination
 
     # --- position -----------------------------------------------------------
     def read_position(self) -> int | None:
@@ -146,6 +151,11 @@ class Mirror:
         success = list(ops)
         if position is not None:
             success.append(op_put(self.s.position_key, str(position).encode()))
+            beat = self._heartbeat_through(position)
+            if beat is not None:
+                # The destination's heartbeat says how fresh it is: the source's time as of the
+                # position, so a guard reading the passive cluster sees the mirror's lag.
+                success.append(op_put(self.s.heartbeat_key, repr(beat).encode()))
         answer = (client or self.dest).txn([self._guard(), *compares], success)
         if not answer.get("succeeded"):
             self._explain_failed_txn(compares)
@@ -153,6 +163,15 @@ class Mirror:
         if position is not None:
             self.position = position
             self.metrics.applied_revision.set(position)
+            if beat is not None:
+                self._beat_written = beat
+
+    def _heartbeat_through(self, position: int) -> float | None:
+        """The source heartbeat time to write with ``position``, None if unchanged or not copied."""
+        if not self.s.copy_heartbeat or self.heartbeats is None:
+            return None
+        beat = self.heartbeats.applied_time(position)
+        return beat if beat is not None and beat != self._beat_written else None
 
     def _explain_failed_txn(self, compares: list[dict]) -> None:
         current = self.read_position()
@@ -218,7 +237,8 @@ class Mirror:
     def _copy_txn(self, ops: list[dict]) -> None:
         client = getattr(self._local, "dest", None)
         if client is None:  # one client (one HTTP session) a thread
-            client = self._local.dest = EtcdClient(self.s.dest, timeout=self.s.timeout)
+            client = self._local.dest = EtcdClient(self.s.dest, timeout=self.s.timeout,
+                                                   credentials=self.s.credentials)
         self._commit(ops, None, client=client)
 
     # --- changes ------------------------------------------------------------
@@ -249,24 +269,19 @@ class Mirror:
             if lag is not None:
                 self.metrics.lag_seconds.set(lag)
 
-    # --- the active cluster --------------------------------------------------
-    def source_is_active(self) -> tuple[bool, str]:
-        """(True, "") unless the active-cluster key names another cluster than the source."""
-        if not self.s.active_key:
-            return True, ""
-        found = self.source.get(self.s.active_key.decode())
-        if found is None:
-            return True, ""
-        name = self.s.source_name or self._source_cluster_id()
-        active = found[0].decode(errors="replace")
-        if active == name:
-            return True, ""
-        return False, f"{self.s.active_key.decode()} says {active!r} is the active cluster, not the source ({name})"
+    # --- the source's mode -----------------------------------------------------
+    def passive_since(self) -> int | None:
+        """The revision at which the source became passive (its mode record), None while it is active.
 
-    def _source_cluster_id(self) -> str:
-        if self._source_id is None:
-            self._source_id = format(self.source.member_list().cluster_id, "x")
-        return self._source_id
+        A source without a mode record is active. Every client write the source accepted
+        has a lower revision than its passive record (see :func:`access.apply_mode`).
+        """
+        if not self.s.mode_key:
+            return None
+        page = self.source.range(self.s.mode_key)
+        if page.kvs and page.kvs[0].value == Mode.PASSIVE.value.encode():
+            return page.kvs[0].mod_revision
+        return None
 
     # --- the loop -----------------------------------------------------------
     def run(self) -> int:
@@ -300,18 +315,18 @@ class Mirror:
     def _session(self) -> None:
         """One connected stretch: decide how to start, then follow the watch until it breaks."""
         self.position = self.read_position()
-        active, why = self.source_is_active()
-        if not active:
-            log.info("paused: %s", why)
+        passive = self.passive_since()
+        if passive is not None and (self.position is None or self.position >= passive):
+            log.info("paused: the source is passive since revision %d, and everything before it is applied "
+                     "(position %s)", passive, self.position)
             self.metrics.paused.set(1)
-            while not self.stop_requested.wait(ACTIVE_CHECK_INTERVAL):
-                active, why = self.source_is_active()
-                if active:
-                    break
+            while passive is not None and not self.stop_requested.wait(MODE_CHECK_INTERVAL):
+                passive = self.passive_since()
             self.metrics.paused.set(0)
-            if not active:
+            if passive is not None:
                 return
-            log.info("resumed: the source is the active cluster again")
+            self.position = self.read_position()  # a switchover sets it while the mirror pauses
+            log.info("resumed: the source is active again (position %s)", self.position)
         compacted = self._compacted_past(self.position)
         action, reason = start_action(self.position, compacted, self.s.reload, self.s.auto_reload)
         log.info("%s: %s", action.value, reason)
@@ -326,7 +341,7 @@ class Mirror:
             self.leases.start()
         if self.heartbeats is not None:
             self.heartbeats.start()
-        self._follow()
+        self._follow(passive)
 
     def _compacted_past(self, position: int | None) -> int | None:
         """The source's compact revision if it is past ``position`` + 1, else None (one Range at position+1)."""
@@ -350,17 +365,22 @@ class Mirror:
             try:
                 return WatchStream(endpoint, self.s.source_prefix, prefix_end(self.s.source_prefix),
                                    start_revision=self.position + 1, prev_kv=self.s.strict, progress_notify=True,
-                                   connect_timeout=self.s.timeout, idle_timeout=self.s.idle_timeout)
+                                   connect_timeout=self.s.timeout, idle_timeout=self.s.idle_timeout,
+                                   headers=self.source.auth_headers(endpoint))
             except (EtcdUnavailable, EtcdError) as exc:
                 last_error = exc
         raise EtcdUnavailable(f"no source endpoint accepted the watch: {last_error}")
 
-    def _follow(self) -> None:
+    def _follow(self, passive: int | None = None) -> None:
         """Apply the watch's responses until it breaks, pauses or the mirror stops.
 
         A reader thread keeps the stream flowing into a bounded queue; each round takes
         everything already received (up to :data:`DRAIN_EVENTS`), so that under load many
         source revisions share few destination transactions instead of one each.
+
+        Once the source is passive (since revision ``passive``), the mirror goes on until
+        its position reaches that revision (a progress notification brings it there), so
+        that every write the source accepted arrives before it pauses.
         """
         stream = self._open_watch()
         pump = _Pump(stream)
@@ -369,7 +389,7 @@ class Mirror:
             while not self.stop_requested.is_set():
                 events: list[Event] = []
                 progress = 0
-                for item in pump.take(ACTIVE_CHECK_INTERVAL, DRAIN_EVENTS):
+                for item in pump.take(MODE_CHECK_INTERVAL, DRAIN_EVENTS):
                     if isinstance(item, Exception):
                         self._apply_then(events)
                         raise item
@@ -389,12 +409,14 @@ class Mirror:
                 if progress and self.position is not None and progress > self.position:
                     self._commit([], progress)  # a quiet prefix: the position still advances
                 self._update_lag()
-                if time.monotonic() - checked > ACTIVE_CHECK_INTERVAL:
+                if passive is None and time.monotonic() - checked > MODE_CHECK_INTERVAL:
                     checked = time.monotonic()
-                    active, why = self.source_is_active()
-                    if not active:
-                        log.info("pausing: %s", why)
-                        return
+                    passive = self.passive_since()
+                    if passive is not None:
+                        log.info("the source became passive at revision %d: applying up to it, then pausing",
+                                 passive)
+                if passive is not None and self.position is not None and self.position >= passive:
+                    return  # the next session pauses
         finally:
             pump.close()
 

@@ -292,18 +292,22 @@ def test_a_lease_crosses_with_its_remaining_ttl_and_ends_with_the_source_lease(p
     wait_until(lambda: dst.get("/dst/ephemeral") is None, 30, "the key to go with the source lease")
 
 
-def test_mirroring_pauses_while_another_cluster_is_active(pair, mirrors):
+def test_mirroring_pauses_once_caught_up_while_the_source_is_passive(pair, mirrors):
     src, dst = EtcdClient([pair.source.url]), EtcdClient([pair.dest.url])
-    src.put("/__appliance/active", "eu-central-1")
     src.put("/src/a", "1")
-    m = mirrors(pair, "--source-name", "eu-central-1").start()
+    m = mirrors(pair).start()
     wait_until(lambda: equal(pair), 30, "the first copy")
-    src.put("/__appliance/active", "eu-west-1")
-    wait_until(lambda: "eu-west-1" in m.text() and "pausing" in m.text() or None, 20, "the pause")
+    # The last write before the source turns passive must still arrive.
+    src.put("/src/b", "last")
+    passive_at = src.put("/__appliance/mode", "passive")
+    wait_until(lambda: "paused: the source is passive" in m.text() or None, 20, "the pause")
+    assert dst.get("/dst/b")[0] == b"last"
+    assert position(pair) >= passive_at
     src.put("/src/a", "2")
     time.sleep(3)
-    assert dst.get("/dst/a")[0] == b"1", "mirrored while another cluster was active"
-    src.put("/__appliance/active", "eu-central-1")
+    assert dst.get("/dst/a")[0] == b"1", "mirrored while the source was passive"
+    assert dst.get("/__appliance/mode") is None, "the source's mode was copied"
+    src.put("/__appliance/mode", "active")
     wait_until(lambda: equal(pair), 30, "the resumed mirror")
 
 

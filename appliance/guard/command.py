@@ -1,0 +1,46 @@
+"""``etcd.py guard --endpoints URLS --max-staleness SECONDS [options] -- COMMAND [ARGS…]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from appliance import logs
+from appliance.errors import ConfigError
+
+
+def add_parser(sub) -> None:
+    """Add ``guard`` to the top-level subparsers."""
+    p = sub.add_parser("guard", help="run COMMAND only while the cluster's data is fresh")
+    p.add_argument("--endpoints", required=True, help="client URLs of the cluster COMMAND's data comes from")
+    p.add_argument("--max-staleness", type=float, required=True,
+                   help="seconds the newest heartbeat read with a quorum may be old")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between checks (default 1)")
+    p.add_argument("--grace", type=float, default=10.0,
+                   help="seconds between SIGTERM and SIGKILL when stopping COMMAND (default 10)")
+    p.add_argument("--heartbeat-key", default="/__appliance/heartbeat", help="the heartbeat key")
+    p.add_argument("--credentials", help="credentials file (see cluster-mode), where authentication is on")
+    p.add_argument("--user", default="client", help="the user in --credentials (default client)")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
+    p.set_defaults(handler=cmd_guard)
+
+
+def cmd_guard(args) -> int:
+    """COMMAND's own exit code; 10 stale at the start (not started); 11 stopped as stale; 2 bad input;
+    127 COMMAND cannot be executed."""
+    from appliance.cluster.access import credentials_for
+    from appliance.guard.freshness import FreshnessCheck
+    from appliance.guard.supervise import run_guarded
+    from appliance.replication.commands import _urls
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise ConfigError("guard: no COMMAND given (put it after --)")
+    if args.interval <= 0 or args.grace < 0:
+        raise ConfigError("--interval must be positive and --grace zero or more seconds")
+    if args.max_staleness <= args.interval:
+        raise ConfigError(f"--max-staleness ({args.max_staleness:g} s) must exceed --interval ({args.interval:g} s)")
+    credentials = credentials_for(args.credentials, args.user) if args.credentials else None
+    check = FreshnessCheck(_urls(args.endpoints, "--endpoints"), args.max_staleness, args.heartbeat_key,
+                           credentials, timeout=min(args.interval, 3.0))
+    logs.setup()
+    return run_guarded(argv, check, args.interval, args.grace)

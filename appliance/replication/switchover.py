@@ -1,0 +1,343 @@
+"""Moving the write master from one cluster to the other, one verified step at a time.
+
+Both clusters run a mirror process towards the other; each mirror only copies
+while its source is active (:mod:`appliance.cluster.access`), so exactly one of
+them runs. A switchover from OLD to NEW:
+
+1. ``old-read-only``: OLD passive (clients may only read); its mode record's revision M
+   is the last revision a client could have written.
+2. ``catch-up``: wait until the mirror OLD→NEW has applied M (its position in NEW).
+3. ``reverse-position``: store NEW's current revision as the position of the mirror
+   NEW→OLD (in OLD), so that it starts exactly where NEW becomes writable.
+4. ``new-writable``: NEW active; from here on clients write to NEW.
+5. ``reverse-mirror``: wait until the mirror NEW→OLD has passed NEW's activation.
+6. ``write-record``: point the write record (``_etcd-client-rw._tcp.…``) at NEW
+   (only with a hosted zone).
+
+Any failure in steps 1–4 undoes the steps taken, in reverse order; a failure after
+4 leaves NEW active and lists the steps that remain. Observe → decide
+(:func:`plan`, pure) → act, as everywhere in the appliance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import time
+from typing import Callable
+
+from appliance.cluster import access
+from appliance.cluster.access import Mode
+from appliance.errors import ApplianceError
+from appliance.etcd.client import (
+    Credentials,
+    EtcdClient,
+    EtcdError,
+    EtcdUnavailable,
+    compare_absent,
+    compare_value,
+    op_delete,
+    op_put,
+)
+
+log = logging.getLogger("switchover")
+
+EXIT_ROLLED_BACK = 6   # a step failed; every step taken was undone: OLD active, NEW passive
+EXIT_INCOMPLETE = 7    # NEW is active, but steps remain (printed)
+EXIT_UNDO_FAILED = 8   # a step failed and so did undoing it: the modes printed are the truth
+POLL_INTERVAL = 0.1    # seconds between reads of a mirror's position
+FAILPOINT_VARIABLE = "APPLIANCE_FAILPOINT"  # "switchover:<step>": fail right after that step's action (tests)
+
+
+class Step(str, enum.Enum):
+    OLD_READ_ONLY = "old-read-only"
+    CATCH_UP = "catch-up"
+    REVERSE_POSITION = "reverse-position"
+    NEW_WRITABLE = "new-writable"
+    REVERSE_MIRROR = "reverse-mirror"
+    WRITE_RECORD = "write-record"
+
+
+UNDOABLE = (Step.OLD_READ_ONLY, Step.CATCH_UP, Step.REVERSE_POSITION, Step.NEW_WRITABLE)
+
+
+class SwitchoverFailed(ApplianceError):
+    """The switchover stopped; ``exit_code`` is one of the EXIT_* codes above, the message says where."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Refused(ApplianceError):
+    """A precondition does not hold; nothing was changed (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One cluster as the switchover sees it. Revisions are etcd revisions; 0 = none."""
+
+    cluster_id: int
+    mode: Mode
+    mode_revision: int
+    revision: int
+    position: int | None  # the position of the mirror INTO this cluster, as stored here
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What to run (``steps``, in order) or why not (``refusal``); ``summary`` is printed first."""
+
+    steps: tuple[Step, ...]
+    summary: str
+    refusal: str = ""
+
+
+def plan(old: Side, new: Side, with_record: bool) -> Plan:
+    """Decide the steps from both clusters' state (pure; unit-tested as a table)."""
+    tail = (Step.REVERSE_MIRROR, Step.WRITE_RECORD) if with_record else (Step.REVERSE_MIRROR,)
+    if old.cluster_id == new.cluster_id:
+        return Plan((), "", f"--from and --to are the same cluster ({old.cluster_id:x})")
+    if old.mode is Mode.PASSIVE and new.mode is Mode.ACTIVE:
+        return Plan(tail, "already switched over (OLD passive, NEW active): checking the steps after it")
+    if old.mode is Mode.ACTIVE and new.mode is Mode.ACTIVE:
+        return Plan((), "", "both clusters are active: the mirrors are paused or copying over each other; "
+                    "decide which cluster holds the writes to keep and make the other passive with cluster-mode")
+    if old.mode is Mode.PASSIVE and new.mode is Mode.PASSIVE:
+        if new.position is not None and new.position >= old.mode_revision:
+            return Plan((Step.REVERSE_POSITION, Step.NEW_WRITABLE, *tail),
+                        "both clusters passive, NEW has every write of OLD: resuming at the reverse position")
+        return Plan((), "", f"both clusters are passive and NEW's mirror position ({new.position}) is behind "
+                    f"OLD's last write (revision {old.mode_revision}): start the mirror OLD→NEW, then run again")
+    if new.position is None:
+        return Plan((), "", "no mirror position in NEW: the mirror OLD→NEW has never run (start it first)")
+    return Plan((Step.OLD_READ_ONLY, Step.CATCH_UP, Step.REVERSE_POSITION, Step.NEW_WRITABLE, *tail),
+                f"OLD active, NEW passive, the mirror OLD→NEW at revision {new.position} of {old.revision}")
+
+
+DESCRIPTIONS = {
+    Step.OLD_READ_ONLY: "make OLD read-only (passive) for clients",
+    Step.CATCH_UP: "wait until the mirror OLD→NEW has applied OLD's last client write",
+    Step.REVERSE_POSITION: "store NEW's revision as the position of the mirror NEW→OLD (in OLD)",
+    Step.NEW_WRITABLE: "make NEW writable (active) for clients",
+    Step.REVERSE_MIRROR: "wait until the mirror NEW→OLD follows NEW",
+    Step.WRITE_RECORD: "point the write record at NEW",
+}
+
+REMEDIES = {
+    Step.REVERSE_MIRROR: "start the mirror NEW→OLD (etcd.py mirror --source NEW --dest OLD …); it resumes at the "
+                         "stored position",
+    Step.WRITE_RECORD: "run the switchover again once Route53 answers (it repeats only what is missing)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchoverSettings:
+    """``old``/``new``: client URLs; prefixes as bytes; times in seconds."""
+
+    old: tuple[str, ...]
+    new: tuple[str, ...]
+    old_prefix: bytes
+    new_prefix: bytes
+    credentials: dict[str, Credentials]
+    catch_up_timeout: float = 30.0
+    reverse_timeout: float = 30.0
+    timeout: float = 5.0
+    write_record: Callable[[], str] | None = None  # repoints the write record; returns what it did
+
+
+def position_key(dest_prefix: bytes) -> bytes:
+    """Where a mirror into ``dest_prefix`` keeps its position (the mirror's default)."""
+    return b"/__replication/" + dest_prefix
+
+
+class Switchover:
+    """Runs a :class:`Plan` against two clusters; :meth:`run` returns the seconds writes were refused."""
+
+    def __init__(self, settings: SwitchoverSettings, say: Callable[[str], None] = print):
+        self.s = settings
+        self.say = say
+        user = settings.credentials["appliance"]
+        self.old = EtcdClient(settings.old, timeout=settings.timeout, credentials=user)
+        self.new = EtcdClient(settings.new, timeout=settings.timeout, credentials=user)
+        self.done: list[Step] = []
+        self._old_passive_at = 0       # revision of OLD's passive record
+        self._new_active_at = 0        # revision of NEW's active record
+        self._reverse_before: bytes | None = None  # the reverse position before step 3, for its undo
+        self._reverse_written: bytes | None = None
+        self.refused_since: float | None = None
+        self.refused_for: float | None = None
+
+    # --- observe -----------------------------------------------------------
+    def observe(self) -> tuple[Side, Side]:
+        """Both clusters' state. Raises Refused when one does not answer or lacks authentication."""
+        sides = []
+        for name, client, dest_prefix in (("OLD", self.old, self.s.old_prefix), ("NEW", self.new, self.s.new_prefix)):
+            try:
+                cluster_id = client.member_list().cluster_id
+                mode, mode_revision = access.read_mode(client)
+                found = client.range(position_key(dest_prefix))
+            except EtcdUnavailable as exc:
+                raise Refused(f"{name} does not answer: {exc}") from None
+            except EtcdError as exc:
+                raise Refused(f"{name}: {exc.message} (is authentication on? run cluster-mode there)") from None
+            position = int(found.kvs[0].value) if found.kvs else None
+            sides.append(Side(cluster_id, mode, mode_revision, found.revision, position))
+        return sides[0], sides[1]
+
+    # --- act -----------------------------------------------------------------
+    def run(self, dry_run: bool = False) -> float | None:
+        """Print the plan, then (unless ``dry_run``) run it. Returns the seconds writes were refused
+        (None if this run refused none).
+
+        Raises:
+            Refused: a precondition failed (nothing changed). SwitchoverFailed: see the EXIT_* codes.
+        """
+        old, new = self.observe()
+        decided = plan(old, new, self.s.write_record is not None)
+        if decided.refusal:
+            raise Refused(decided.refusal)
+        self.say(f"OLD {old.cluster_id:x} ({old.mode.value}), NEW {new.cluster_id:x} ({new.mode.value}): "
+                 f"{decided.summary}")
+        for n, step in enumerate(decided.steps, 1):
+            self.say(f"  {n}. {DESCRIPTIONS[step]}")
+        if dry_run:
+            self.say("dry run: preconditions hold; nothing changed")
+            return None
+        self._old_passive_at = old.mode_revision if old.mode is Mode.PASSIVE else 0
+        self._new_active_at = new.mode_revision if new.mode is Mode.ACTIVE else 0
+        for step in decided.steps:
+            started = time.monotonic()
+            try:
+                outcome = getattr(self, "_" + step.name.lower())()
+                _failpoint(step)
+            except (EtcdError, EtcdUnavailable, TimeoutError, FailpointError) as exc:
+                if step in UNDOABLE:
+                    self._undo(step, exc)
+                remaining = [s for s in decided.steps if s not in self.done]
+                raise SwitchoverFailed(
+                    f"step {step.value} failed ({exc}); NEW is active. Remaining: "
+                    + "; ".join(f"{s.value}: {REMEDIES.get(s, DESCRIPTIONS[s])}" for s in remaining),
+                    EXIT_INCOMPLETE) from None
+            if step not in self.done:
+                self.done.append(step)
+            self.say(f"done: {step.value} ({outcome}; {time.monotonic() - started:.2f} s)")
+        if self.refused_for is not None:
+            self.say(f"switched over: clients could not write for {self.refused_for:.2f} s")
+        return self.refused_for
+
+    def _old_read_only(self) -> str:
+        self.refused_since = time.monotonic()
+        self._old_passive_at = access.apply_mode(self.old, Mode.PASSIVE, self.s.old_prefix)
+        self.done.append(Step.OLD_READ_ONLY)  # undo it even if the check below fails
+        if access.mode_of(self.old.role_permissions("client"), self.s.old_prefix) is not Mode.PASSIVE:
+            raise EtcdError("OLD's client role still may write after the change")
+        return f"OLD passive at revision {self._old_passive_at}"
+
+    def _catch_up(self) -> str:
+        key = position_key(self.s.new_prefix)
+        deadline = time.monotonic() + self.s.catch_up_timeout
+        while True:
+            found = self.new.get(key)
+            position = int(found[0]) if found else 0
+            if position >= self._old_passive_at:
+                return f"the mirror's position {position} ≥ {self._old_passive_at}"
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the mirror OLD→NEW stayed at revision {position}, below OLD's last write "
+                                   f"{self._old_passive_at}, for {self.s.catch_up_timeout:g} s: is it running?")
+            time.sleep(POLL_INTERVAL)
+
+    def _reverse_position(self) -> str:
+        key = position_key(self.s.old_prefix)
+        found = self.old.get(key)
+        self._reverse_before = found[0] if found else None
+        # Nothing under NEW's prefix changes from here until NEW is active: the mirror into NEW
+        # has paused and NEW's clients may only read. Its current revision is therefore exact.
+        revision = self.new.range(position_key(self.s.new_prefix)).revision
+        self._reverse_written = str(revision).encode()
+        guard = compare_value(key, self._reverse_before) if self._reverse_before is not None else compare_absent(key)
+        if not self.old.txn([guard], [op_put(key, self._reverse_written)]).get("succeeded"):
+            raise EtcdError(f"{key.decode()} in OLD changed while being set: is the mirror NEW→OLD running "
+                            "against a passive NEW?")
+        self.done.append(Step.REVERSE_POSITION)
+        return f"the mirror NEW→OLD starts after revision {revision}"
+
+    def _new_writable(self) -> str:
+        self.done.append(Step.NEW_WRITABLE)  # a half-done change is undone too
+        self._new_active_at = access.apply_mode(self.new, Mode.ACTIVE, self.s.new_prefix)
+        if access.mode_of(self.new.role_permissions("client"), self.s.new_prefix) is not Mode.ACTIVE:
+            raise EtcdError("NEW's client role still may not write after the change")
+        if self.refused_since is not None:
+            self.refused_for = time.monotonic() - self.refused_since
+        return f"NEW active at revision {self._new_active_at}"
+
+    def _reverse_mirror(self) -> str:
+        key = position_key(self.s.old_prefix)
+        deadline = time.monotonic() + self.s.reverse_timeout
+        while True:
+            found = self.old.get(key)
+            position = int(found[0]) if found else 0
+            if position >= self._new_active_at:
+                return f"its position {position} ≥ {self._new_active_at}"
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the mirror NEW→OLD stayed at revision {position}, below NEW's activation "
+                                   f"{self._new_active_at}, for {self.s.reverse_timeout:g} s")
+            time.sleep(POLL_INTERVAL)
+
+    def _write_record(self) -> str:
+        assert self.s.write_record is not None
+        try:
+            return self.s.write_record()
+        except Exception as exc:  # botocore's errors and ours alike: the step failed, NEW stays active
+            raise EtcdError(f"Route53: {exc}") from None
+
+    # --- undo ----------------------------------------------------------------
+    def _undo(self, failed: Step, cause: Exception) -> None:
+        """Undo every undoable step taken, newest first; raise SwitchoverFailed (6 or 8)."""
+        self.say(f"step {failed.value} failed: {cause}; undoing")
+        problems = []
+        for step in reversed([s for s in self.done if s in UNDOABLE]):
+            try:
+                if step is Step.NEW_WRITABLE:
+                    access.apply_mode(self.new, Mode.PASSIVE, self.s.new_prefix)
+                elif step is Step.REVERSE_POSITION:
+                    key = position_key(self.s.old_prefix)
+                    guard = compare_value(key, self._reverse_written)
+                    ops = [op_put(key, self._reverse_before)] if self._reverse_before is not None else [op_delete(key)]
+                    self.old.txn([guard], ops)
+                elif step is Step.OLD_READ_ONLY:
+                    access.apply_mode(self.old, Mode.ACTIVE, self.s.old_prefix)
+                self.say(f"undone: {step.value}")
+            except (EtcdError, EtcdUnavailable) as exc:
+                problems.append(f"{step.value} ({exc})")
+        self.done.clear()
+        modes = self._modes()
+        if problems:
+            raise SwitchoverFailed(f"step {failed.value} failed ({cause}) and undoing failed for "
+                                   f"{', '.join(problems)}; now {modes}", EXIT_UNDO_FAILED)
+        raise SwitchoverFailed(f"step {failed.value} failed ({cause}); every step was undone: {modes}",
+                               EXIT_ROLLED_BACK)
+
+    def _modes(self) -> str:
+        states = []
+        for name, client in (("OLD", self.old), ("NEW", self.new)):
+            try:
+                states.append(f"{name} {access.read_mode(client)[0].value}")
+            except (EtcdError, EtcdUnavailable) as exc:
+                states.append(f"{name} unknown ({exc})")
+        return ", ".join(states)
+
+
+class FailpointError(Exception):
+    """Raised by :func:`_failpoint`: a failure injected by a test."""
+
+
+def _failpoint(step: Step) -> None:
+    """Fail right after ``step``'s action when ``APPLIANCE_FAILPOINT=switchover:<step>`` (as etcd's gofail
+    failpoints do): how the tests prove that a failure at every step ends in a stated mode."""
+    if os.environ.get(FAILPOINT_VARIABLE) == f"switchover:{step.value}":
+        raise FailpointError(f"failpoint {FAILPOINT_VARIABLE}=switchover:{step.value}")
