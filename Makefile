@@ -39,6 +39,7 @@ bench: $(STAMP) etcd-old
 	$(PY) benchmarks/bench_rotate.py
 	$(PY) benchmarks/bench_route53.py
 	$(PY) benchmarks/mirror.py
+	$(PY) benchmarks/bench_switchover.py
 
 clean:
 	-$(PY) etcd.py sim down

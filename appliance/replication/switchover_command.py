@@ -34,13 +34,15 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=cmd_switchover)
 
 
-def write_record_repointer(zone_name: str, write_name: str, new_domain: str, timeout: float):
+def write_record_repointer(zone_name: str, write_name: str, new_domain: str, timeout: float, session=None):
     """A function that points ``_etcd-client-rw._tcp.<write_name>`` at the SRV targets of
-    ``_etcd-client._tcp.<new_domain>`` (UPSERT, then GetChange until INSYNC) and says what it did."""
+    ``_etcd-client._tcp.<new_domain>`` (UPSERT, then GetChange until INSYNC) and says what it did.
+    ``session``: a boto3 session (default: a new one). Calls ListHostedZonesByName,
+    ListResourceRecordSets, ChangeResourceRecordSets and GetChange."""
     from appliance.aws.dns import HostedZone
     from appliance.cluster import records
 
-    zone = HostedZone(zone_name, timeout=timeout)
+    zone = HostedZone(zone_name, timeout=timeout, session=session)
 
     def repoint() -> str:
         source = zone.read(records.fqdn(new_domain)).get((records.client_srv_name(new_domain), "SRV"))

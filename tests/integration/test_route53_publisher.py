@@ -340,3 +340,18 @@ def test_a_failed_read_raises_and_the_next_sync_reads_again(zone, zone_id, admin
     with pytest.raises(botocore.exceptions.ClientError):
         publisher.sync(DOMAIN, WANTED, now=8.0)  # the old wanted is not trusted either: read again
     assert recorder.take() == ["ListResourceRecordSets"]
+
+
+def test_the_switchover_points_the_write_record_at_the_new_cluster(session, admin, zone_id):
+    from appliance.replication.switchover_command import write_record_repointer
+
+    for name, target in (("a", "i-1.a.sim.internal."), ("b", "i-2.b.sim.internal.")):
+        upsert(admin, zone_id, RecordSet(f"_etcd-client._tcp.{name}.sim.internal.", "SRV", 60,
+                                         (f"1 1 2379 {target}",)))
+    for new_domain, target in (("a.sim.internal", "i-1.a"), ("b.sim.internal.", "i-2.b"), ("b.sim.internal", "i-2.b")):
+        said = write_record_repointer(ZONE, "etcd.sim.internal", new_domain, 5, session=session)()
+        assert said == f"_etcd-client-rw._tcp.etcd.sim.internal. -> 1 1 2379 {target}.sim.internal."
+        written = zone_records(admin, zone_id)[("_etcd-client-rw._tcp.etcd.sim.internal.", "SRV")]
+        assert written.values == (f"1 1 2379 {target}.sim.internal.",)
+    with pytest.raises(ConfigError, match="has no SRV record to copy"):
+        write_record_repointer(ZONE, "etcd.sim.internal", "c.sim.internal", 5, session=session)()

@@ -1,0 +1,160 @@
+"""``etcd.py guard`` against real etcd: a fresh heartbeat lets COMMAND run; a stopped heartbeat or a lost
+quorum stops it (SIGTERM, then SIGKILL for a child that ignores SIGTERM); stale data keeps it from starting;
+systemd gets watchdog notifications while fresh."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from appliance.cluster.heartbeat import HEARTBEAT_KEY, Heartbeat
+from appliance.etcd.client import EtcdClient
+from appliance.guard.freshness import FreshnessCheck, StaleData
+from appliance.sim.aws import claim_subnet
+from appliance.sim.standalone import StandaloneEtcd
+from tests.integration.conftest import REPO, etcd_pid, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+# A child that says it started, then sleeps; with "ignore", it also ignores SIGTERM.
+CHILD = """
+import signal, sys, time
+if sys.argv[1:] == ["ignore"]:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    subnet, claim = claim_subnet()
+    server = StandaloneEtcd(str(tmp_path / "etcd"), f"127.0.{subnet}.1")
+    yield server
+    server.stop()
+    claim.close()
+
+
+@pytest.fixture
+def heartbeat(etcd):
+    """The appliance's own heartbeat writer on the server; ``beating`` switches it."""
+    state = {"beating": True}
+    beat = Heartbeat(EtcdClient([etcd.url], timeout=0.9), lambda: state["beating"]).start()
+    wait_until(lambda: EtcdClient([etcd.url]).get(HEARTBEAT_KEY), 10, "the first heartbeat")
+    yield state
+    beat.stop()
+
+
+def guard(endpoints: str, *child_args: str, max_staleness: float = 3, extra: tuple[str, ...] = (),
+          env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "etcd.py"), "guard", "--endpoints", endpoints,
+                             "--max-staleness", str(max_staleness), "--interval", "0.5", "--grace", "2", *extra,
+                             "--", sys.executable, "-c", CHILD, *child_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            start_new_session=True, env=env)
+
+
+@pytest.fixture
+def guards():
+    """Guard processes, killed with their groups at the end."""
+    made: list[subprocess.Popen] = []
+    yield made
+    for proc in made:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def last_beat(url: str) -> float:
+    return float(EtcdClient([url]).get(HEARTBEAT_KEY)[0])
+
+
+def test_a_stopped_heartbeat_stops_the_child_within_max_staleness_plus_an_interval(etcd, heartbeat, guards):
+    proc = guard(etcd.url)
+    guards.append(proc)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(2)
+    assert proc.poll() is None, "stopped while the heartbeat was fresh"
+    heartbeat["beating"] = False
+    time.sleep(0.2)  # a tick in flight may still land
+    beat = last_beat(etcd.url)
+    code = proc.wait(20)
+    stopped_after = time.time() - beat
+    assert code == 11, proc.stderr.read()
+    # max-staleness 3 s + interval 0.5 s, plus the time to see the child exit.
+    assert stopped_after < 3 + 0.5 + 1.5, f"stopped {stopped_after:.1f} s after the last heartbeat"
+    assert "stopping" in proc.stderr.read()
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(etcd, heartbeat, guards):
+    proc = guard(etcd.url, "ignore")
+    guards.append(proc)
+    assert proc.stdout.readline().strip() == "started"
+    heartbeat["beating"] = False
+    assert proc.wait(30) == 11
+    assert "did not exit within 2 s of SIGTERM" in proc.stderr.read()
+
+
+def test_stale_data_keeps_the_child_from_starting(etcd, heartbeat, guards):
+    heartbeat["beating"] = False
+    time.sleep(3.5)
+    proc = guard(etcd.url)
+    guards.append(proc)
+    assert proc.wait(20) == 10
+    assert proc.stdout.read() == "", "the child was started"
+    assert "not starting" in proc.stderr.read()
+    with pytest.raises(StaleData, match="more than 3 s"):
+        FreshnessCheck([etcd.url], 3).require_fresh()
+
+
+def test_the_child_s_own_exit_code_passes_through_and_systemd_hears_the_watchdog(etcd, heartbeat, tmp_path):
+    address = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(10)
+    try:
+        done = subprocess.run([sys.executable, str(REPO / "etcd.py"), "guard", "--endpoints", etcd.url,
+                               "--max-staleness", "3", "--interval", "0.5", "--", sys.executable, "-c",
+                               "import time, sys; time.sleep(2); sys.exit(7)"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO,
+                              env={**os.environ, "NOTIFY_SOCKET": address})
+        assert done.returncode == 7, done.stderr
+        messages = []
+        listener.settimeout(0.5)
+        for _ in range(50):
+            try:
+                messages.append(listener.recv(100).decode())
+            except TimeoutError:
+                break
+    finally:
+        listener.close()
+    assert messages[0] == "READY=1" and messages.count("WATCHDOG=1") >= 2, messages
+
+
+def test_a_member_without_quorum_stops_the_child(cluster3, guards):
+    """Two of three members frozen: the third cannot serve a linearizable read, so the data counts as stale
+    (whatever it holds), exactly as for a guarded host cut off from the majority."""
+    members = [i for i in cluster3.status()["instances"] if i["member"]]
+    kept = next(i for i in members if not i["leader"])
+    frozen = [etcd_pid(i["id"]) for i in members if i is not kept]
+    assert all(frozen), frozen
+    proc = guard(kept["client_url"], max_staleness=3)
+    guards.append(proc)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        assert proc.wait(20) == 11, proc.stderr.read()
+        assert time.monotonic() - stopped_at < 3 + 0.5 + 3.5  # + up to 1 s of heartbeat age, a read timeout
+        assert "last read failed" in proc.stderr.read()
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    cluster3.wait_healthy(60)
