@@ -239,17 +239,9 @@ class Switchover:
         return f"OLD passive at revision {self._old_passive_at}"
 
     def _catch_up(self) -> str:
-        key = position_key(self.s.new_prefix)
-        deadline = time.monotonic() + self.s.catch_up_timeout
-        while True:
-            found = self.new.get(key)
-            position = int(found[0]) if found else 0
-            if position >= self._old_passive_at:
-                return f"the mirror's position {position} ≥ {self._old_passive_at}"
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the mirror OLD→NEW stayed at revision {position}, below OLD's last write "
-                                   f"{self._old_passive_at}, for {self.s.catch_up_timeout:g} s: is it running?")
-            time.sleep(POLL_INTERVAL)
+        position = _wait_for_position(self.new, position_key(self.s.new_prefix), self._old_passive_at,
+                                      self.s.catch_up_timeout, "the mirror OLD→NEW", "OLD's last write")
+        return f"the mirror's position {position} ≥ {self._old_passive_at}"
 
     def _reverse_position(self) -> str:
         key = position_key(self.s.old_prefix)
@@ -276,17 +268,9 @@ class Switchover:
         return f"NEW active at revision {self._new_active_at}"
 
     def _reverse_mirror(self) -> str:
-        key = position_key(self.s.old_prefix)
-        deadline = time.monotonic() + self.s.reverse_timeout
-        while True:
-            found = self.old.get(key)
-            position = int(found[0]) if found else 0
-            if position >= self._new_active_at:
-                return f"its position {position} ≥ {self._new_active_at}"
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the mirror NEW→OLD stayed at revision {position}, below NEW's activation "
-                                   f"{self._new_active_at}, for {self.s.reverse_timeout:g} s")
-            time.sleep(POLL_INTERVAL)
+        position = _wait_for_position(self.old, position_key(self.s.old_prefix), self._new_active_at,
+                                      self.s.reverse_timeout, "the mirror NEW→OLD", "NEW's activation")
+        return f"its position {position} ≥ {self._new_active_at}"
 
     def _write_record(self) -> str:
         assert self.s.write_record is not None
@@ -330,6 +314,25 @@ class Switchover:
             except (EtcdError, EtcdUnavailable) as exc:
                 states.append(f"{name} unknown ({exc})")
         return ", ".join(states)
+
+
+def _wait_for_position(client: EtcdClient, key: bytes, target: int, timeout: float, mirror: str,
+                       target_name: str) -> int:
+    """Poll a mirror's position at ``key`` until it reaches revision ``target``; returns it.
+
+    Raises:
+        TimeoutError: not within ``timeout`` seconds. EtcdError, EtcdUnavailable.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = client.get(key)
+        position = int(found[0]) if found else 0
+        if position >= target:
+            return position
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{mirror} stayed at revision {position}, below {target_name} {target}, "
+                               f"for {timeout:g} s: is it running?")
+        time.sleep(POLL_INTERVAL)
 
 
 class FailpointError(Exception):
