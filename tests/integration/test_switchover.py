@@ -45,6 +45,8 @@ class Regions:
                 assert done.returncode == 0, done.stdout + done.stderr
             self.start_mirror("a-to-b", self.a, self.b)
             self.start_mirror("b-to-a", self.b, self.a)
+            # Switchover refuses to run before the mirror OLD→NEW has stored a position.
+            wait_until(lambda: caught_up(self, self.a, self.b), 30, "the first copy A→B")
         except BaseException:
             self.stop()
             raise
@@ -216,7 +218,6 @@ def test_a_dead_mirror_makes_the_switchover_undo_itself(regions):
 
 @pytest.mark.parametrize("step", ["old-read-only", "catch-up", "reverse-position", "new-writable"])
 def test_a_failure_before_new_is_writable_undoes_every_step(regions, step):
-    wait_until(lambda: caught_up(regions, regions.a, regions.b), 30, "the mirror A→B")
     reverse_before = regions.client(regions.a).get(f"/__replication/{PREFIX}")
     done = regions.switchover(regions.a, regions.b, env={**os.environ, "APPLIANCE_FAILPOINT": f"switchover:{step}"})
     assert done.returncode == 6, done.stdout + done.stderr
@@ -231,7 +232,6 @@ def test_a_failure_before_new_is_writable_undoes_every_step(regions, step):
 
 
 def test_a_missing_reverse_mirror_leaves_new_active_and_names_the_remaining_step(regions):
-    wait_until(lambda: caught_up(regions, regions.a, regions.b), 30, "the mirror A→B")
     regions.kill_mirror("b-to-a")
     done = regions.switchover(regions.a, regions.b)
     assert done.returncode == 7, done.stdout + done.stderr
