@@ -302,7 +302,9 @@ class Switchover:
         modes = self._modes()
         if problems:
             raise SwitchoverFailed(f"step {failed.value} failed ({cause}) and undoing failed for "
-                                   f"{', '.join(problems)}; now {modes}", EXIT_UNDO_FAILED)
+                                   f"{', '.join(problems)}; now {modes}. Once both clusters answer, either "
+                                   "make OLD active again (etcd.py cluster-mode --endpoints OLD … active) or "
+                                   "run the switchover again to finish it", EXIT_UNDO_FAILED)
         raise SwitchoverFailed(f"step {failed.value} failed ({cause}); every step was undone: {modes}",
                                EXIT_ROLLED_BACK)
 

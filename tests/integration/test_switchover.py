@@ -73,10 +73,12 @@ class Regions:
     def mirror_log(self, name: str) -> str:
         return (self.tmp / f"mirror-{name}.log").read_text(errors="replace")
 
+    def switchover_args(self, old: str, new: str, *extra: str) -> list[str]:
+        return ["switchover", "--from", old, "--to", new, "--prefix", PREFIX, "--credentials", self.credentials,
+                "--catch-up-timeout", "10", "--reverse-timeout", "10", *extra]
+
     def switchover(self, old: str, new: str, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-        return run_cli("switchover", "--from", old, "--to", new, "--prefix", PREFIX, "--credentials",
-                       self.credentials, "--catch-up-timeout", "10", "--reverse-timeout", "10", *extra,
-                       timeout=120, env=env)
+        return run_cli(*self.switchover_args(old, new, *extra), timeout=120, env=env)
 
     def mode(self, url: str) -> str:
         return access.read_mode(self.client(url))[0].value
@@ -214,6 +216,39 @@ def test_a_dead_mirror_makes_the_switchover_undo_itself(regions):
     assert "stayed at revision" in done.stderr and "every step was undone" in done.stderr
     assert (regions.mode(regions.a), regions.mode(regions.b)) == ("active", "passive")
     regions.client(regions.a, "client").put(f"{PREFIX}k", "3")  # A takes writes again
+
+
+def test_an_undo_that_cannot_reach_old_exits_8_and_states_the_modes(regions):
+    """OLD stops answering once it is read-only and the catch-up then times out (its mirror is dead):
+    the undo cannot make OLD active again, and the command says so, with both modes as they are."""
+    regions.kill_mirror("a-to-b")
+    regions.client(regions.a, "client").put(f"{PREFIX}k", "never mirrored")
+    proc = subprocess.Popen([sys.executable, str(REPO / "etcd.py"), *regions.switchover_args(regions.a, regions.b)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            start_new_session=True)
+    old_etcd = regions.pair.source.proc.pid
+    try:
+        lines = []
+        for _ in range(20):
+            lines.append(proc.stdout.readline())
+            if lines[-1].startswith("done: old-read-only") or not lines[-1]:
+                break
+        assert lines[-1].startswith("done: old-read-only"), lines
+        os.killpg(old_etcd, signal.SIGSTOP)
+        assert proc.wait(60) == 8, proc.stdout.read() + proc.stderr.read()
+        error = proc.stderr.read()
+    finally:
+        os.killpg(old_etcd, signal.SIGCONT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert "undoing failed for old-read-only" in error and "OLD unknown" in error and "NEW passive" in error, error
+    assert (regions.mode(regions.a), regions.mode(regions.b)) == ("passive", "passive")
+    # The remedy the message names: make OLD active again.
+    done = run_cli("cluster-mode", "--endpoints", regions.a, "--credentials", regions.credentials,
+                   "--prefix", PREFIX, "active", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    regions.client(regions.a, "client").put(f"{PREFIX}k", "writable again")
 
 
 @pytest.mark.parametrize("step", ["old-read-only", "catch-up", "reverse-position", "new-writable"])
