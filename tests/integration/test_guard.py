@@ -1,6 +1,7 @@
-"""``etcd.py guard`` against real etcd: a fresh heartbeat lets COMMAND run; a stopped heartbeat or a lost
-quorum stops it (SIGTERM, then SIGKILL for a child that ignores SIGTERM); stale data keeps it from starting;
-systemd gets watchdog notifications while fresh."""
+"""``etcd.py guard`` against real etcd: a fresh heartbeat lets COMMAND run; a stopped heartbeat, a lost
+quorum or a host cut off from the majority by a network partition (namespaces) stops it (SIGTERM, then
+SIGKILL for a child that ignores SIGTERM); stale data keeps it from starting; systemd gets watchdog
+notifications while fresh."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from appliance.etcd.client import EtcdClient
 from appliance.guard.freshness import FreshnessCheck, StaleData
 from appliance.sim.aws import claim_subnet
 from appliance.sim.standalone import StandaloneEtcd
+from appliance.sim.supervisor import etcd_binary
+from tests.integration import netns
 from tests.integration.conftest import REPO, etcd_pid, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -158,3 +161,84 @@ def test_a_member_without_quorum_stops_the_child(cluster3, guards):
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
     cluster3.wait_healthy(60)
+
+
+# Run inside a host: the heartbeat as a linearizable read of the given member, or "none".
+READ_BEAT = """
+import sys
+from appliance.cluster.heartbeat import HEARTBEAT_KEY
+from appliance.etcd.client import EtcdClient
+found = EtcdClient([sys.argv[1]], timeout=1).get(HEARTBEAT_KEY)
+print(found[0].decode() if found else "none")
+"""
+
+# Run inside a host: the appliance's heartbeat writer on the given endpoints, until killed.
+WRITE_BEATS = """
+import sys, time
+from appliance.cluster.heartbeat import Heartbeat
+from appliance.etcd.client import EtcdClient
+Heartbeat(EtcdClient(sys.argv[1].split(","), timeout=0.9), lambda: True).start()
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def hosts():
+    reason = netns.available()
+    if reason:
+        pytest.skip(f"network namespaces unavailable: {reason}")
+    made = netns.Hosts(3)
+    yield made
+    made.close()
+
+
+def start_members(hosts: netns.Hosts, data: str) -> list[str]:
+    """One etcd member per host, bootstrapped together; returns their client URLs."""
+    names = {i: f"host{i}" for i in (1, 2, 3)}
+    initial = ",".join(f"{names[i]}=http://{hosts.address(i)}:2380" for i in names)
+    for i, name in names.items():
+        client, peer = f"http://{hosts.address(i)}:2379", f"http://{hosts.address(i)}:2380"
+        with open(os.path.join(data, f"{name}.log"), "ab") as out:
+            hosts.spawn(i, [etcd_binary(), "--name", name, "--data-dir", os.path.join(data, name),
+                            "--listen-client-urls", client, "--advertise-client-urls", client,
+                            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                            "--initial-cluster", initial, "--initial-cluster-token", f"netns-{os.getpid()}"],
+                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return [f"http://{hosts.address(i)}:2379" for i in names]
+
+
+def beat_seen_by(hosts: netns.Hosts, i: int, url: str) -> float | None:
+    done = hosts.run(i, [sys.executable, "-c", READ_BEAT, url], timeout=10, cwd=REPO)
+    return float(done.stdout) if done.returncode == 0 and done.stdout.strip() not in ("", "none") else None
+
+
+def test_a_host_cut_off_from_the_majority_stops_its_child(hosts, tmp_path):
+    """Host 3 (member and guard) loses its network to hosts 1 and 2, which go on serving and beating:
+    host 3's member cannot serve a linearizable read, so the guard there stops its child; after the
+    network heals, a new guard there starts its child again."""
+    urls = start_members(hosts, str(tmp_path))
+    hosts.spawn(1, [sys.executable, "-c", WRITE_BEATS, ",".join(urls[:2])], cwd=REPO,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: beat_seen_by(hosts, 3, urls[2]), 60, "the heartbeat, read on host 3")
+
+    def guard_on_host3() -> subprocess.Popen:
+        return hosts.spawn(3, [sys.executable, str(REPO / "etcd.py"), "guard", "--endpoints", urls[2],
+                               "--max-staleness", "3", "--interval", "0.5", "--grace", "2",
+                               "--", sys.executable, "-c", CHILD],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+    proc = guard_on_host3()
+    assert proc.stdout.readline().strip() == "started", proc.stderr.read()
+    hosts.cut(3)
+    cut_at = time.monotonic()
+    assert proc.wait(20) == 11, proc.stderr.read()
+    assert time.monotonic() - cut_at < 3 + 0.5 + 3.5  # + up to 1 s of heartbeat age, a read timeout
+    assert "last read failed" in proc.stderr.read()
+    # Unlike a frozen majority, this one still serves: the heartbeat goes on advancing on host 1.
+    before = beat_seen_by(hosts, 1, urls[0])
+    assert before and wait_until(lambda: (beat_seen_by(hosts, 1, urls[0]) or 0) > before, 10,
+                                 "the heartbeat to advance on the majority's side")
+    hosts.heal(3)
+    wait_until(lambda: (beat_seen_by(hosts, 3, urls[2]) or 0) > before, 60, "host 3 to read a new heartbeat")
+    again = guard_on_host3()
+    assert again.stdout.readline().strip() == "started", again.stderr.read()
