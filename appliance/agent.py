@@ -60,6 +60,8 @@ class Agent:
         self.zone = zone
         self.publisher = RecordPublisher(zone) if zone is not None else None
         self.domain = records.domain(settings.cluster_name, zone.name) if zone is not None else ""
+        self.read_name = records.read_record_name(settings.dns_service_name, zone.name) \
+            if zone is not None and settings.dns_service_name else ""
         self.last_records = ""
         # Read the upgrade lock while this instance may hold it: after taking it, and once
         # after start (a restarted agent may hold it from before).
@@ -429,11 +431,13 @@ class Agent:
             return
         plan = records.plan(records.RecordsSnapshot(
             domain=self.domain, listing=listing, members=health, upgrade_lock_holder=upgrade_lock_holder,
-            ttl=self.settings.dns_ttl, peer_port=self.settings.peer_port, client_port=self.settings.client_port))
+            ttl=self.settings.dns_ttl, peer_port=self.settings.peer_port, client_port=self.settings.client_port,
+            read_name=self.read_name, region=self.me.region))
         outcome = plan.reason
         if plan.desired is not None:
             try:
-                outcome = f"{plan.reason}; {self.publisher.sync(self.domain, plan.desired)}"
+                outcome = f"{plan.reason}; " + self.publisher.sync(self.domain, plan.desired,
+                                                                    read_name=self.read_name, region=self.me.region)
             except (AwsPermissionError, ConfigError) as exc:
                 outcome = f"Route53: {exc}"
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -466,8 +470,9 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     agent = Agent(settings, identity, metadata, discovery, binary, zone)
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status))
-    log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s",
+    log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s%s",
              identity.instance_id, identity.region, identity.availability_zone, identity.private_ip,
-             agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off")
+             agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off",
+             f" and {agent.read_name} for {identity.region}" if agent.read_name else "")
     return agent, server
 

@@ -40,6 +40,7 @@ class AgentSettings:
     dns_ttl: int = 60
     upgrade_lock_ttl: int = 600
     credentials_file: str | None = None
+    dns_service_name: str | None = None
 
 
 def _positive_float(text: str) -> float:
@@ -101,6 +102,17 @@ def _hosted_zone(text: str) -> str | None:
             for label in labels):
         raise ValueError("must be a DNS zone name such as example.org.")
     return name + "."
+
+
+def _dns_service_name(text: str) -> str | None:
+    if text == "":
+        return None
+    name = text.lower().rstrip(".")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    if len(name) > 200 or not all(0 < len(label) <= 63 and set(label) <= allowed and label[0] != "-"
+                                  and label[-1] != "-" for label in name.split(".")):
+        raise ValueError("must be a DNS name relative to HOSTED_ZONE, such as etcd")
+    return name
 
 
 def _dns_ttl(text: str) -> int:
@@ -171,6 +183,9 @@ _SPECS = (
     _Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", _credentials_file,
           "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
           "authentication"),
+    _Spec("dns_service_name", "DNS_SERVICE_NAME", "", _dns_service_name,
+          "name S the regional clusters of one service share: the leader publishes its region's "
+          "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
 )
 
 
@@ -205,4 +220,11 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
     ports = [values[f] for f in ("status_port", "client_port", "peer_port", "metrics_port")]
     if len(set(ports)) != len(ports):
         raise ConfigError(f"STATUS_PORT, CLIENT_PORT, PEER_PORT, METRICS_PORT must differ (got {ports})")
+    service = values["dns_service_name"]
+    if service is not None and values["hosted_zone"] is None:
+        raise ConfigError("DNS_SERVICE_NAME needs HOSTED_ZONE (the zone its read record goes in)")
+    if service is not None and service == values["cluster_name"].lower():
+        # Route53 refuses a latency record and a simple record of the same name and type.
+        raise ConfigError(f"DNS_SERVICE_NAME must differ from CLUSTER_NAME (both {service!r}): the read record "
+                          "would collide with the cluster's own _etcd-client record")
     return AgentSettings(**values)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import boto3
 import botocore.exceptions
@@ -75,26 +75,41 @@ class HostedZone:
             self.zone_id = matches[0]
         return self.zone_id
 
-    def read(self, domain_name: str) -> dict[tuple[str, str], RecordSet]:
-        """The record sets under ``domain_name`` that the cluster owns (see :func:`records.owned`).
+    def read(self, domain_name: str, read_name: str = "", region: str = "") -> dict[tuple[str, ...], RecordSet]:
+        """The record sets the cluster owns (see :func:`records.owned`): those under
+        ``domain_name``, and with ``read_name`` its region's read record (one more listing,
+        starting at that name).
 
         Raises: as :meth:`resolve`, and for ListResourceRecordSets.
         """
-        zone_id = self.resolve()
-        found: dict[tuple[str, str], RecordSet] = {}
-        kwargs = {"HostedZoneId": zone_id, "StartRecordName": domain_name}
+        found = self._list(domain_name, None, lambda rs: records.owned(rs, domain_name))
+        if read_name:
+            found.update(self._list(read_name, "SRV", lambda rs: records.owned(rs, domain_name, read_name, region),
+                                    stop_after=read_name))
+        return found
+
+    def _list(self, start: str, start_type: str | None, keep: Callable[[RecordSet], bool],
+              stop_after: str | None = None) -> dict[tuple[str, ...], RecordSet]:
+        """ListResourceRecordSets from ``start`` on (to the end, or past the name ``stop_after``)."""
+        found: dict[tuple[str, ...], RecordSet] = {}
+        kwargs = {"HostedZoneId": self.resolve(), "StartRecordName": start}
+        if start_type:
+            kwargs["StartRecordType"] = start_type
         for _ in range(100):  # 100 pages of 300: far beyond any zone this cluster shares
             page = self._call("list_resource_record_sets", **kwargs)
             for item in page.get("ResourceRecordSets", []):
-                if "ResourceRecords" not in item:  # alias records are not ours
-                    continue
-                rs = RecordSet.of(item["Name"], item["Type"], item.get("TTL", 0),
-                                  (r["Value"] for r in item["ResourceRecords"]))
-                if records.owned(rs, domain_name):
+                if stop_after is not None and records.fqdn(item["Name"]) != stop_after:
+                    return found
+                rs = _record_set(item)
+                if rs is not None and keep(rs):
                     found[rs.key] = rs
             if not page.get("IsTruncated"):
                 break
             kwargs.update(StartRecordName=page["NextRecordName"], StartRecordType=page["NextRecordType"])
+            if "NextRecordIdentifier" in page:
+                kwargs["StartRecordIdentifier"] = page["NextRecordIdentifier"]
+            else:
+                kwargs.pop("StartRecordIdentifier", None)
         return found
 
     def change(self, changes: Sequence[Change], comment: str) -> str:
@@ -104,15 +119,37 @@ class HostedZone:
         zone changed since it was read.
         """
         batch = {"Comment": comment[:256], "Changes": [
-            {"Action": c.action, "ResourceRecordSet": {
-                "Name": c.record.name, "Type": c.record.type, "TTL": c.record.ttl,
-                "ResourceRecords": [{"Value": v} for v in c.record.values]}} for c in changes]}
+            {"Action": c.action, "ResourceRecordSet": _route53_form(c.record)} for c in changes]}
         answer = self._call("change_resource_record_sets", HostedZoneId=self.resolve(), ChangeBatch=batch)
         return answer["ChangeInfo"]["Id"].split("/")[-1]
 
     def change_status(self, change_id: str) -> str:
         """GetChange: "PENDING" or "INSYNC"."""
         return self._call("get_change", Id=change_id)["ChangeInfo"]["Status"]
+
+
+def _record_set(item: Mapping) -> RecordSet | None:
+    """A ListResourceRecordSets item as a :class:`RecordSet`; None for what the appliance never
+    writes (alias records; weighted, failover or geolocation sets; latency sets whose
+    SetIdentifier is not their region)."""
+    if "ResourceRecords" not in item:
+        return None
+    region = ""
+    if "SetIdentifier" in item:
+        if item.get("Region") != item["SetIdentifier"]:
+            return None
+        region = item["Region"]
+    return RecordSet.of(item["Name"], item["Type"], item.get("TTL", 0),
+                        (r["Value"] for r in item["ResourceRecords"]), region)
+
+
+def _route53_form(record: RecordSet) -> dict:
+    """``record`` as a ChangeResourceRecordSets ResourceRecordSet."""
+    form = {"Name": record.name, "Type": record.type, "TTL": record.ttl,
+            "ResourceRecords": [{"Value": v} for v in record.values]}
+    if record.region:
+        form.update(SetIdentifier=record.region, Region=record.region)
+    return form
 
 
 class RecordPublisher:
@@ -131,9 +168,10 @@ class RecordPublisher:
         self.failures = 0
         self.retry_at = -float("inf")
 
-    def sync(self, domain_name: str, wanted: Mapping[tuple[str, str], RecordSet],
-             now: float | None = None) -> str:
-        """One step towards ``wanted``; returns what it did, as one line to log.
+    def sync(self, domain_name: str, wanted: Mapping[tuple[str, ...], RecordSet],
+             now: float | None = None, read_name: str = "", region: str = "") -> str:
+        """One step towards ``wanted`` (the record sets owned under ``domain_name``, and with
+        ``read_name`` the read record of ``region``); returns what it did, as one line to log.
 
         Raises:
             AwsPermissionError: a Route53 call is not allowed.
@@ -144,7 +182,7 @@ class RecordPublisher:
         if now < self.retry_at:
             return f"Route53 failed {self.failures} times in a row: next attempt in {self.retry_at - now:.0f} s"
         try:
-            outcome = self._sync(domain_name, dict(wanted), now)
+            outcome = self._sync(domain_name, dict(wanted), now, read_name, region)
         except Exception:
             # Trust nothing cached, and back off: a batch Route53 refuses every time (a record
             # someone else made at one of our names) must not cost two calls every cycle.
@@ -155,7 +193,7 @@ class RecordPublisher:
         self.failures = 0
         return outcome
 
-    def _sync(self, domain_name: str, wanted: dict, now: float) -> str:
+    def _sync(self, domain_name: str, wanted: dict, now: float, read_name: str, region: str) -> str:
         if self.pending is not None:
             change_id, pending_wanted, sent_at = self.pending
             status = self.zone.change_status(change_id)
@@ -170,7 +208,7 @@ class RecordPublisher:
                 self.synced, self.synced_at = pending_wanted, now
         if wanted == self.synced and now - self.synced_at < self.refresh_interval:
             return "records up to date"
-        current = self.zone.read(domain_name)
+        current = self.zone.read(domain_name, read_name, region)
         changes = records.diff(current, wanted)
         if not changes:
             self.synced, self.synced_at = wanted, now

@@ -9,6 +9,12 @@ must be a host name, not an address: every published member therefore also gets
 an A record ``<instance-id>.D``. ``D`` itself is an A record with every published
 member's private IP, for clients that only speak A records.
 
+Regional clusters linked by the mirror share a service name ``S``: each leader
+also publishes its region's read record ``_etcd-client._tcp.S`` as a Route53
+latency record (SetIdentifier and Region = its region), so a client's resolver
+gets the nearest region's members; the write record ``_etcd-client-rw._tcp.S``
+points at the active cluster and is moved by ``switchover`` only.
+
 A member is published only if it is a healthy voting member whose instance is
 InService in a complete AWS listing; while the listing is incomplete or the
 upgrade lock is held, the records stay as they are.
@@ -47,14 +53,17 @@ class RecordSet:
     type: str
     ttl: int
     values: tuple[str, ...]
+    region: str = ""  # a latency record's Region, also its SetIdentifier; "" for a simple record
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.name, self.type
+    def key(self) -> tuple[str, ...]:
+        """The set's identity in the zone: (name, type), plus the region of a latency record
+        (Route53 tells the latency records of one name and type apart by their SetIdentifier)."""
+        return (self.name, self.type, self.region) if self.region else (self.name, self.type)
 
     @classmethod
-    def of(cls, name: str, type_: str, ttl: int, values: Iterable[str]) -> "RecordSet":
-        return cls(fqdn(name), type_, int(ttl), tuple(sorted(set(values))))
+    def of(cls, name: str, type_: str, ttl: int, values: Iterable[str], region: str = "") -> "RecordSet":
+        return cls(fqdn(name), type_, int(ttl), tuple(sorted(set(values))), region)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +93,8 @@ class RecordsSnapshot:
         upgrade_lock_holder: instance id holding the upgrade lock (or "unknown (…)"), None if free.
         ttl: record TTL in seconds. peer_port, client_port: the members' ports.
         tls: publish the ``-ssl`` SRV names instead of the plain ones.
+        read_name: the shared read record's name (see :func:`read_record_name`), "" for none.
+        region: this cluster's AWS region, the read record's Region.
     """
 
     domain: str
@@ -94,22 +105,28 @@ class RecordsSnapshot:
     peer_port: int = 2380
     client_port: int = 2379
     tls: bool = False
+    read_name: str = ""
+    region: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class RecordsPlan:
     """The record sets that should exist under the domain (``desired``), or None to leave them alone, and why."""
 
-    desired: Mapping[tuple[str, str], RecordSet] | None
+    desired: Mapping[tuple[str, ...], RecordSet] | None
     reason: str
 
 
-def owned(record: RecordSet, domain_name: str) -> bool:
-    """True for the record sets this cluster's leader manages under ``domain_name``.
+def owned(record: RecordSet, domain_name: str, read_name: str = "", region: str = "") -> bool:
+    """True for the record sets this cluster's leader manages.
 
-    The domain's A record, the four SRV names, and the per-member A records
-    ``i-….<domain>``; anything else in the zone is someone else's and never touched.
+    Under ``domain_name``: the domain's A record, the four SRV names, and the per-member
+    A records ``i-….<domain>``; with ``read_name``, the read record of ``region`` only
+    (the other regions' leaders own theirs). Anything else in the zone is someone
+    else's and never touched.
     """
+    if record.region:
+        return bool(read_name) and (record.name, record.type, record.region) == (read_name, "SRV", region)
     if record.name == domain_name:
         return record.type == "A"
     if record.type == "SRV":
@@ -121,22 +138,27 @@ def owned(record: RecordSet, domain_name: str) -> bool:
 
 
 def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer_port: int = 2380,
-            client_port: int = 2379, tls: bool = False) -> dict[tuple[str, str], RecordSet]:
-    """The record sets for ``members`` (non-empty): two SRV, the domain's A, one A per member.
+            client_port: int = 2379, tls: bool = False, read_name: str = "",
+            region: str = "") -> dict[tuple[str, ...], RecordSet]:
+    """The record sets for ``members`` (non-empty): two SRV, the domain's A, one A per member,
+    and with ``read_name`` the read record of ``region`` (the client SRV's targets).
 
     Returns:
-        (name, type) -> :class:`RecordSet`.
+        :attr:`RecordSet.key` -> :class:`RecordSet`.
     """
     suffix = "-ssl" if tls else ""
     targets = {m.instance_id: fqdn(f"{m.instance_id}.{domain_name}") for m in members}
+    client = RecordSet.of(f"_etcd-client{suffix}._tcp.{domain_name}", "SRV", ttl,
+                          (f"{SRV_PRIORITY} {SRV_WEIGHT} {client_port} {t}" for t in targets.values()))
     sets = [
         RecordSet.of(f"_etcd-server{suffix}._tcp.{domain_name}", "SRV", ttl,
                      (f"{SRV_PRIORITY} {SRV_WEIGHT} {peer_port} {t}" for t in targets.values())),
-        RecordSet.of(f"_etcd-client{suffix}._tcp.{domain_name}", "SRV", ttl,
-                     (f"{SRV_PRIORITY} {SRV_WEIGHT} {client_port} {t}" for t in targets.values())),
+        client,
         RecordSet.of(domain_name, "A", ttl, (m.private_ip for m in members)),
     ]
     sets += [RecordSet.of(targets[m.instance_id], "A", ttl, [m.private_ip]) for m in members]
+    if read_name:
+        sets.append(RecordSet(fqdn(read_name), "SRV", ttl, client.values, region))
     return {rs.key: rs for rs in sets}
 
 
@@ -165,12 +187,13 @@ def plan(s: RecordsSnapshot) -> RecordsPlan:
         # Publishing nothing would take the cluster out of DNS; no answer is better than a wrong one.
         return RecordsPlan(None, "no healthy voting member of an InService instance: records unchanged")
     names = ", ".join(m.instance_id for m in members)
-    return RecordsPlan(desired(s.domain, members, s.ttl, s.peer_port, s.client_port, s.tls),
+    return RecordsPlan(desired(s.domain, members, s.ttl, s.peer_port, s.client_port, s.tls, s.read_name,
+                               s.region),
                        f"{len(members)} members published ({names})")
 
 
-def diff(current: Mapping[tuple[str, str], RecordSet],
-         wanted: Mapping[tuple[str, str], RecordSet]) -> list[Change]:
+def diff(current: Mapping[tuple[str, ...], RecordSet],
+         wanted: Mapping[tuple[str, ...], RecordSet]) -> list[Change]:
     """The changes that turn ``current`` (owned record sets as read) into ``wanted``.
 
     UPSERT what is missing or differs (values or TTL); DELETE, with the exact values
@@ -184,6 +207,12 @@ def diff(current: Mapping[tuple[str, str], RecordSet],
 def client_srv_name(domain_name: str) -> str:
     """``_etcd-client._tcp.<domain>.``: where clients of the cluster at ``domain_name`` look."""
     return f"_etcd-client._tcp.{fqdn(domain_name)}"
+
+
+def read_record_name(service_name: str, zone_name: str) -> str:
+    """``_etcd-client._tcp.<service_name>.<zone>.``: the read record the regional clusters of one
+    service share, one latency record per region (``DNS_SERVICE_NAME``)."""
+    return client_srv_name(f"{service_name}.{fqdn(zone_name)}")
 
 
 def write_record(write_name: str, client_srv: RecordSet) -> RecordSet:

@@ -5,7 +5,8 @@ sync sends exactly one ChangeResourceRecordSets batch after which the zone holds
 sets while foreign record sets in the same zone stay untouched, that a steady state makes no Route53 call
 at all, that a replaced member costs exactly one batch (DELETE of the old per-member A record with its
 exact values, UPSERT of the SRV and A sets), that a hand edit is repaired once ``refresh_interval`` has
-passed and not before, and that after a refused change the next sync reads the zone again.
+passed and not before, and that after a refused change the next sync reads the zone again; that two
+regions' leaders each keep their own latency read record of a shared service name, never the other's.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def zone_records(admin, zone_id: str) -> dict:
         for item in page["ResourceRecordSets"]:
             if item["Type"] in ("SOA", "NS"):
                 continue
-            rs = RecordSet.of(item["Name"], item["Type"], item["TTL"], (r["Value"] for r in item["ResourceRecords"]))
+            rs = RecordSet.of(item["Name"], item["Type"], item["TTL"], (r["Value"] for r in item["ResourceRecords"]),
+                              item.get("Region", ""))
             found[rs.key] = rs
         if not page.get("IsTruncated"):
             return found
@@ -355,3 +357,34 @@ def test_the_switchover_points_the_write_record_at_the_new_cluster(session, admi
         assert written.values == (f"1 1 2379 {target}.sim.internal.",)
     with pytest.raises(ConfigError, match="has no SRV record to copy"):
         write_record_repointer(ZONE, "etcd.sim.internal", "c.sim.internal", 5, session=session)()
+
+
+def test_two_regions_keep_their_own_read_record_of_a_shared_service(session, zone_id, admin):
+    """Two regional clusters (domains a. and b.) of the service "config": each leader publishes its
+    region's latency record _etcd-client._tcp.config.<zone> and leaves the other region's alone, also
+    when its members change."""
+    read = records.read_record_name("config", ZONE)
+    domains = {"eu-central-1": records.domain("a", ZONE), "eu-west-1": records.domain("b", ZONE)}
+    publishers = {region: RecordPublisher(HostedZone(ZONE, timeout=5, session=session)) for region in domains}
+
+    def publish(region: str, members: list[PublishedMember], now: float) -> dict:
+        wanted = records.desired(domains[region], members, 60, read_name=read, region=region)
+        publishers[region].sync(domains[region], wanted, now=now, read_name=read, region=region)
+        return wanted
+
+    central = publish("eu-central-1", MEMBERS, 0.0)
+    west = publish("eu-west-1", [PublishedMember("i-9", "127.0.2.4")], 0.0)
+    held = zone_records(admin, zone_id)
+    assert held == {**central, **west, **FOREIGN}
+    assert held[(read, "SRV", "eu-west-1")].values == ("1 1 2379 i-9.b.sim.internal.",)
+    # A replacement in eu-central-1: its read record follows, eu-west-1's stays.
+    central = publish("eu-central-1", REPLACED, 400.0)  # past the refresh interval: the zone is read again
+    publish("eu-central-1", REPLACED, 401.0)  # GetChange: INSYNC
+    held = zone_records(admin, zone_id)
+    assert held == {**central, **west, **FOREIGN}
+    assert "i-4.a.sim.internal." in " ".join(held[(read, "SRV", "eu-central-1")].values)
+    # eu-west-1's leader reads the zone again and has nothing to change: the other region's record
+    # is not among the sets it owns.
+    publishers["eu-west-1"].sync(domains["eu-west-1"], west, now=1.0, read_name=read, region="eu-west-1")
+    assert publishers["eu-west-1"].sync(domains["eu-west-1"], west, now=800.0, read_name=read,
+                                        region="eu-west-1") == "records up to date (zone read)"

@@ -1,6 +1,7 @@
 """Settings of the Route53 records and the upgrade lock: HOSTED_ZONE (normalised to lower case with the
-trailing dot, empty for none), DNS_TTL (1..86400) and UPGRADE_LOCK_TTL (5..3600, default 600); a bad value
-is a ConfigError naming its variable or flag."""
+trailing dot, empty for none), DNS_TTL (1..86400), UPGRADE_LOCK_TTL (5..3600, default 600) and
+DNS_SERVICE_NAME (needs HOSTED_ZONE, differs from CLUSTER_NAME); a bad value is a ConfigError naming its
+variable or flag."""
 
 import pytest
 
@@ -97,3 +98,29 @@ def test_ttl_flags_win_over_env():
 def test_bad_ttl_flag_names_the_flag():
     with pytest.raises(ConfigError, match="--upgrade-lock-ttl: must be whole seconds"):
         load_agent_settings({"upgrade_lock_ttl": "1"}, GOOD)
+
+
+@pytest.mark.parametrize("environ,service", [
+    pytest.param({}, None, id="unset"),
+    pytest.param({"DNS_SERVICE_NAME": "Config", "HOSTED_ZONE": "example.org"}, "config", id="lower-cased"),
+    pytest.param({"DNS_SERVICE_NAME": "config.eu.", "HOSTED_ZONE": "example.org"}, "config.eu", id="two-labels"),
+])
+def test_dns_service_name(environ, service):
+    assert load_agent_settings({}, {**GOOD, **environ}).dns_service_name == service
+
+
+@pytest.mark.parametrize("environ,words", [
+    pytest.param({"DNS_SERVICE_NAME": "config"}, "DNS_SERVICE_NAME needs HOSTED_ZONE", id="no-zone"),
+    pytest.param({"DNS_SERVICE_NAME": "etcd", "HOSTED_ZONE": "example.org"}, "must differ from CLUSTER_NAME",
+                 id="same-as-the-cluster"),
+    pytest.param({"DNS_SERVICE_NAME": "con fig", "HOSTED_ZONE": "example.org"},
+                 "DNS_SERVICE_NAME: must be a DNS name", id="space"),
+    pytest.param({"DNS_SERVICE_NAME": "-config", "HOSTED_ZONE": "example.org"},
+                 "DNS_SERVICE_NAME: must be a DNS name", id="leading-hyphen"),
+    pytest.param({"DNS_SERVICE_NAME": "a..b", "HOSTED_ZONE": "example.org"},
+                 "DNS_SERVICE_NAME: must be a DNS name", id="empty-label"),
+])
+def test_bad_dns_service_name(environ, words):
+    with pytest.raises(ConfigError) as caught:
+        load_agent_settings({}, {**GOOD, **environ})
+    assert words in str(caught.value)

@@ -235,10 +235,37 @@ def test_owned(name, type_, is_owned):
     assert records.owned(RecordSet.of(name, type_, 60, ["127.0.0.1"]), DOMAIN) is is_owned
 
 
+READ = "_etcd-client._tcp.config.sim.internal."  # the read record of the service "config"
+
+
+@pytest.mark.parametrize("name,type_,region,read_name,is_owned", [
+    pytest.param(READ, "SRV", "eu-central-1", READ, True, id="our-region's-read-record"),
+    pytest.param(READ, "SRV", "eu-west-1", READ, False, id="another-region's-read-record"),
+    pytest.param(READ, "SRV", "", READ, False, id="a-simple-record-at-the-read-name"),
+    pytest.param(READ, "SRV", "eu-central-1", "", False, id="no-read-name-set"),
+    pytest.param(READ, "TXT", "eu-central-1", READ, False, id="TXT-at-the-read-name"),
+    pytest.param("_etcd-client._tcp.etcd.sim.internal.", "SRV", "eu-central-1", READ, False,
+                 id="a-latency-record-at-our-client-name"),
+    pytest.param("etcd.sim.internal.", "A", "eu-central-1", READ, False, id="a-latency-record-at-our-domain"),
+])
+def test_owned_latency_records(name, type_, region, read_name, is_owned):
+    record = RecordSet.of(name, type_, 60, ["1 1 2379 i-1.etcd.sim.internal."], region)
+    assert records.owned(record, DOMAIN, read_name, "eu-central-1") is is_owned
+
+
 def test_everything_desired_is_owned():
-    for rs in list(records.desired(DOMAIN, TWO, 60).values()) + list(records.desired(DOMAIN, TWO, 60,
-                                                                                        tls=True).values()):
-        assert records.owned(rs, DOMAIN), rs
+    sets = [*records.desired(DOMAIN, TWO, 60).values(), *records.desired(DOMAIN, TWO, 60, tls=True).values(),
+            *records.desired(DOMAIN, TWO, 60, read_name=READ, region="eu-central-1").values()]
+    for rs in sets:
+        assert records.owned(rs, DOMAIN, READ, "eu-central-1"), rs
+
+
+def test_the_read_record_is_a_latency_copy_of_the_client_srv():
+    sets = records.desired(DOMAIN, TWO, 30, read_name=READ, region="eu-west-1")
+    read = sets[(READ, "SRV", "eu-west-1")]
+    assert read == RecordSet(READ, "SRV", 30, sets[CLIENT].values, "eu-west-1")
+    assert len(sets) == len(records.desired(DOMAIN, TWO, 30)) + 1
+    assert records.read_record_name("config", "sim.internal") == READ
 
 
 # --- diff: the change batch -------------------------------------------------------------------------
