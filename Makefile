@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 ETCD_OLD := .cache/etcd-3.4/usr/bin/etcd
+SENZA := .venv-senza/bin/senza
 
 .PHONY: demo test test-all lint bench clean etcd-old
 
@@ -13,6 +14,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
+
+# senza in a virtualenv of its own (see requirements-senza.txt), for the senza test.
+$(SENZA): requirements-senza.txt
+	$(PYTHON) -m venv .venv-senza
+	.venv-senza/bin/python -m pip install --quiet -r requirements-senza.txt
+	touch $(SENZA)
 
 ## demo: a 3-instance stack in the local AWS; Ctrl-C tears it down
 demo: $(STAMP)
@@ -23,11 +30,11 @@ etcd-old:
 	@scripts/fetch-etcd-old.sh .cache/etcd-3.4 || true
 
 ## test: the whole suite except the soak tests (see README)
-test: $(STAMP) etcd-old
+test: $(STAMP) etcd-old $(SENZA)
 	$(PY) -m pytest
 
 ## test-all: also the soak tests (marked soak)
-test-all: $(STAMP) etcd-old
+test-all: $(STAMP) etcd-old $(SENZA)
 	$(PY) -m pytest -m ""
 
 lint: $(STAMP)
@@ -43,4 +50,4 @@ bench: $(STAMP) etcd-old
 
 clean:
 	-$(PY) etcd.py sim down
-	rm -rf $(VENV) .sim .pytest_cache .cache
+	rm -rf $(VENV) .venv-senza .sim .pytest_cache .cache

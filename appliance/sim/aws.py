@@ -61,8 +61,10 @@ def _subnet_in_use(n: int) -> bool:
     return False
 
 
-def start_moto(port: int, log_path: str, preexec=None) -> subprocess.Popen:
+def start_moto(port: int, log_path: str, preexec=None, env: dict | None = None) -> subprocess.Popen:
     """Start ``moto_server`` on 127.0.0.1:port and wait (at most 30 s) until it answers.
+
+    ``env``: more environment for moto, e.g. ``MOTO_AMIS_PATH`` (the images it offers).
 
     Raises:
         RuntimeError: it exited or did not answer in time.
@@ -70,7 +72,7 @@ def start_moto(port: int, log_path: str, preexec=None) -> subprocess.Popen:
     with open(log_path, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=preexec)
+                                preexec_fn=preexec, env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
