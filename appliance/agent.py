@@ -20,7 +20,7 @@ import time
 import botocore.exceptions
 import requests
 
-from appliance.aws.discovery import TERMINATING_STATES, Discovery, Listing
+from appliance.aws.discovery import CLUSTER_TAG, TERMINATING_STATES, Discovery, Listing
 from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
 from appliance.cluster import bootstrap, housekeeper, locks, membership, records
@@ -456,7 +456,11 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     """
     binary = versions.binary_version(settings.etcd_binary)
     identity = metadata.identity()
-    discovery = Discovery(identity.instance_id, identity.region, timeout=settings.request_timeout)
+    if settings.active_regions and identity.region not in settings.active_regions:
+        raise ConfigError(f"ACTIVE_REGIONS ({','.join(settings.active_regions)}) leaves out this instance's "
+                          f"region {identity.region}")
+    discovery = Discovery(identity.instance_id, identity.region, timeout=settings.request_timeout,
+                          cluster_name=settings.cluster_name, other_regions=settings.active_regions)
     first = discovery.list()  # AccessDenied surfaces here, before anything starts
     if not first.complete:
         log.warning("first AWS listing incomplete: %s (will retry)", first.problem)
@@ -474,5 +478,8 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
              identity.instance_id, identity.region, identity.availability_zone, identity.private_ip,
              agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off",
              f" and {agent.read_name} for {identity.region}" if agent.read_name else "")
+    if discovery.other_regions:
+        log.info("one cluster across regions %s: the other regions' groups are found by their tag %s=%s",
+                 ",".join(settings.active_regions), CLUSTER_TAG, settings.cluster_name)
     return agent, server
 

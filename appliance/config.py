@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shutil
 from typing import Any, Callable, Mapping
 
@@ -41,6 +42,7 @@ class AgentSettings:
     upgrade_lock_ttl: int = 600
     credentials_file: str | None = None
     dns_service_name: str | None = None
+    active_regions: tuple[str, ...] = ()
 
 
 def _positive_float(text: str) -> float:
@@ -115,6 +117,16 @@ def _dns_service_name(text: str) -> str | None:
     return name
 
 
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # e.g. eu-central-1, us-gov-west-1
+
+
+def _regions(text: str) -> tuple[str, ...]:
+    regions = tuple(r.strip() for r in text.split(",") if r.strip())
+    if not all(_REGION.match(r) for r in regions) or len(set(regions)) != len(regions):
+        raise ValueError("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1")
+    return regions
+
+
 def _dns_ttl(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 86400:
@@ -186,6 +198,9 @@ _SPECS = (
     _Spec("dns_service_name", "DNS_SERVICE_NAME", "", _dns_service_name,
           "name S the regional clusters of one service share: the leader publishes its region's "
           "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
+    _Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
+          "regions whose groups of this stack form one cluster (this instance's own among them); "
+          "empty: this region only"),
 )
 
 

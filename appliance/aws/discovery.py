@@ -1,8 +1,11 @@
-"""Peers from the AutoScaling and EC2 APIs.
+"""Peers from the AutoScaling and EC2 APIs, in this instance's region and in the other active regions.
 
 A listing that failed, or whose answers do not fit together, is *incomplete*:
 callers treat what it does not show as unknown, never as gone (DESIGN.md,
-"Safety rules").
+"Safety rules"). With other active regions (``ACTIVE_REGIONS``), the group of
+the same stack in each of them is found by its tag :data:`CLUSTER_TAG`; a
+region that fails to answer makes the whole listing incomplete, while a region
+with no such group (a stack not deployed there yet) simply has no instances.
 """
 
 from __future__ import annotations
@@ -26,16 +29,20 @@ _EC2_GONE = {"shutting-down", "terminated"}
 # purpose: an operator who detaches an instance keeps its machine, so its member stays
 # (and, no longer listed but running in EC2, it makes the listing incomplete).
 TERMINATING_STATES = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated"})
+# The ASG's tag naming its cluster (the stack's name); set by the templates, read in other regions.
+CLUSTER_TAG = "etcd-appliance:cluster"
 
 
 @dataclasses.dataclass(frozen=True)
 class Instance:
-    """One instance of the group: id, private IPv4 (None if EC2 did not say) and ASG lifecycle state."""
+    """One instance of the group: id, private IPv4 (None if EC2 did not say), ASG lifecycle state,
+    availability zone and region."""
 
     instance_id: str
     private_ip: str | None
     lifecycle_state: str
     availability_zone: str = ""
+    region: str = ""
 
     @property
     def in_service(self) -> bool:
@@ -74,24 +81,37 @@ class Listing:
         return cls(complete=False, problem=problem)
 
 
+class _Incomplete(Exception):
+    """A region's answer that makes the listing incomplete (the message says why)."""
+
+
 class Discovery:
-    """Lists this instance's autoscaling group through the AWS APIs.
+    """Lists this instance's autoscaling group, and the same stack's groups in the other active
+    regions, through the AWS APIs.
 
     Args:
         instance_id: this instance.
-        region: AWS region of the group.
+        region: AWS region of this instance and its group.
         timeout: connect and read timeout in seconds of every call.
         session: a boto3 session (default: a new one; endpoints and credentials
             from the environment, e.g. ``AWS_ENDPOINT_URL``).
+        cluster_name: the value of :data:`CLUSTER_TAG` on the other regions' groups.
+        other_regions: the other active regions (not ``region``), listed too.
     """
 
     def __init__(self, instance_id: str, region: str, timeout: float = 3.0,
-                 session: boto3.session.Session | None = None):
+                 session: boto3.session.Session | None = None, cluster_name: str = "",
+                 other_regions: Iterable[str] = ()):
         session = session or boto3.session.Session()
         config = client_config(timeout)
         self.instance_id = instance_id
-        self.autoscaling = session.client("autoscaling", region_name=region, config=config)
-        self.ec2 = session.client("ec2", region_name=region, config=config)
+        self.region = region
+        self.cluster_name = cluster_name
+        self.other_regions = tuple(r for r in other_regions if r != region)
+        self._clients = {r: (session.client("autoscaling", region_name=r, config=config),
+                             session.client("ec2", region_name=r, config=config))
+                         for r in (region, *self.other_regions)}
+        self.autoscaling, self.ec2 = self._clients[region]
         self._group_name: str | None = None
         self.calls = 0  # AWS API calls made, for the status endpoint and benchmarks
 
@@ -139,41 +159,35 @@ class Discovery:
         return me["LifecycleState"] if me else None
 
     def list(self, confirm: Iterable[str] = ()) -> Listing:
-        """List the group: DescribeAutoScalingGroups, then DescribeInstances for addresses.
+        """List the groups: DescribeAutoScalingGroups, then DescribeInstances for addresses, per region.
 
         Args:
-            confirm: instance ids outside the group's answer to ask EC2 about (the
-                names of etcd members), so that ``Listing.gone`` can say which are
-                really gone. An id EC2 still reports running makes the listing
-                incomplete: the group's answer may have left it out.
+            confirm: instance ids outside the groups' answers to ask EC2 about (the
+                names of etcd members), in every active region, so that ``Listing.gone``
+                can say which are really gone. An id EC2 still reports running makes the
+                listing incomplete: a group's answer may have left it out.
 
         Returns:
-            A :class:`Listing`; incomplete (never raising) when AWS fails or the
-            answers disagree.
+            A :class:`Listing`; incomplete (never raising) when AWS fails in any active
+            region or the answers disagree.
 
         Raises:
             AwsPermissionError: the role may not make one of these calls.
         """
         try:
-            group_name = self.group_name()
-            groups = self._call("autoscaling", self.autoscaling, "describe_auto_scaling_groups",
-                                AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
-            if not groups:
-                return Listing.unknown(f"DescribeAutoScalingGroups does not know group {group_name}")
-            members = groups[0].get("Instances", [])
-            listed = {i["InstanceId"] for i in members}
+            members = {self.region: self._own_members()}
+            for region in self.other_regions:
+                members[region] = self._tagged_members(region)
+            listed = {item["InstanceId"] for items in members.values() for item in items}
             extra = sorted(set(confirm) - listed)
             ec2_state: dict[str, tuple[str, str | None]] = {}
-            wanted = sorted(listed) + extra
-            if wanted:
-                self.calls += 1
-                pages = self.ec2.get_paginator("describe_instances").paginate(
-                    Filters=[{"Name": "instance-id", "Values": wanted}])
-                for page in pages:
-                    for reservation in page["Reservations"]:
-                        for inst in reservation["Instances"]:
-                            ec2_state[inst["InstanceId"]] = (
-                                inst["State"]["Name"], inst.get("PrivateIpAddress"))
+            for region, items in members.items():
+                # Each region's own instances, and there too the ids no group listed.
+                wanted = sorted(i["InstanceId"] for i in items) + extra
+                ec2_state.update({key: value for key, value in self._ec2_states(region, wanted).items()
+                                  if key not in ec2_state or value[0] not in _EC2_GONE})
+        except _Incomplete as exc:
+            return Listing.unknown(str(exc))
         except AwsPermissionError:
             raise
         except botocore.exceptions.ClientError as exc:
@@ -185,12 +199,13 @@ class Discovery:
 
         instances = []
         problems = []
-        for item in members:
-            state, ip = ec2_state.get(item["InstanceId"], (None, None))
-            if state is None or (ip is None and state not in _EC2_GONE):
-                problems.append(f"EC2 does not describe {item['InstanceId']} of the group")
-            instances.append(Instance(item["InstanceId"], ip, item["LifecycleState"],
-                                      item.get("AvailabilityZone", "")))
+        for region, items in members.items():
+            for item in items:
+                state, ip = ec2_state.get(item["InstanceId"], (None, None))
+                if state is None or (ip is None and state not in _EC2_GONE):
+                    problems.append(f"EC2 does not describe {item['InstanceId']} of the group")
+                instances.append(Instance(item["InstanceId"], ip, item["LifecycleState"],
+                                          item.get("AvailabilityZone", ""), region))
         gone = set()
         for instance_id in extra:
             state, _ = ec2_state.get(instance_id, ("absent", None))
@@ -200,3 +215,37 @@ class Discovery:
                 problems.append(f"{instance_id} is {state} in EC2 but not listed in the group")
         return Listing(complete=not problems, instances=tuple(instances),
                        gone=frozenset(gone), problem="; ".join(problems))
+
+    def _own_members(self) -> list[dict]:
+        group_name = self.group_name()
+        groups = self._call("autoscaling", self.autoscaling, "describe_auto_scaling_groups",
+                            AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+        if not groups:
+            raise _Incomplete(f"DescribeAutoScalingGroups does not know group {group_name}")
+        return groups[0].get("Instances", [])
+
+    def _tagged_members(self, region: str) -> list[dict]:
+        """The instances of the group tagged ``CLUSTER_TAG=<cluster_name>`` in ``region``; [] if none is."""
+        autoscaling, _ = self._clients[region]
+        groups = self._call("autoscaling", autoscaling, "describe_auto_scaling_groups",
+                            Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [self.cluster_name]}]
+                            )["AutoScalingGroups"]
+        if len(groups) > 1:
+            names = ", ".join(g["AutoScalingGroupName"] for g in groups)
+            raise _Incomplete(f"{len(groups)} groups in {region} are tagged {CLUSTER_TAG}={self.cluster_name} "
+                              f"({names}): which one is the cluster's is unknown")
+        return groups[0].get("Instances", []) if groups else []
+
+    def _ec2_states(self, region: str, instance_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """DescribeInstances in ``region``: instance id -> (EC2 state, private IP)."""
+        found: dict[str, tuple[str, str | None]] = {}
+        if not instance_ids:
+            return found
+        _, ec2 = self._clients[region]
+        self.calls += 1
+        for page in ec2.get_paginator("describe_instances").paginate(
+                Filters=[{"Name": "instance-id", "Values": instance_ids}]):
+            for reservation in page["Reservations"]:
+                for inst in reservation["Instances"]:
+                    found[inst["InstanceId"]] = (inst["State"]["Name"], inst.get("PrivateIpAddress"))
+        return found

@@ -6,7 +6,8 @@ HTTP status): the benchmarks count each agent's calls from it, the instance bein
 
 Faults, read from ``faults.json`` on each call, play what real AWS does on a bad
 day: an operation failing (``ServiceUnavailable``, ``Throttling``,
-``AccessDenied``), or an answer that leaves an instance out (a partial listing).
+``AccessDenied``), or an answer that leaves an instance out (a partial listing),
+for every caller or one instance's agent, in every region or one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _STATUS = {"AccessDenied": 403, "UnauthorizedOperation": 403, "Throttling": 400,
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length",
                 "server", "date"}
 _APP_ID = re.compile(r"app/(\S+)")
-_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")  # SigV4: key/date/region/service/
 # Route53 speaks REST, not the query protocol: the operation is in the method and path.
 _ROUTE53 = (
     ("GET", re.compile(r"^/2013-04-01/hostedzonesbyname"), "ListHostedZonesByName"),
@@ -44,8 +45,8 @@ def operation_of(method: str, path: str, headers: dict, body: bytes) -> tuple[st
     The service comes from the SigV4 credential scope; the operation from the
     query protocol's ``Action`` (EC2, AutoScaling, …) or, for Route53, the REST path.
     """
-    scope = _SERVICE.search(headers.get("Authorization", ""))
-    service = scope.group(1) if scope else ""
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    service = scope.group(2) if scope else ""
     form = parse_qs(body.decode(errors="replace")) if body and method == "POST" else {}
     operation = (form.get("Action") or [""])[0]
     if not operation and service == "route53":
@@ -54,8 +55,15 @@ def operation_of(method: str, path: str, headers: dict, body: bytes) -> tuple[st
     return service, operation
 
 
+def region_of(headers: dict) -> str:
+    """The region an AWS request is signed for (its SigV4 credential scope); "" where unsigned."""
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    return scope.group(1) if scope else ""
+
+
 def read_faults(path: str) -> list[dict]:
-    """The fault rules: [{"operation", "instance", "error" | "omit_instances"}]; [] if none."""
+    """The fault rules: [{"operation", "instance", "region", "error" | "omit_instances"}] ("instance"
+    and "region" default to "*"); [] if none."""
     try:
         with open(path) as f:
             return json.load(f).get("rules", [])
@@ -149,13 +157,14 @@ class AwsProxy:
         service, operation = operation_of(method, path, headers, body)
         app = _APP_ID.search(headers.get("User-Agent", ""))
         caller = app.group(1) if app else "-"
+        region = region_of(headers)
         ec2_style = "ec2." in headers.get("Authorization", "") or "/ec2/" in headers.get("Authorization", "")
         status, out_headers, content = None, {"Content-Type": "text/xml"}, b""
         omitted: set[str] = set()
         for rule in read_faults(self.faults_file):
             if rule.get("operation") not in (operation, "*") or not operation:
                 continue
-            if rule.get("instance", "*") not in ("*", caller):
+            if rule.get("instance", "*") not in ("*", caller) or rule.get("region", "*") not in ("*", region):
                 continue
             if rule.get("error"):
                 status = _STATUS.get(rule["error"], 400)

@@ -63,6 +63,7 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     fault.add_argument("--error", help="error code to answer, e.g. ServiceUnavailable, AccessDenied")
     fault.add_argument("--omit-instance", action="append", default=[], help="leave this instance out of answers")
     fault.add_argument("--for-instance", default="*", help="only for calls made by this instance's agent")
+    fault.add_argument("--region", default="*", help="only for calls to this region (default every region)")
     fault.add_argument("--clear", action="store_true", help="remove every fault")
 
     supervise = command("supervise", cmd_supervise, argparse.SUPPRESS)
@@ -304,7 +305,7 @@ def cmd_fault(args) -> int:
         return EXIT_OK
     if not args.operation or not (args.error or args.omit_instance):
         raise ConfigError("sim fault: give --operation and --error or --omit-instance (or --clear)")
-    rule = {"operation": args.operation, "instance": args.for_instance}
+    rule = {"operation": args.operation, "instance": args.for_instance, "region": args.region}
     if args.error:
         rule["error"] = args.error
     else:

@@ -1,12 +1,13 @@
-"""The simulator's AWS proxy names each call's (service, operation): query-protocol calls (EC2,
-AutoScaling) by their ``Action`` and SigV4 credential scope, Route53's REST calls by method and path,
-both for hand-written requests and for requests exactly as botocore serialises them."""
+"""The simulator's AWS proxy names each call's (service, operation) and region: query-protocol calls
+(EC2, AutoScaling) by their ``Action`` and SigV4 credential scope (which also holds the region),
+Route53's REST calls by method and path, both for hand-written requests and for requests exactly as
+botocore serialises them."""
 
 import boto3
 import botocore.config
 import pytest
 
-from appliance.sim.aws_proxy import operation_of
+from appliance.sim.aws_proxy import operation_of, region_of
 
 
 def auth(service: str, region: str = "eu-central-1") -> dict:
@@ -49,6 +50,15 @@ def test_route53_change_with_an_ampersand_in_the_comment():
             b"</ChangeBatch></ChangeResourceRecordSetsRequest>")
     assert operation_of("POST", "/2013-04-01/hostedzone/Z1/rrset/", auth("route53", "us-east-1"), body) == (
         "route53", "ChangeResourceRecordSets")
+
+
+@pytest.mark.parametrize("headers,region", [
+    pytest.param(auth("autoscaling", "eu-west-1"), "eu-west-1", id="signed-for-eu-west-1"),
+    pytest.param(auth("route53", "us-east-1"), "us-east-1", id="route53-signs-us-east-1"),
+    pytest.param({}, "", id="unsigned"),
+])
+def test_region_of(headers, region):
+    assert region_of(headers) == region
 
 
 def test_no_authorization_header():

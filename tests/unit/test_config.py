@@ -39,3 +39,25 @@ def test_bad_values_name_their_variable(env, words):
 def test_bad_flag_names_the_flag():
     with pytest.raises(ConfigError, match="--loop-interval: must be a positive number"):
         load_agent_settings({"loop_interval": "0"}, GOOD)
+
+
+@pytest.mark.parametrize("raw,regions", [
+    pytest.param("", (), id="unset"),
+    pytest.param("eu-central-1", ("eu-central-1",), id="one"),
+    pytest.param("eu-central-1, eu-west-1,us-gov-west-1", ("eu-central-1", "eu-west-1", "us-gov-west-1"),
+                 id="several-with-spaces"),
+])
+def test_active_regions(raw, regions):
+    assert load_agent_settings({}, {**GOOD, "ACTIVE_REGIONS": raw}).active_regions == regions
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param("eu-central-1,eu-central-1", id="twice"),
+    pytest.param("Frankfurt", id="not-a-region"),
+    pytest.param("eu-central", id="no-number"),
+    pytest.param("eu-central-1;eu-west-1", id="semicolon"),
+])
+def test_bad_active_regions(raw):
+    with pytest.raises(ConfigError) as caught:
+        load_agent_settings({}, {**GOOD, "ACTIVE_REGIONS": raw})
+    assert "ACTIVE_REGIONS: must be AWS regions separated by commas" in str(caught.value)
