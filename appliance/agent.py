@@ -87,8 +87,8 @@ class Agent:
         self.last_failure = ""
         self.seed_intent = False
         # Served from the first moment: peers deciding whether to seed read it.
-        self.status: dict = {"instance_id": identity.instance_id, "state": "starting", "reason": "",
-                             "running": False, "seeding": False, "member_id": None, "healthy": False,
+        self.status: dict = {"instance_id": identity.instance_id, "region": identity.region, "state": "starting",
+                             "reason": "", "running": False, "seeding": False, "member_id": None, "healthy": False,
                              "leader": False, "has_data": read_local_data(settings.data_dir).has_data,
                              "etcd_version": ".".join(map(str, binary_version))}
         self._http = requests.Session()

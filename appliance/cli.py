@@ -1,5 +1,5 @@
 """Commands: ``run`` (the instance agent, the default), ``sim`` (the local AWS), ``mirror``, ``verify``,
-``cluster-mode``, ``switchover`` and ``guard``.
+``cluster-mode``, ``switchover``, ``guard`` and ``status``.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (a setting, AWS access,
 the metadata service, a switchover's preconditions) detected before anything is
@@ -8,7 +8,7 @@ started or changed; the mirror adds 3 (source compacted past its position), 4
 position); ``switchover`` 6 (failed, every step undone), 7 (the new cluster is
 active, steps remain) and 8 (undoing failed); ``guard`` 10 (stale: COMMAND not
 started), 11 (COMMAND stopped as stale) and 127 (COMMAND cannot be executed),
-else COMMAND's own code.
+else COMMAND's own code; ``status`` 9 (the cluster is degraded).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     replication_commands.add_parsers(sub)
     from appliance.guard import command as guard_command
     guard_command.add_parser(sub)
+    from appliance import status_command
+    status_command.add_parser(sub)
     return parser
 
 

@@ -161,7 +161,8 @@ class Permission:
 
 @dataclasses.dataclass(frozen=True)
 class EndpointStatus:
-    """Maintenance Status of one member: ids, leader, revision-free raft progress, DB size (bytes)."""
+    """Maintenance Status of one member: ids, leader, raft progress, DB size (bytes), the revision of
+    its key space as it answered (0 if not given)."""
 
     endpoint: str
     member_id: int
@@ -171,6 +172,7 @@ class EndpointStatus:
     db_size: int
     is_learner: bool
     errors: tuple[str, ...]
+    revision: int = 0
 
 
 class EtcdClient:
@@ -308,6 +310,7 @@ class EtcdClient:
             db_size=int(answer.get("dbSize", 0)),
             is_learner=bool(answer.get("isLearner", False)),
             errors=tuple(answer.get("errors", ())),
+            revision=int(answer.get("header", {}).get("revision", 0)),
         )
 
     def healthy(self, endpoint: str) -> bool:

@@ -3,7 +3,8 @@
 ``cluster-mode`` turns authentication on under running agents; from then on every request
 needs a user. The agents authenticate as ``appliance`` (the root role), so a terminated
 instance is still removed and its replacement added (MemberRemove and MemberAdd need root),
-the leader keeps writing the heartbeat, and no password reaches an agent's log.
+the leader keeps writing the heartbeat, and no password reaches an agent's log. ``etcd.py status``
+shows the members with their regions and the mode (with a user; without one, the mode is unknown).
 
 The same agents have ``DNS_SERVICE_NAME=config``: the leader also publishes the read record
 ``_etcd-client._tcp.config.<zone>`` for its region, a latency copy of its client SRV record.
@@ -32,6 +33,14 @@ def test_a_cluster_with_authentication_on_heals_and_keeps_its_heartbeat(sim_fact
                    "active", timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     endpoints = sim.endpoints().split(",")
+    shown = run_cli("status", "--sim", "--state-dir", sim.state_dir, "--credentials", path, timeout=60)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "mode: active since revision" in shown.stdout and shown.stdout.count(sim.state["region"]) == 3, shown.stdout
+    # Without a user, etcd still answers the member list and each member's status, but not the mode.
+    anonymous = run_cli("status", "--sim", "--state-dir", sim.state_dir, "--json", timeout=60)
+    assert anonymous.returncode == 0, anonymous.stdout + anonymous.stderr
+    seen = json.loads(anonymous.stdout)
+    assert seen["mode"].startswith("unknown") and len(seen["members"]) == 3, seen["mode"]
     with pytest.raises(EtcdError, match="user name is empty"):
         EtcdClient(endpoints, timeout=3).put("/app/anonymous", "refused")
     appliance = EtcdClient(endpoints, timeout=3, credentials=users["appliance"])
