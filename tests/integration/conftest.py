@@ -96,7 +96,8 @@ class Sim:
     def members(self, endpoints: str | None = None) -> list[dict]:
         done = self.etcdctl("member", "list", "-w", "json", endpoints=endpoints)
         assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout).get("members", [])
+        # etcdctl leaves out empty fields: a member added but not yet started has no "name".
+        return [{"name": "", **m} for m in json.loads(done.stdout).get("members", [])]
 
     def aws(self, service: str):
         return aws.clients(self.state["aws_endpoint"], self.state["region"])[service]

@@ -50,7 +50,7 @@ def test_etcdctl_finds_the_cluster_through_the_srv_records(sim):
                                                     "--command-timeout=5s", "member", "list", "-w", "json"],
                              timeout=30)
     assert done.returncode == 0, done.stderr
-    names = sorted(m["name"] for m in json.loads(done.stdout)["members"])
+    names = sorted(m.get("name", "") for m in json.loads(done.stdout)["members"])
     assert names == sorted(i["id"] for i in sim.status()["instances"])
 
 
