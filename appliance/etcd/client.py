@@ -40,10 +40,13 @@ class Credentials:
     password: str = dataclasses.field(repr=False)
 
 
-# Answers after which a fresh token is worth one retry (etcd's rpctypes): simple tokens live
-# on the member that issued them and expire (--auth-token-ttl, 300 s), and every change of
-# users or roles makes tokens issued before it "old".
-_RETRY_WITH_NEW_TOKEN = ("invalid auth token", "revision of auth store is old", "user name is empty")
+# Answers after which a fresh token is worth one retry (etcd's rpctypes and auth store): simple
+# tokens live on the member that issued them and expire (--auth-token-ttl, 300 s), and every
+# change of users or roles makes tokens issued before it "old" — which the gateway reports
+# either as the gRPC error ("revision of auth store is old") or as the auth store's own
+# ("auth: revision in header is old"). The request was refused, not applied, so a retry is safe.
+_RETRY_WITH_NEW_TOKEN = ("invalid auth token", "revision of auth store is old", "revision in header is old",
+                         "user name is empty")
 
 
 def _b64(data: bytes | str) -> str:
