@@ -230,12 +230,19 @@ class Switchover:
             self.say(f"switched over: clients could not write for {self.refused_for:.2f} s")
         return self.refused_for
 
+    def _apply_mode(self, name: str, client: EtcdClient, mode: Mode, prefix: bytes) -> int:
+        """Set ``mode`` on one cluster and check its client role says so; returns the mode's revision.
+        Called after its step is recorded in ``done``: a half-done change (roles changed, mode
+        record not written) is undone too, and undoing it again is harmless."""
+        revision = access.apply_mode(client, mode, prefix)
+        if access.mode_of(client.role_permissions("client"), prefix) is not mode:
+            raise EtcdError(f"{name}'s client role is not {mode.value} after the change")
+        return revision
+
     def _old_read_only(self) -> str:
         self.refused_since = time.monotonic()
-        self._old_passive_at = access.apply_mode(self.old, Mode.PASSIVE, self.s.old_prefix)
-        self.done.append(Step.OLD_READ_ONLY)  # undo it even if the check below fails
-        if access.mode_of(self.old.role_permissions("client"), self.s.old_prefix) is not Mode.PASSIVE:
-            raise EtcdError("OLD's client role still may write after the change")
+        self.done.append(Step.OLD_READ_ONLY)
+        self._old_passive_at = self._apply_mode("OLD", self.old, Mode.PASSIVE, self.s.old_prefix)
         return f"OLD passive at revision {self._old_passive_at}"
 
     def _catch_up(self) -> str:
@@ -259,10 +266,8 @@ class Switchover:
         return f"the mirror NEW→OLD starts after revision {revision}"
 
     def _new_writable(self) -> str:
-        self.done.append(Step.NEW_WRITABLE)  # a half-done change is undone too
-        self._new_active_at = access.apply_mode(self.new, Mode.ACTIVE, self.s.new_prefix)
-        if access.mode_of(self.new.role_permissions("client"), self.s.new_prefix) is not Mode.ACTIVE:
-            raise EtcdError("NEW's client role still may not write after the change")
+        self.done.append(Step.NEW_WRITABLE)
+        self._new_active_at = self._apply_mode("NEW", self.new, Mode.ACTIVE, self.s.new_prefix)
         if self.refused_since is not None:
             self.refused_for = time.monotonic() - self.refused_since
         return f"NEW active at revision {self._new_active_at}"
