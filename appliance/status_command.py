@@ -24,7 +24,7 @@ STATUS_PORT = 2378  # the agents' status endpoint (STATUS_PORT of the agents)
 
 
 @dataclasses.dataclass(frozen=True)
-class MemberView:
+class MemberStatus:
     """One member as ``status`` saw it. Sizes in bytes; ``revision`` and ``raft_index`` as etcd gave them
     (0 when the member did not answer); ``agent`` is its agent's ``/status`` JSON ({} if none answered)."""
 
@@ -48,15 +48,15 @@ class MemberView:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusterView:
+class ClusterStatus:
     """The whole snapshot: cluster id (hex), the mode line, the members."""
 
     cluster_id: str
     mode: str
-    members: tuple[MemberView, ...]
+    members: tuple[MemberStatus, ...]
 
 
-def verdict(view: ClusterView) -> tuple[int, str]:
+def verdict(view: ClusterStatus) -> tuple[int, str]:
     """(exit code, one line) for ``view``: pure, so the rules are tested as a table."""
     problems = [f"{m.name or m.member_id} {'does not answer' if not m.answered else 'is unhealthy'}"
                 for m in view.members if not m.learner and not (m.answered and m.healthy)]
@@ -71,7 +71,7 @@ def verdict(view: ClusterView) -> tuple[int, str]:
 
 
 def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
-            status_port: int = STATUS_PORT) -> ClusterView:
+            status_port: int = STATUS_PORT) -> ClusterStatus:
     """Look at the cluster through ``endpoints``.
 
     Raises:
@@ -90,18 +90,18 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
     members = []
     for m in listed.members:
         url = m.client_urls[0] if m.client_urls else ""
-        base = dict(name=m.name, member_id=m.hex_id, client_url=url, learner=m.is_learner)
+        seen = dict(name=m.name, member_id=m.hex_id, client_url=url, learner=m.is_learner,
+                    agent=_agent_status(url, status_port, timeout))
         try:
             status = client.status(url)
         except (EtcdError, EtcdUnavailable, ValueError):
-            members.append(MemberView(**base, answered=False, healthy=False, leader=False,
-                                      agent=_agent_status(url, status_port, timeout)))
+            members.append(MemberStatus(**seen, answered=False, healthy=False, leader=False))
             continue
-        members.append(MemberView(**base, answered=True, healthy=client.healthy(url),
-                                  leader=status.leader_id == m.id, version=status.version,
-                                  revision=status.revision, raft_index=status.raft_index, db_size=status.db_size,
-                                  errors=status.errors, agent=_agent_status(url, status_port, timeout)))
-    return ClusterView(format(listed.cluster_id, "x"), mode_line, tuple(members))
+        members.append(MemberStatus(**seen, answered=True, healthy=client.healthy(url),
+                                    leader=status.leader_id == m.id, version=status.version,
+                                    revision=status.revision, raft_index=status.raft_index, db_size=status.db_size,
+                                    errors=status.errors))
+    return ClusterStatus(format(listed.cluster_id, "x"), mode_line, tuple(members))
 
 
 def _agent_status(client_url: str, port: int, timeout: float) -> dict:
@@ -116,7 +116,7 @@ def _agent_status(client_url: str, port: int, timeout: float) -> dict:
         return {}
 
 
-def render(view: ClusterView) -> str:
+def render(view: ClusterStatus) -> str:
     """The snapshot as a table, then the cluster's lines and the leader agent's decisions."""
     rows = [("NAME", "REGION", "ROLE", "CLIENT URL", "REVISION", "DB SIZE", "HEALTH", "VERSION")]
     for m in view.members:
@@ -133,19 +133,21 @@ def render(view: ClusterView) -> str:
     return "\n".join(lines)
 
 
-def to_json(view: ClusterView) -> str:
+def to_json(view: ClusterStatus) -> str:
     code, line = verdict(view)
     members = [{**dataclasses.asdict(m), "role": m.role} for m in view.members]
     return json.dumps({"cluster_id": view.cluster_id, "mode": view.mode, "verdict": line, "exit_code": code,
                        "members": members}, indent=1)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover - the loop always returns
+def _size(n: float) -> str:
+    """Bytes as B, KiB, MiB or GiB (one decimal above bytes)."""
+    unit = "B"
+    for larger in ("KiB", "MiB", "GiB"):
+        if n < 1024:
+            break
+        n, unit = n / 1024, larger
+    return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
 
 
 def add_parser(sub) -> None:

@@ -182,10 +182,9 @@ class Discovery:
             extra = sorted(set(confirm) - listed)
             ec2_state: dict[str, tuple[str, str | None]] = {}
             for region, items in members.items():
-                # Each region's own instances, and there too the ids no group listed.
-                wanted = sorted(i["InstanceId"] for i in items) + extra
-                ec2_state.update({key: value for key, value in self._ec2_states(region, wanted).items()
-                                  if key not in ec2_state or value[0] not in _EC2_GONE})
+                # Each region's own instances, and there too the ids no group listed (an instance
+                # id exists in one region only, so the answers never overlap).
+                ec2_state.update(self._ec2_states(region, sorted(i["InstanceId"] for i in items) + extra))
         except _Incomplete as exc:
             return Listing.unknown(str(exc))
         except AwsPermissionError:

@@ -347,10 +347,6 @@ class EtcdClient:
         """AuthEnable. Raises EtcdError "root user does not exist" until a ``root`` user with the root role exists."""
         self._post("/v3/auth/enable", {})
 
-    def auth_enabled(self) -> bool:
-        """AuthStatus (etcd 3.5+): whether authentication is on."""
-        return bool(self._post("/v3/auth/status", {}).get("enabled"))
-
     def user_add(self, name: str, password: str) -> None:
         """UserAdd. Raises EtcdError "user name already exists"."""
         self._post("/v3/auth/user/add", {"name": name, "password": password})

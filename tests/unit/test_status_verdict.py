@@ -4,18 +4,18 @@ import json
 
 import pytest
 
-from appliance.status_command import EXIT_DEGRADED, ClusterView, MemberView, render, to_json, verdict
+from appliance.status_command import EXIT_DEGRADED, ClusterStatus, MemberStatus, render, to_json, verdict
 
 
 def member(name: str, *, leader: bool = False, answered: bool = True, healthy: bool = True, learner: bool = False,
-           errors: tuple[str, ...] = ()) -> MemberView:
-    return MemberView(name=name, member_id=f"{len(name):x}", client_url="http://127.0.1.4:2379", learner=learner,
+           errors: tuple[str, ...] = ()) -> MemberStatus:
+    return MemberStatus(name=name, member_id=f"{len(name):x}", client_url="http://127.0.1.4:2379", learner=learner,
                       answered=answered, healthy=healthy, leader=leader, version="3.5.1", revision=42,
                       db_size=20480, errors=errors, agent={"region": "eu-central-1", "housekeeping": "nothing to do"})
 
 
-def view(*members: MemberView) -> ClusterView:
-    return ClusterView("c1", "active since revision 7", members)
+def view(*members: MemberStatus) -> ClusterStatus:
+    return ClusterStatus("c1", "active since revision 7", members)
 
 
 @pytest.mark.parametrize("members,code,words", [
