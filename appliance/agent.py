@@ -23,7 +23,8 @@ import requests
 from appliance.aws.discovery import CLUSTER_TAG, TERMINATING_STATES, Discovery, Listing
 from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
-from appliance.cluster import bootstrap, housekeeper, locks, membership, records
+from appliance.aws.security_groups import GroupsUnknown, SecurityGroups
+from appliance.cluster import bootstrap, housekeeper, locks, membership, peer_access, records
 from appliance.cluster.access import credentials_for
 from appliance.cluster.heartbeat import Heartbeat
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
@@ -50,12 +51,18 @@ class Agent:
         metadata: for the target lifecycle state. discovery: the AWS listing.
         binary_version: the local etcd binary's version, e.g. (3, 5, 1).
         zone: the hosted zone for the discovery records, None to publish none.
+        security_groups: the active regions' security groups of a cluster stretched across
+            regions (their /32 peer rules), None in a single region.
     """
 
     def __init__(self, settings: AgentSettings, identity: Identity, metadata: MetadataClient,
                  discovery: Discovery, binary_version: tuple[int, int, int] = (3, 5, 0),
-                 zone: HostedZone | None = None):
+                 zone: HostedZone | None = None, security_groups: SecurityGroups | None = None):
         self.settings = settings
+        self.security_groups = security_groups
+        self.own_access_open = security_groups is None
+        self.access_listing: Listing | None = None  # the listing the peer rules were last brought to
+        self.last_access = ""
         self.binary_version = binary_version
         self.zone = zone
         self.publisher = RecordPublisher(zone) if zone is not None else None
@@ -159,7 +166,9 @@ class Agent:
             healthy=decision.action is Action.SERVE and snapshot.etcd_running and snapshot.cluster is not None,
             leader=self.is_leader, housekeeping=self.last_housekeeping, records=self.last_records,
             upgrade_lock_holder=snapshot.upgrade_lock_holder,
-            aws_api_calls=self.discovery.calls + (self.zone.calls if self.zone else 0), updated=time.time())
+            peer_access=self.last_access,
+            aws_api_calls=self.discovery.calls + (self.zone.calls if self.zone else 0)
+            + (self.security_groups.calls if self.security_groups else 0), updated=time.time())
 
     # --- observe ------------------------------------------------------------
     def observe(self) -> AgentSnapshot:
@@ -174,13 +183,33 @@ class Agent:
         if not running and not local.has_data and cluster is None and listing is not None and listing.complete:
             peers = self._observe_peers(listing)
         lock_holder, local_healthy = self._observe_upgrade_lock(running, local.has_data, cluster)
+        access_problem = "" if running or local.has_data else self._open_own_access()
         return AgentSnapshot(
             instance_id=self.me.instance_id, peer_url=self.urls.peer, local=local,
             etcd_running=running, may_start=self.etcd.may_start(),
             terminating=self._terminating(listing), listing=listing, cluster=cluster, peers=peers,
             # Published by the previous cycle's act, so before this cycle asked the peers.
             seed_announced=self.seed_intent, binary_version=self.binary_version,
-            upgrade_lock_holder=lock_holder, local_healthy=local_healthy)
+            upgrade_lock_holder=lock_holder, local_healthy=local_healthy, peer_access_problem=access_problem)
+
+    def _open_own_access(self) -> str:
+        """Before seeding or joining: open the other regions' groups to this instance; "" once open.
+
+        Each cycle until done (one DescribeSecurityGroups per region, then the missing rules);
+        afterwards the leader keeps the rules.
+        """
+        if self.own_access_open:
+            return ""
+        try:
+            missing = peer_access.missing_for(self.security_groups.observe(), self.me.region, self.me.private_ip)
+            for change in missing:
+                self.security_groups.apply(change)
+                log.info("peer access: %s (this instance, before it seeds or joins)", change)
+        except (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError,
+                botocore.exceptions.ClientError) as exc:
+            return str(exc)
+        self.own_access_open = True
+        return ""
 
     def _maybe_list(self, running: bool) -> Listing | None:
         now = time.monotonic()
@@ -423,6 +452,26 @@ class Agent:
             self.gone_since.pop(verdict.member.id, None)
             return  # the member list changed: the records follow next cycle, from a fresh look
         self.publish_records(s.listing, health, upgrade)
+        self.keep_peer_access(s.listing, s.cluster)
+
+    def keep_peer_access(self, listing: Listing | None, cluster: ClusterView) -> None:
+        """On the leader of a cluster across regions: after each new listing, bring every region's
+        security group to exactly the other regions' instances and members (additions first)."""
+        if self.security_groups is None or listing is None or listing is self.access_listing:
+            return
+        hosts = [h for m in cluster.members for h in m.peer_hosts]
+        try:
+            access = peer_access.plan(self.security_groups.observe(), listing, hosts)
+            for change in access.changes:
+                self.security_groups.apply(change)
+            outcome = access.reason
+            self.access_listing = listing
+        except (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError,
+                botocore.exceptions.ClientError) as exc:
+            outcome = f"security groups unchanged, retrying after the next listing: {exc}"
+        if outcome != self.last_access:
+            log.info("peer access: %s", outcome)
+            self.last_access = outcome
 
     def publish_records(self, listing: Listing | None, health: tuple[MemberHealth, ...],
                         upgrade_lock_holder: str | None) -> None:
@@ -471,7 +520,11 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
             zone.resolve()  # a wrong zone name or a missing permission: exit 2 now
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             log.warning("Route53 did not answer (%s); the leader retries", exc)
-    agent = Agent(settings, identity, metadata, discovery, binary, zone)
+    security_groups = None
+    if discovery.other_regions:
+        security_groups = SecurityGroups(settings.cluster_name, settings.active_regions,
+                                         timeout=settings.request_timeout)
+    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups)
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status))
     log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s%s",

@@ -27,6 +27,8 @@ def decide(s: AgentSnapshot) -> Decision:
         return Decision(Action.WAIT, "etcd exited recently: waiting out the restart backoff")
     if s.local.has_data:
         return _decide_with_data(s)
+    if s.peer_access_problem:  # seeding asks every agent, and a joiner must be reachable: both cross regions
+        return Decision(Action.WAIT, f"the other regions cannot reach this instance yet: {s.peer_access_problem}")
     if s.cluster is not None:
         return _decide_join(s)
     return _decide_seed(s)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 from typing import Iterable, Mapping
-from urllib.parse import urlparse
 
 from appliance.aws.discovery import Listing
 from appliance.cluster.model import MemberHealth
@@ -58,10 +57,6 @@ class HousekeepingDecision:
     reason: str
 
 
-def _host(url: str) -> str:
-    return urlparse(url).hostname or ""
-
-
 def fate(member: Member, listing: Listing) -> InstanceFate:
     """Where a member's instance stands in a complete listing.
 
@@ -73,8 +68,7 @@ def fate(member: Member, listing: Listing) -> InstanceFate:
         if instance is not None:
             return InstanceFate.TERMINATING if instance.terminating else InstanceFate.PRESENT
         return InstanceFate.GONE if member.name in listing.gone else InstanceFate.UNKNOWN
-    hosts = {_host(u) for u in member.peer_urls}
-    matches = [i for i in listing.instances if i.private_ip in hosts]
+    matches = [i for i in listing.instances if i.private_ip in member.peer_hosts]
     if not matches:
         return InstanceFate.GONE
     return InstanceFate.TERMINATING if all(i.terminating for i in matches) else InstanceFate.PRESENT

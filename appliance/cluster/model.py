@@ -96,6 +96,8 @@ class AgentSnapshot:
             not read this cycle; "unknown (…)" if it could not be read.
         local_healthy: the local member's ``/health`` said healthy (read only while
             this instance holds the upgrade lock).
+        peer_access_problem: why the other regions' security groups do not let their
+            members reach this instance yet ("" when they do, or in a single region).
     """
 
     instance_id: str
@@ -111,3 +113,4 @@ class AgentSnapshot:
     binary_version: tuple[int, int, int] | None = None
     upgrade_lock_holder: str | None = None
     local_healthy: bool = False
+    peer_access_problem: str = ""

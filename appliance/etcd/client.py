@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import json
 from typing import Iterable, Sequence
+from urllib.parse import urlparse
 
 import requests
 
@@ -96,6 +97,11 @@ class Member:
     @property
     def hex_id(self) -> str:
         return format(self.id, "x")
+
+    @property
+    def peer_hosts(self) -> frozenset[str]:
+        """The hosts (IP addresses or names) of the member's peer URLs."""
+        return frozenset(urlparse(u).hostname or "" for u in self.peer_urls) - {""}
 
     @classmethod
     def from_json(cls, item: dict) -> "Member":

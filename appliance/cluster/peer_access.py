@@ -1,0 +1,132 @@
+"""Which security group rules let the members of one cluster stretched across regions reach each other.
+
+A security group cannot name a group of another region as a source (AWS VPC user
+guide, "Security group rules": referencing a group works in the same region, or
+through a peering connection in the same region only), so each region's group
+needs one /32 rule per member address in the other regions: ingress from it and
+egress to it, on the agent status, client and peer ports (2378-2380; seeding asks
+every agent, so the status port crosses regions too).
+
+Two parts keep those rules:
+- every instance, before it seeds or joins, opens the way to itself in the other
+  regions' groups (:func:`missing_for`), so a member never starts unreachable;
+- the leader, after each complete listing, adds what is missing for every listed
+  instance and revokes rules of addresses that are neither listed nor a member's
+  peer address (:func:`plan`), so a rule outlives its member's removal, never the
+  member.
+
+Only rules whose description is :data:`RULE_DESCRIPTION` are the appliance's; any
+other rule an operator adds is left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Mapping
+
+from appliance.aws.discovery import Listing
+
+RULE_DESCRIPTION = "etcd-appliance peer"
+DIRECTIONS = ("ingress", "egress")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupRules:
+    """One region's security group of the cluster and its appliance-managed rules.
+
+    Attributes:
+        region: AWS region. group_id: the security group's id (``sg-…``).
+        ingress, egress: CIDRs (``a.b.c.d/32``) of the managed rules in each direction.
+    """
+
+    region: str
+    group_id: str
+    ingress: frozenset[str] = frozenset()
+    egress: frozenset[str] = frozenset()
+
+    def cidrs(self, direction: str) -> frozenset[str]:
+        return self.ingress if direction == "ingress" else self.egress
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleChange:
+    """Authorize (``add``) or revoke one /32 rule in one region's group, in one direction."""
+
+    region: str
+    group_id: str
+    direction: str
+    cidr: str
+    add: bool
+
+    def __str__(self) -> str:
+        verb = "open" if self.add else "close"
+        way = "from" if self.direction == "ingress" else "to"
+        return f"{verb} {self.region} {self.direction} {way} {self.cidr}"
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessPlan:
+    """What to change (in order: every addition before any revocation) and why."""
+
+    changes: tuple[RuleChange, ...]
+    reason: str
+
+
+def cidr(address: str) -> str:
+    """The /32 CIDR of an IPv4 address."""
+    return f"{address}/32"
+
+
+def _changes(group: GroupRules, wanted: Iterable[str], keep: frozenset[str], revoke: bool) -> list[RuleChange]:
+    wanted = frozenset(wanted)
+    out = []
+    for direction in DIRECTIONS:
+        present = group.cidrs(direction)
+        out += [RuleChange(group.region, group.group_id, direction, c, True) for c in sorted(wanted - present)]
+        if revoke:
+            out += [RuleChange(group.region, group.group_id, direction, c, False)
+                    for c in sorted(present - wanted - keep)]
+    return out
+
+
+def missing_for(groups: Mapping[str, GroupRules], region: str, address: str) -> tuple[RuleChange, ...]:
+    """The rules that one instance (``address`` in ``region``) still lacks in the other regions' groups.
+
+    Args:
+        groups: region -> its group, for every active region that has one.
+        region: the instance's own region (its own group needs no rule: members of one
+            region reach each other through the template's group-to-group rule).
+        address: the instance's IPv4 address as the other regions see it.
+    """
+    changes: list[RuleChange] = []
+    for group_region, group in sorted(groups.items()):
+        if group_region != region:
+            changes += _changes(group, [cidr(address)], frozenset(), revoke=False)
+    return tuple(changes)
+
+
+def plan(groups: Mapping[str, GroupRules], listing: Listing | None, member_hosts: Iterable[str]) -> AccessPlan:
+    """The leader's changes that bring every region's group to exactly the other regions' addresses.
+
+    Args:
+        groups: region -> its group (regions without the stack have none).
+        listing: the AWS listing; nothing changes unless it is complete.
+        member_hosts: the hosts of every member's peer URLs (a member whose instance the
+            listing no longer shows keeps its rules until it is removed).
+
+    Returns:
+        An :class:`AccessPlan`; additions come before revocations.
+    """
+    if listing is None or not listing.complete:
+        return AccessPlan((), "security groups unchanged: the AWS listing is "
+                              f"{'incomplete: ' + listing.problem if listing else 'not taken yet'}")
+    keep = frozenset(cidr(h) for h in member_hosts)
+    additions, revocations = [], []
+    for region, group in sorted(groups.items()):
+        wanted = {cidr(i.private_ip) for i in listing.instances if i.private_ip and i.region != region}
+        for change in _changes(group, wanted, keep, revoke=True):
+            (additions if change.add else revocations).append(change)
+    changes = tuple(additions + revocations)
+    if not changes:
+        return AccessPlan((), f"security groups of {len(groups)} regions allow exactly the other regions' members")
+    return AccessPlan(changes, ", ".join(map(str, changes)))
