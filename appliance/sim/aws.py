@@ -18,6 +18,8 @@ REGION = "eu-central-1"
 VPC_CIDR = "127.0.0.0/16"
 _LOCK_DIR = "/tmp/etcd-appliance-sim-subnets"
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "cloudformation", "etcd-cluster.yaml")
+MULTIREGION_TEMPLATE = os.path.join(os.path.dirname(TEMPLATE), "etcd-cluster-multiregion.yaml")
+ZONE_NAME = "sim.internal."  # each simulator has its own moto: the same name never clashes
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -99,10 +101,23 @@ def clients(endpoint: str, region: str = REGION):
             for name in ("ec2", "autoscaling", "route53", "cloudformation")}
 
 
-def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_period: float) -> dict:
-    """Create the network (VPC 127.0.0.0/16, subnet 127.0.<n>.0/24, hosted zone) and deploy the template.
+def create_zone(aws: dict, stack: str) -> tuple[str, str]:
+    """Create the simulator's hosted zone (Route53 is global: one for every region); returns (id, name)."""
+    zone = aws["route53"].create_hosted_zone(Name=ZONE_NAME, CallerReference=f"{stack}-{time.time()}")
+    return zone["HostedZone"]["Id"].split("/")[-1], ZONE_NAME
 
-    Returns the facts the simulator keeps: vpc, subnet, hosted zone id and name, ASG name.
+
+def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_period: float,
+                 zone: tuple[str, str], region: str = REGION, active_regions: tuple[str, ...] = ()) -> dict:
+    """Create a region's network (VPC 127.0.0.0/16, subnet 127.0.<n>.0/24) and deploy the template there.
+
+    Args:
+        aws: :func:`clients` of ``region``. zone: (id, name) of the hosted zone.
+        active_regions: every region of a cluster across regions: the multiregion
+            template is deployed, with this ActiveRegions; () for the single-region one.
+
+    Returns the facts the simulator keeps: vpc, subnet, hosted zone id and name, ASG name,
+    security group id.
 
     Raises:
         RuntimeError: the stack did not reach CREATE_COMPLETE.
@@ -110,15 +125,15 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
     ec2 = aws["ec2"]
     vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.0.{subnet_n}.0/24",
-                               AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
-    zone_name = "sim.internal."  # each simulator has its own moto: the same name never clashes
-    zone = aws["route53"].create_hosted_zone(Name=zone_name, CallerReference=f"{stack}-{time.time()}")
-    zone_id = zone["HostedZone"]["Id"].split("/")[-1]
-    with open(TEMPLATE) as f:
+                               AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
+    zone_id, zone_name = zone
+    with open(MULTIREGION_TEMPLATE if active_regions else TEMPLATE) as f:
         template = f.read()
     parameters = {"VpcId": vpc, "SubnetIds": subnet, "HostedZone": zone_name,
                   "DockerImage": "etcd-appliance:sim", "InstanceCount": str(instances),
                   "ClientCidr": "127.0.0.0/8", "GracePeriodSeconds": str(int(grace_period))}
+    if active_regions:
+        parameters["ActiveRegions"] = ",".join(active_regions)
     cfn = aws["cloudformation"]
     cfn.create_stack(StackName=stack, TemplateBody=template, Capabilities=["CAPABILITY_IAM"],
                      Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
@@ -128,11 +143,23 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
                            f"{description.get('StackStatusReason', '')}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
     return {"vpc": vpc, "subnet": subnet, "subnet_cidr": f"127.0.{subnet_n}.0/24",
-            "hosted_zone_id": zone_id, "hosted_zone": zone_name, "asg": outputs["AutoScalingGroupName"]}
+            "hosted_zone_id": zone_id, "hosted_zone": zone_name, "asg": outputs["AutoScalingGroupName"],
+            "security_group": outputs["SecurityGroupId"], "instance_count": instances}
 
 
-def group_instances(aws: dict, asg: str) -> list[dict]:
-    """The group's instances with private IPs: [{id, private_ip, lifecycle_state, availability_zone}]."""
+def stack_regions(sim_state: dict) -> dict[str, dict]:
+    """Region -> that region's facts (asg, security_group, …) of a running simulator."""
+    return sim_state.get("regions") or {sim_state["region"]: {"asg": sim_state["asg"]}}
+
+
+def stack_instances(sim_state: dict) -> list[dict]:
+    """The instances of the stack in every region, as :func:`group_instances` gives them."""
+    return [inst for region, facts in stack_regions(sim_state).items()
+            for inst in group_instances(clients(sim_state["aws_endpoint"], region), facts["asg"], region)]
+
+
+def group_instances(aws: dict, asg: str, region: str = REGION) -> list[dict]:
+    """The group's instances with private IPs: [{id, private_ip, lifecycle_state, availability_zone, region}]."""
     groups = aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[asg])["AutoScalingGroups"]
     members = groups[0]["Instances"] if groups else []
     if not members:
@@ -146,5 +173,5 @@ def group_instances(aws: dict, asg: str) -> list[dict]:
                 if inst["State"]["Name"] not in ("shutting-down", "terminated"):
                     ips[inst["InstanceId"]] = inst.get("PrivateIpAddress")
     return [{"id": m["InstanceId"], "private_ip": ips.get(m["InstanceId"]),
-             "lifecycle_state": m["LifecycleState"], "availability_zone": m["AvailabilityZone"]}
+             "lifecycle_state": m["LifecycleState"], "availability_zone": m["AvailabilityZone"], "region": region}
             for m in members if m["InstanceId"] in ips]

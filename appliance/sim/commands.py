@@ -31,7 +31,14 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
         return p
 
     up = command("up", cmd_up, "start the local AWS and a stack, and wait for a healthy cluster")
-    up.add_argument("--instances", type=int, default=3, help="InstanceCount of the stack: 1, 3, 5 or 7")
+    up.add_argument("--instances", default="3",
+                    help="InstanceCount of the stack: 1, 3, 5 or 7; with --regions one count per region, "
+                         "e.g. 2,2,1 (an odd total)")
+    up.add_argument("--regions", default=aws.REGION,
+                    help=f"region, or comma-separated regions of one cluster across them (default {aws.REGION})")
+    up.add_argument("--mode", choices=("stretched", "mirrored"), default="stretched",
+                    help="with several regions: one cluster across them (stretched); "
+                         "mirrored (a cluster per region linked by the mirror) is not built yet")
     up.add_argument("--detach", action="store_true", help="return once healthy, leaving it running")
     up.add_argument("--grace-period", type=float, default=5.0,
                     help="agents' GRACE_PERIOD in seconds (default 5, short for the simulator)")
@@ -67,7 +74,8 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     fault.add_argument("--clear", action="store_true", help="remove every fault")
 
     supervise = command("supervise", cmd_supervise, argparse.SUPPRESS)
-    supervise.add_argument("--instances", type=int, default=3)
+    supervise.add_argument("--instances", default="3")
+    supervise.add_argument("--regions", default=aws.REGION)
     supervise.add_argument("--grace-period", type=float, default=5.0)
     supervise.add_argument("--agent-env", action="append", default=[])
 
@@ -98,18 +106,50 @@ def _etcd_bin(path: str | None, flag: str = "--etcd-bin") -> str | None:
     return os.path.abspath(found)
 
 
+def shape(regions: str, instances: str) -> tuple[list[str], list[int]]:
+    """The regions and each one's InstanceCount from ``--regions`` and ``--instances``.
+
+    One region: 1, 3, 5 or 7 instances (the template's InstanceCount). Several (a
+    cluster across them, the multiregion template): 1 to 3 in each, one count per
+    region or one count for all, and an odd total so that a quorum is a majority.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    names = [r.strip() for r in regions.split(",") if r.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"--regions: give distinct region names separated by commas (got {regions!r})")
+    try:
+        counts = [int(c) for c in instances.split(",")]
+    except ValueError:
+        raise ConfigError(f"--instances: expected a number or numbers separated by commas (got {instances!r})") \
+            from None
+    if len(names) == 1:
+        if counts not in ([1], [3], [5], [7]):
+            raise ConfigError(f"--instances: must be 1, 3, 5 or 7, the template's InstanceCount (got {instances})")
+        return names, counts
+    counts = counts * len(names) if len(counts) == 1 else counts
+    if len(counts) != len(names) or any(c not in (1, 2, 3) for c in counts) or sum(counts) % 2 == 0:
+        raise ConfigError(f"--instances: with {len(names)} regions give 1 to 3 instances for each region, "
+                          f"an odd total, e.g. 2,2,1 (got {instances})")
+    return names, counts
+
+
 def cmd_supervise(args) -> int:
     """Hidden: the long-running supervisor that ``sim up`` starts in the background."""
     from appliance.sim.supervisor import Supervisor
 
-    return Supervisor(args.state_dir, args.instances, args.grace_period,
-                      agent_env=_agent_env(args.agent_env)).run()
+    regions, counts = shape(args.regions, args.instances)
+    return Supervisor(args.state_dir, counts, args.grace_period, agent_env=_agent_env(args.agent_env),
+                      regions=regions).run()
 
 
 def cmd_up(args) -> int:
     """``sim up``: start the supervisor, wait for a healthy cluster, print it; exit 1 on timeout."""
-    if args.instances not in (1, 3, 5, 7):
-        raise ConfigError(f"--instances: must be 1, 3, 5 or 7, the template's InstanceCount (got {args.instances})")
+    regions, counts = shape(args.regions, args.instances)
+    if len(regions) > 1 and args.mode == "mirrored":
+        raise ConfigError("--mode mirrored: regional clusters linked by the mirror are not built into the "
+                          "simulator yet; run one simulator per region and `etcd.py mirror` between them")
     _agent_env(args.agent_env)
     etcd_bin = _etcd_bin(args.etcd_bin)
     state_dir = os.path.abspath(args.state_dir)
@@ -126,7 +166,8 @@ def cmd_up(args) -> int:
         state.save_launch(state_dir, {"etcd_binary": etcd_bin})
     started = time.monotonic()
     command = [sys.executable, ENTRY_POINT, "sim", "supervise", "--state-dir", state_dir,
-               "--instances", str(args.instances), "--grace-period", str(args.grace_period)]
+               "--instances", ",".join(map(str, counts)), "--regions", ",".join(regions),
+               "--grace-period", str(args.grace_period)]
     for pair in args.agent_env:
         command += ["--agent-env", pair]
     with open(os.path.join(state_dir, "sim.log"), "ab") as out:
@@ -158,10 +199,11 @@ def cmd_up(args) -> int:
               file=sys.stderr)
         _down(state_dir)
         return EXIT_FAILURE
-    print(f"healthy {args.instances}-member cluster after {time.monotonic() - started:.1f} s\n")
+    print(f"healthy {sum(counts)}-member cluster after {time.monotonic() - started:.1f} s\n")
     print(view.format_table(report))
     current = state.load(state_dir)
-    print(f"\nAWS endpoint: {current['aws_endpoint']}  (region {current['region']}, stack {current['stack']})")
+    print(f"\nAWS endpoint: {current['aws_endpoint']}  (region{'s' if len(regions) > 1 else ''} "
+          f"{', '.join(regions)}, stack {current['stack']})")
     domain = f"{current['stack']}.{current['hosted_zone']}"
     if current.get("dns_server"):
         print(f"DNS: {current['dns_server']} serves {current['hosted_zone']}; "
@@ -191,12 +233,17 @@ def cmd_status(args) -> int:
     current = _running_state(args.state_dir)
     report = view.observe(current)
     if args.json:
-        print(json.dumps({"aws_endpoint": current["aws_endpoint"],
-                          "regions": {current["region"]: {
-                              "stack": current["stack"], "asg": current["asg"],
-                              "hosted_zone_id": current["hosted_zone_id"], "hosted_zone": current["hosted_zone"],
-                              "dns_server": current.get("dns_server"), "healthy": report.healthy,
-                              "reason": report.reason, "instances": report.instances}}}, indent=1))
+        # One cluster: its verdict is every region's; each region lists its own instances.
+        print(json.dumps({"aws_endpoint": current["aws_endpoint"], "mode": current.get("mode", "single"),
+                          "healthy": report.healthy, "reason": report.reason, "regions": {
+                              region: {"stack": current["stack"], "asg": facts["asg"],
+                                       "security_group": facts.get("security_group"),
+                                       "hosted_zone_id": current["hosted_zone_id"],
+                                       "hosted_zone": current["hosted_zone"],
+                                       "dns_server": current.get("dns_server"), "healthy": report.healthy,
+                                       "reason": report.reason,
+                                       "instances": [i for i in report.instances if i["region"] == region]}
+                              for region, facts in aws.stack_regions(current).items()}}, indent=1))
     else:
         print(view.format_table(report))
     return EXIT_OK
@@ -217,7 +264,7 @@ def terminate(current: dict, instance_id: str, graceful: bool, timeout: float = 
     if instance_id not in known:
         raise ConfigError(f"instance {instance_id} is not in this simulator's group "
                           f"(known: {', '.join(sorted(known)) or 'none'})")
-    clients = aws.clients(current["aws_endpoint"], current["region"])
+    clients = aws.clients(current["aws_endpoint"], known[instance_id].get("region") or current["region"])
     pid = known[instance_id].get("agent_pid")
     if graceful:
         # What a termination lifecycle hook gives on AWS: the target lifecycle state
@@ -257,6 +304,8 @@ def cmd_rotate(args) -> int:
     from appliance.sim.rotation import rotate
 
     current = _running_state(args.state_dir)
+    if len(aws.stack_regions(current)) > 1:
+        raise ConfigError("sim rotate: rotates the group of a single-region simulator only")
     etcd_bin = _etcd_bin(args.etcd_bin)
     if etcd_bin:
         state.save_launch(current["state_dir"], {**state.load_launch(current["state_dir"]), "etcd_binary": etcd_bin})

@@ -49,18 +49,22 @@ def etcd_binary() -> str:
 
 
 class Supervisor:
-    """Runs one simulated stack until SIGTERM.
+    """Runs one simulated stack until SIGTERM: in one region, or in several as one cluster.
 
     Args:
         state_dir: where state, logs and data directories live.
-        instances: the stack's InstanceCount. grace_period: the agents' GRACE_PERIOD (seconds).
+        instances: the stack's InstanceCount in each region (one number per region).
+        grace_period: the agents' GRACE_PERIOD (seconds).
         agent_env: extra environment for every agent (e.g. LOOP_INTERVAL).
+        regions: the regions (default the simulator's one); with more than one, each gets
+            its own loopback subnet and the multiregion stack, and the agents ACTIVE_REGIONS.
     """
 
-    def __init__(self, state_dir: str, instances: int, grace_period: float, stack: str = "etcd",
-                 agent_env: dict | None = None):
+    def __init__(self, state_dir: str, instances: list[int], grace_period: float, stack: str = "etcd",
+                 agent_env: dict | None = None, regions: list[str] | None = None):
         self.state_dir = os.path.abspath(state_dir)
-        self.instances = instances
+        self.regions = list(regions or [aws.REGION])
+        self.instances = dict(zip(self.regions, instances, strict=True))
         self.grace_period = grace_period
         self.stack = stack
         self.agent_env = agent_env or {}
@@ -75,29 +79,45 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         os.makedirs(os.path.join(self.state_dir, "instances"), exist_ok=True)
-        subnet_n, self._subnet_lock = aws.claim_subnet()
+        # Each region its own loopback subnet, as each AWS region has its own address ranges.
+        self._subnet_locks = []
+        subnets = []
+        for _ in self.regions:
+            subnet_n, lock = aws.claim_subnet()
+            subnets.append(subnet_n)
+            self._subnet_locks.append(lock)
         moto_port = aws.free_port()
         self.moto = aws.start_moto(moto_port, os.path.join(self.state_dir, "moto.log"),
                                    preexec=_die_with_supervisor)
         try:
-            return self._run(subnet_n, f"http://127.0.0.1:{moto_port}")
+            return self._run(subnets, f"http://127.0.0.1:{moto_port}")
         finally:
             self.teardown()
 
-    def _run(self, subnet_n: int, moto_endpoint: str) -> int:
+    def _run(self, subnets: list[int], moto_endpoint: str) -> int:
         self.metadata = MetadataServer()
         self.proxy = AwsProxy(moto_endpoint, os.path.join(self.state_dir, "faults.json"),
                               os.path.join(self.state_dir, "aws-calls.log"))
-        self.aws = aws.clients(moto_endpoint)
-        facts = aws.deploy_stack(self.aws, subnet_n, self.stack, self.instances, self.grace_period)
-        facts["dns_server"] = self._start_dns(subnet_n, facts["hosted_zone_id"])
-        self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": aws.REGION,
+        self.endpoint = moto_endpoint
+        zone = aws.create_zone(aws.clients(moto_endpoint, self.regions[0]), self.stack)
+        active = tuple(self.regions) if len(self.regions) > 1 else ()
+        regions = {}
+        for region, subnet_n in zip(self.regions, subnets, strict=True):
+            regions[region] = aws.deploy_stack(aws.clients(moto_endpoint, region), subnet_n, self.stack,
+                                               self.instances[region], self.grace_period, zone, region, active)
+            log.info("stack %s deployed in %s (ASG %s, subnet %s)", self.stack, region, regions[region]["asg"],
+                     regions[region]["subnet_cidr"])
+        first = regions[self.regions[0]]
+        self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": self.regions[0],
                       "aws_endpoint": moto_endpoint, "agent_aws_endpoint": self.proxy.endpoint,
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
-                      "instance_count": self.instances, "instances": {}, "ready": True, **facts}
+                      "mode": "stretched" if active else "single", "active_regions": list(active),
+                      "instance_count": sum(self.instances.values()), "instances": {}, "ready": True,
+                      **{k: first[k] for k in ("vpc", "subnet", "subnet_cidr", "asg", "hosted_zone_id",
+                                               "hosted_zone")},
+                      "dns_server": self._start_dns(subnets[0], zone[0]), "regions": regions}
         state.save(self.state_dir, self.state)
-        log.info("local AWS at %s; stack %s deployed (ASG %s, subnet %s)", moto_endpoint, self.stack,
-                 facts["asg"], facts["subnet_cidr"])
+        log.info("local AWS at %s; regions %s", moto_endpoint, ", ".join(self.regions))
         while not self.stop.is_set():
             try:
                 self.reconcile()
@@ -116,7 +136,7 @@ class Supervisor:
 
         address = f"127.0.{subnet_n}.2"
         try:
-            self.dns = ZoneDnsServer(self.aws["route53"], zone_id, address, 53)
+            self.dns = ZoneDnsServer(aws.clients(self.endpoint, self.regions[0])["route53"], zone_id, address, 53)
         except OSError as exc:
             log.warning("no DNS server for the hosted zone (%s:53: %s); records only in Route53", address, exc)
             return None
@@ -124,7 +144,7 @@ class Supervisor:
 
     def reconcile(self) -> None:
         """One look at the ASG: start agents of new instances, kill those of vanished ones."""
-        current = {i["id"]: i for i in aws.group_instances(self.aws, self.state["asg"])}
+        current = {i["id"]: i for i in aws.stack_instances(self.state)}
         changed = False
         for instance_id in list(self.agents):
             if instance_id not in current:
@@ -151,7 +171,8 @@ class Supervisor:
         if changed or set(current) != set(self.known):
             self.known = current
             self.state["instances"] = {
-                i: {"private_ip": inst["private_ip"], "agent_pid": self.agents[i].pid if i in self.agents else None,
+                i: {"private_ip": inst["private_ip"], "region": inst["region"],
+                    "agent_pid": self.agents[i].pid if i in self.agents else None,
                     "log": os.path.join(state.instance_dir(self.state_dir, i), "agent.log"),
                     "etcd_binary": self.binaries.get(i)}
                 for i, inst in current.items()}
@@ -168,17 +189,18 @@ class Supervisor:
         instance_id = inst["id"]
         directory = state.instance_dir(self.state_dir, instance_id)
         os.makedirs(directory, exist_ok=True)
-        self.metadata.register(InstanceMetadata(instance_id, aws.REGION, inst["availability_zone"],
+        self.metadata.register(InstanceMetadata(instance_id, inst["region"], inst["availability_zone"],
                                                 inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id)))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
         env.update({
-            "AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_DEFAULT_REGION": aws.REGION,
+            "AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_DEFAULT_REGION": inst["region"],
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id),
             "AWS_SDK_UA_APP_ID": instance_id,
             "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": self._binary_of(instance_id),
             "CLUSTER_NAME": self.stack, "GRACE_PERIOD": str(self.grace_period),
             "HOSTED_ZONE": self.state["hosted_zone"],
+            **({"ACTIVE_REGIONS": ",".join(self.regions)} if len(self.regions) > 1 else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:

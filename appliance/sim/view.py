@@ -27,7 +27,7 @@ def observe(sim_state: dict, timeout: float = 1.0, expected: int | None = None) 
     ``expected``: the number of InService instances a healthy cluster has (default:
     the stack's InstanceCount); a rotation expects one more while it launches first.
     """
-    instances = aws.group_instances(aws.clients(sim_state["aws_endpoint"], sim_state["region"]), sim_state["asg"])
+    instances = aws.stack_instances(sim_state)
     client = EtcdClient([], timeout=timeout)
     members, leader_id = (), None
     for inst in instances:
@@ -47,7 +47,8 @@ def observe(sim_state: dict, timeout: float = 1.0, expected: int | None = None) 
         is_leader = member is not None and member.id == leader_id
         leader_name = inst["id"] if is_leader else leader_name
         healthy = member is not None and client.healthy(url)
-        rows.append({"id": inst["id"], "private_ip": inst["private_ip"], "lifecycle_state": inst["lifecycle_state"],
+        rows.append({"id": inst["id"], "region": inst["region"], "private_ip": inst["private_ip"],
+                     "lifecycle_state": inst["lifecycle_state"],
                      "member": member is not None and not member.is_learner,
                      "learner": member is not None and member.is_learner, "leader": is_leader,
                      "client_url": url, "member_id": member.hex_id if member else None, "healthy": healthy})
@@ -75,11 +76,12 @@ def observe(sim_state: dict, timeout: float = 1.0, expected: int | None = None) 
 
 def format_table(report: ClusterReport) -> str:
     """A human table of the instances, then the verdict."""
-    header = f"{'INSTANCE':<21} {'PRIVATE IP':<12} {'LIFECYCLE':<12} {'ROLE':<8} {'CLIENT URL':<24} HEALTH"
+    header = (f"{'INSTANCE':<21} {'REGION':<14} {'PRIVATE IP':<12} {'LIFECYCLE':<12} {'ROLE':<8} "
+              f"{'CLIENT URL':<24} HEALTH")
     lines = [header]
     for r in report.instances:
         role = "leader" if r["leader"] else "member" if r["member"] else "learner" if r["learner"] else "-"
-        lines.append(f"{r['id']:<21} {r['private_ip']:<12} {r['lifecycle_state']:<12} {role:<8} "
+        lines.append(f"{r['id']:<21} {r['region']:<14} {r['private_ip']:<12} {r['lifecycle_state']:<12} {role:<8} "
                      f"{r['client_url']:<24} {'ok' if r['healthy'] else '-'}")
     lines.append(f"cluster: {report.reason}")
     return "\n".join(lines)

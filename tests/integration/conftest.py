@@ -52,10 +52,11 @@ class Sim:
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return run_cli("sim", args[0], "--state-dir", self.state_dir, *args[1:], timeout=timeout)
 
-    def up(self, instances: int = 3, timeout: float = 120, agent_env: tuple[str, ...] = (),
-           etcd_bin: str | None = None) -> None:
+    def up(self, instances: int | str = 3, timeout: float = 120, agent_env: tuple[str, ...] = (),
+           etcd_bin: str | None = None, regions: str | None = None) -> None:
         extra = [a for pair in agent_env for a in ("--agent-env", pair)]
         extra += ["--etcd-bin", etcd_bin] if etcd_bin else []
+        extra += ["--regions", regions] if regions else []
         done = self.cli("up", "--detach", "--instances", str(instances), "--timeout", str(timeout), *extra,
                         timeout=timeout + 60)
         assert done.returncode == 0, f"sim up failed:\n{done.stdout}\n{done.stderr}"
@@ -68,10 +69,14 @@ class Sim:
         return state.load(self.state_dir)
 
     def status(self) -> dict:
+        """The first region's part of ``sim status --json`` (a single-region simulator's whole)."""
+        return next(iter(self.status_all()["regions"].values()))
+
+    def status_all(self) -> dict:
+        """``sim status --json``: the cluster's verdict and every region's part."""
         done = self.cli("status", "--json", timeout=60)
         assert done.returncode == 0, done.stderr
-        regions = json.loads(done.stdout)["regions"]
-        return next(iter(regions.values()))
+        return json.loads(done.stdout)
 
     def healthy(self):
         current = self.status()
@@ -80,14 +85,18 @@ class Sim:
     def wait_healthy(self, timeout: float = 60) -> dict:
         return wait_until(self.healthy, timeout, "a healthy cluster at full size", interval=1)
 
+    def instances(self) -> list[dict]:
+        """Every region's instances, as ``sim status --json`` shows them."""
+        return [i for region in self.status_all()["regions"].values() for i in region["instances"]]
+
     def leader(self) -> dict:
-        return next(i for i in self.status()["instances"] if i["leader"])
+        return next(i for i in self.instances() if i["leader"])
 
     def non_leader(self) -> dict:
-        return next(i for i in self.status()["instances"] if i["member"] and not i["leader"])
+        return next(i for i in self.instances() if i["member"] and not i["leader"])
 
     def endpoints(self) -> str:
-        return ",".join(i["client_url"] for i in self.status()["instances"] if i["member"])
+        return ",".join(i["client_url"] for i in self.instances() if i["member"])
 
     def etcdctl(self, *args: str, endpoints: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([ETCDCTL, "--endpoints", endpoints or self.endpoints(), "--command-timeout=5s",
@@ -99,8 +108,8 @@ class Sim:
         # etcdctl leaves out empty fields: a member added but not yet started has no "name".
         return [{"name": "", **m} for m in json.loads(done.stdout).get("members", [])]
 
-    def aws(self, service: str):
-        return aws.clients(self.state["aws_endpoint"], self.state["region"])[service]
+    def aws(self, service: str, region: str | None = None):
+        return aws.clients(self.state["aws_endpoint"], region or self.state["region"])[service]
 
     def records(self) -> dict[tuple[str, str], list[str]]:
         """The hosted zone's record sets: (name, type) -> sorted values."""

@@ -1,0 +1,115 @@
+"""One cluster stretched across three regions of the simulator (2 + 2 + 1 instances, the multiregion
+template in each): it bootstraps to exactly one cluster, every region's security group allows exactly the
+other regions' members, a terminated instance is replaced and its rules follow, and a region whose API
+fails removes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from appliance.cluster.peer_access import RULE_DESCRIPTION
+from tests.integration.conftest import Sim, wait_until
+
+pytestmark = pytest.mark.timeout(420)
+
+REGIONS = ("eu-central-1", "eu-west-1", "eu-north-1")
+
+
+@pytest.fixture(scope="module")
+def stretched(tmp_path_factory):
+    """The stretched simulator shared by this module's tests; each test leaves it healthy at full size."""
+    sim = Sim(tmp_path_factory.mktemp("stretched"))
+    try:
+        sim.up("2,2,1", regions=",".join(REGIONS), timeout=150)
+        yield sim
+    finally:
+        sim.down()
+
+
+def peer_rules(sim: Sim, region: str) -> dict[str, set[str]]:
+    """The appliance's /32 rules in the region's group: direction -> CIDRs (ports 2378-2380)."""
+    group_id = sim.state["regions"][region]["security_group"]
+    group = sim.aws("ec2", region).describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    return {direction: {r["CidrIp"] for p in group[key] if (p.get("FromPort"), p.get("ToPort")) == (2378, 2380)
+                        for r in p.get("IpRanges", []) if r.get("Description") == RULE_DESCRIPTION}
+            for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress"))}
+
+
+def rules_match(sim: Sim) -> bool:
+    """Every region's group allows, both ways, exactly the other regions' instances."""
+    instances = sim.instances()
+    for region in REGIONS:
+        others = {f"{i['private_ip']}/32" for i in instances if i["region"] != region}
+        if peer_rules(sim, region) != {"ingress": others, "egress": others}:
+            return False
+    return True
+
+
+def test_five_instances_in_three_regions_form_one_cluster_with_exact_peer_rules(stretched):
+    status = stretched.status_all()
+    assert status["healthy"] and status["mode"] == "stretched", status["reason"]
+    counts = {region: len(part["instances"]) for region, part in status["regions"].items()}
+    assert counts == {"eu-central-1": 2, "eu-west-1": 2, "eu-north-1": 1}
+    instances = stretched.instances()
+    # Asked in each region, the same members and the same cluster: one cluster, not one per region.
+    answers = []
+    for region in REGIONS:
+        endpoint = next(i["client_url"] for i in instances if i["region"] == region)
+        done = stretched.etcdctl("member", "list", "-w", "json", endpoints=endpoint)
+        assert done.returncode == 0, done.stderr
+        answers.append(done.stdout)
+    parsed = [json.loads(a) for a in answers]
+    assert len({p["header"]["cluster_id"] for p in parsed}) == 1
+    assert all(sorted(m["name"] for m in p["members"]) == sorted(i["id"] for i in instances) for p in parsed)
+    # Each instance opened the way to itself before it seeded or joined; the rules are exact at once.
+    assert rules_match(stretched)
+    for i in instances:
+        log = open(f"{stretched.state_dir}/instances/{i['id']}/agent.log").read()
+        assert "(this instance, before it seeds or joins)" in log
+        opened = log.index("(this instance, before it seeds or joins)")
+        started = min(log.find(w) for w in ("seed: ", "join: ") if w in log)
+        assert opened < started, f"{i['id']} seeded or joined before opening its peer access"
+
+
+def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
+    victim = next(i for i in stretched.instances() if i["region"] == "eu-west-1" and not i["leader"])
+    old_rule = f"{victim['private_ip']}/32"
+    assert old_rule in peer_rules(stretched, "eu-central-1")["ingress"]
+    done = stretched.cli("terminate", victim["id"])
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: victim["id"] not in {m["name"] for m in stretched.members()}
+               and len(stretched.members()) == 5 and stretched.healthy(), 120,
+               "the replacement to join and the old member to be removed")
+    replacement = next(i for i in stretched.instances() if i["region"] == "eu-west-1"
+                       and i["id"] != victim["id"] and i["private_ip"] != victim["private_ip"])
+    wait_until(lambda: rules_match(stretched), 60, "the groups to follow the replacement")
+    for region in ("eu-central-1", "eu-north-1"):
+        rules = peer_rules(stretched, region)
+        assert old_rule not in rules["ingress"] and old_rule not in rules["egress"]
+        assert f"{replacement['private_ip']}/32" in rules["ingress"]
+
+
+def test_a_region_whose_api_fails_removes_nothing(stretched):
+    """eu-north-1's API fails for every agent; its only instance is terminated. The listing is incomplete,
+    so the leader removes no member however long it waits; once the API answers, the member is replaced."""
+    north = next(i for i in stretched.instances() if i["region"] == "eu-north-1")
+    done = stretched.cli("fault", "--operation", "*", "--error", "ServiceUnavailable", "--region", "eu-north-1")
+    assert done.returncode == 0, done.stderr
+    done = stretched.cli("terminate", north["id"])
+    assert done.returncode == 0, done.stderr
+    leader = stretched.leader()
+    wait_until(lambda: "incomplete" in stretched.agent_status(leader["id"]).get("housekeeping", ""), 60,
+               "the leader to see an incomplete listing")
+    # Many times the grace period (5 s): a complete listing would have removed the member long since.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert north["id"] in {m["name"] for m in stretched.members()}, "a member was removed on a failed listing"
+        time.sleep(2)
+    assert stretched.cli("fault", "--clear").returncode == 0
+    wait_until(lambda: north["id"] not in {m["name"] for m in stretched.members()}
+               and len(stretched.members()) == 5 and stretched.healthy(), 150,
+               "the eu-north-1 member to be replaced once its region answers")
+    wait_until(lambda: rules_match(stretched), 60, "the groups to follow the replacement")
