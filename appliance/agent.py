@@ -41,6 +41,7 @@ log = logging.getLogger("agent")
 BOOTSTRAP_INTERVAL = 1.0   # seconds between cycles until the member serves
 BUSY_LISTING_INTERVAL = 2.0  # seconds between AWS listings while something is changing
 PROBE_TIMEOUT = 1.0        # seconds for probing peers' agents and members while bootstrapping
+PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security groups (repairs hand edits)
 
 
 class Agent:
@@ -61,7 +62,9 @@ class Agent:
         self.settings = settings
         self.security_groups = security_groups
         self.own_access_open = security_groups is None
-        self.access_listing: Listing | None = None  # the listing the peer rules were last brought to
+        # What the peer rules were last brought to (listed addresses, member hosts), and when.
+        self.access_basis: tuple | None = None
+        self.access_synced_at = -math.inf
         self.last_access = ""
         self.binary_version = binary_version
         self.zone = zone
@@ -94,7 +97,8 @@ class Agent:
         self.last_failure = ""
         self.seed_intent = False
         # Served from the first moment: peers deciding whether to seed read it.
-        self.status: dict = {"instance_id": identity.instance_id, "region": identity.region, "state": "starting",
+        self.status: dict = {"instance_id": identity.instance_id, "region": identity.region,
+                             "active_regions": list(settings.active_regions or (identity.region,)), "state": "starting",
                              "reason": "", "running": False, "seeding": False, "member_id": None, "healthy": False,
                              "leader": False, "has_data": read_local_data(settings.data_dir).has_data,
                              "etcd_version": ".".join(map(str, binary_version))}
@@ -184,13 +188,33 @@ class Agent:
             peers = self._observe_peers(listing)
         lock_holder, local_healthy = self._observe_upgrade_lock(running, local.has_data, cluster)
         access_problem = "" if running or local.has_data else self._open_own_access()
+        unaware = () if running or local.has_data or cluster is None else self._unaware_members(cluster)
         return AgentSnapshot(
             instance_id=self.me.instance_id, peer_url=self.urls.peer, local=local,
             etcd_running=running, may_start=self.etcd.may_start(),
             terminating=self._terminating(listing), listing=listing, cluster=cluster, peers=peers,
             # Published by the previous cycle's act, so before this cycle asked the peers.
             seed_announced=self.seed_intent, binary_version=self.binary_version,
-            upgrade_lock_holder=lock_holder, local_healthy=local_healthy, peer_access_problem=access_problem)
+            upgrade_lock_holder=lock_holder, local_healthy=local_healthy, peer_access_problem=access_problem,
+            unaware_members=unaware)
+
+    def _unaware_members(self, cluster: ClusterView) -> tuple[str, ...]:
+        """For a joiner across regions: the members whose agents answer with ACTIVE_REGIONS that leave
+        out this instance's region (those that do not answer are not counted: a dead member's agent
+        never answers, and its removal must not wait for it)."""
+        if not self.settings.active_regions:
+            return ()
+        unaware = []
+        for member in cluster.members:
+            for host in sorted(member.peer_hosts):
+                try:
+                    body = self._http.get(f"http://{host}:{self.settings.status_port}/status",
+                                          timeout=PROBE_TIMEOUT).json()
+                except (requests.RequestException, ValueError):
+                    continue
+                if self.me.region not in (body.get("active_regions") or [body.get("region")]):
+                    unaware.append(member.name or member.hex_id)
+        return tuple(unaware)
 
     def _open_own_access(self) -> str:
         """Before seeding or joining: open the other regions' groups to this instance; "" once open.
@@ -455,17 +479,25 @@ class Agent:
         self.keep_peer_access(s.listing, s.cluster)
 
     def keep_peer_access(self, listing: Listing | None, cluster: ClusterView) -> None:
-        """On the leader of a cluster across regions: after each new listing, bring every region's
-        security group to exactly the other regions' instances and members (additions first)."""
-        if self.security_groups is None or listing is None or listing is self.access_listing:
+        """On the leader of a cluster across regions: bring every region's security group to exactly
+        the other regions' instances and members (additions first).
+
+        The groups are read only when the listed addresses or the members' hosts changed since the
+        last success, or every :data:`PEER_ACCESS_REFRESH` seconds (to repair a hand edit), so a
+        quiet cluster costs one DescribeSecurityGroups per region every few minutes.
+        """
+        if self.security_groups is None or listing is None or not listing.complete:
             return
-        hosts = [h for m in cluster.members for h in m.peer_hosts]
+        hosts = frozenset(h for m in cluster.members for h in m.peer_hosts)
+        basis = (frozenset((i.region, i.private_ip) for i in listing.instances), hosts)
+        if basis == self.access_basis and time.monotonic() - self.access_synced_at < PEER_ACCESS_REFRESH:
+            return
         try:
             access = peer_access.plan(self.security_groups.observe(), listing, hosts)
             for change in access.changes:
                 self.security_groups.apply(change)
             outcome = access.reason
-            self.access_listing = listing
+            self.access_basis, self.access_synced_at = basis, time.monotonic()
         except (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError,
                 botocore.exceptions.ClientError) as exc:
             outcome = f"security groups unchanged, retrying after the next listing: {exc}"

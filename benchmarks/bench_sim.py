@@ -45,7 +45,7 @@ def heal_after_termination(state_dir: str) -> float:
     current = state.load(state_dir)
     report = view.observe(current)
     victim = next(i for i in report.instances if i["member"] and not i["leader"])
-    ec2 = aws.clients(current["aws_endpoint"], current["region"])["ec2"]
+    ec2 = aws.clients(current["aws_endpoint"], victim["region"])["ec2"]
     started = time.monotonic()
     ec2.terminate_instances(InstanceIds=[victim["id"]])
     deadline = started + 120

@@ -83,6 +83,10 @@ def _decide_join(s: AgentSnapshot) -> Decision:
     if learners:
         return Decision(Action.WAIT, f"member {learners[0].hex_id} ({learners[0].name or 'not started'}) "
                         "is still a learner: one joiner at a time")
+    if s.unaware_members:
+        return Decision(Action.WAIT, "not joining: the agents of " + ", ".join(s.unaware_members)
+                        + " do not count this instance's region among their ACTIVE_REGIONS; as leader they "
+                        "would take this member for gone and remove it (replace those instances first)")
     joining = f"cluster {cluster.cluster_id:x} is healthy and this instance is not a member yet"
     if cluster.version is None or s.binary_version is None:
         return Decision(Action.WAIT, f"cluster {cluster.cluster_id:x}: cluster version not known yet")

@@ -98,6 +98,9 @@ class AgentSnapshot:
             this instance holds the upgrade lock).
         peer_access_problem: why the other regions' security groups do not let their
             members reach this instance yet ("" when they do, or in a single region).
+        unaware_members: for a joiner in a cluster across regions, the members whose agents
+            said their ACTIVE_REGIONS leave out this instance's region (such an agent, as
+            leader, would take this member for gone and remove it).
     """
 
     instance_id: str
@@ -114,3 +117,4 @@ class AgentSnapshot:
     upgrade_lock_holder: str | None = None
     local_healthy: bool = False
     peer_access_problem: str = ""
+    unaware_members: tuple[str, ...] = ()

@@ -126,25 +126,60 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
     vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.0.{subnet_n}.0/24",
                                AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
-    zone_id, zone_name = zone
+    facts = {"vpc": vpc, "subnet": subnet, "subnet_cidr": f"127.0.{subnet_n}.0/24",
+             "hosted_zone_id": zone[0], "hosted_zone": zone[1]}
+    return {**facts, **_apply_stack(aws, "create", stack, facts, instances, grace_period, active_regions)}
+
+
+def update_stack(aws: dict, stack: str, facts: dict, instances: int, grace_period: float,
+                 active_regions: tuple[str, ...]) -> dict:
+    """Update a region's stack (as :func:`deploy_stack` made it) to ``active_regions``.
+
+    ``instances`` must stay the stack's InstanceCount: moto replaces the whole group (every
+    instance) when a stack update changes its sizes; :func:`Supervisor._scale` changes them.
+
+    Returns ``facts`` with the new ASG name, security group id and instance count.
+
+    Raises:
+        RuntimeError: the stack did not reach UPDATE_COMPLETE.
+    """
+    updated = {**facts, **_apply_stack(aws, "update", stack, facts, instances, grace_period, active_regions)}
+    # CloudFormation moves the group to the launch template's new version (the template says
+    # Version: !GetAtt LaunchTemplate.LatestVersionNumber); moto leaves it on the old one, whose
+    # security group moto has replaced, and the group could launch nothing. Do what AWS does; and
+    # since moto launches a group's instances from the template's default version whatever the
+    # group names, make the new version the default too.
+    autoscaling = aws["autoscaling"]
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[updated["asg"]])["AutoScalingGroups"][0]
+    template_id = group["LaunchTemplate"]["LaunchTemplateId"]
+    latest = aws["ec2"].describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"][0]
+    aws["ec2"].modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(latest["LatestVersionNumber"]))
+    autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=updated["asg"],
+        LaunchTemplate={"LaunchTemplateId": template_id, "Version": str(latest["LatestVersionNumber"])})
+    return updated
+
+
+def _apply_stack(aws: dict, verb: str, stack: str, facts: dict, instances: int, grace_period: float,
+                 active_regions: tuple[str, ...]) -> dict:
     with open(MULTIREGION_TEMPLATE if active_regions else TEMPLATE) as f:
         template = f.read()
-    parameters = {"VpcId": vpc, "SubnetIds": subnet, "HostedZone": zone_name,
+    parameters = {"VpcId": facts["vpc"], "SubnetIds": facts["subnet"], "HostedZone": facts["hosted_zone"],
                   "DockerImage": "etcd-appliance:sim", "InstanceCount": str(instances),
                   "ClientCidr": "127.0.0.0/8", "GracePeriodSeconds": str(int(grace_period))}
     if active_regions:
         parameters["ActiveRegions"] = ",".join(active_regions)
     cfn = aws["cloudformation"]
-    cfn.create_stack(StackName=stack, TemplateBody=template, Capabilities=["CAPABILITY_IAM"],
-                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    getattr(cfn, f"{verb}_stack")(
+        StackName=stack, TemplateBody=template, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     description = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-    if description["StackStatus"] != "CREATE_COMPLETE":
+    if description["StackStatus"] != f"{verb.upper()}_COMPLETE":
         raise RuntimeError(f"stack {stack} is {description['StackStatus']}: "
                            f"{description.get('StackStatusReason', '')}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
-    return {"vpc": vpc, "subnet": subnet, "subnet_cidr": f"127.0.{subnet_n}.0/24",
-            "hosted_zone_id": zone_id, "hosted_zone": zone_name, "asg": outputs["AutoScalingGroupName"],
-            "security_group": outputs["SecurityGroupId"], "instance_count": instances}
+    return {"asg": outputs["AutoScalingGroupName"], "security_group": outputs["SecurityGroupId"],
+            "instance_count": instances}
 
 
 def stack_regions(sim_state: dict) -> dict[str, dict]:

@@ -63,6 +63,22 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     rotate.add_argument("--timeout", type=float, default=180.0,
                         help="seconds each step may take to reach a healthy cluster at full size")
 
+    update = command("update", cmd_update, "update the stack in every region to new ACTIVE_REGIONS")
+    update.add_argument("--active-regions", required=True,
+                        help="every region of the cluster, comma-separated (one region: back to the "
+                             "single-region template)")
+    update.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy cluster")
+
+    scale = command("scale", cmd_scale, "change one region's InstanceCount (the group's sizes)")
+    scale.add_argument("--region", help="the region (default the first)")
+    scale.add_argument("instances", type=int, help="the new InstanceCount")
+    scale.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy cluster")
+
+    add_region = command("add-region", cmd_add_region, "deploy the stack in one more active region")
+    add_region.add_argument("region")
+    add_region.add_argument("--instances", type=int, default=2, help="its InstanceCount (1-3, default 2)")
+    add_region.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy cluster")
+
     command("down", cmd_down, "stop everything the simulator started")
 
     fault = command("fault", cmd_fault, "make the instances' AWS calls fail or come back partial")
@@ -106,6 +122,18 @@ def _etcd_bin(path: str | None, flag: str = "--etcd-bin") -> str | None:
     return os.path.abspath(found)
 
 
+def region_names(text: str, flag: str) -> list[str]:
+    """Distinct region names from a comma-separated list.
+
+    Raises:
+        ConfigError: none given, or one given twice.
+    """
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"{flag}: give distinct region names separated by commas (got {text!r})")
+    return names
+
+
 def shape(regions: str, instances: str) -> tuple[list[str], list[int]]:
     """The regions and each one's InstanceCount from ``--regions`` and ``--instances``.
 
@@ -116,9 +144,7 @@ def shape(regions: str, instances: str) -> tuple[list[str], list[int]]:
     Raises:
         ConfigError: anything else.
     """
-    names = [r.strip() for r in regions.split(",") if r.strip()]
-    if not names or len(set(names)) != len(names):
-        raise ConfigError(f"--regions: give distinct region names separated by commas (got {regions!r})")
+    names = region_names(regions, "--regions")
     try:
         counts = [int(c) for c in instances.split(",")]
     except ValueError:
@@ -158,7 +184,7 @@ def cmd_up(args) -> int:
         raise ConfigError(f"a simulator already runs in {state_dir}; stop it with: etcd.py sim down")
     # A new run starts clean; the old run's logs (sim.log, moto.log) are appended to.
     shutil.rmtree(os.path.join(state_dir, "instances"), ignore_errors=True)
-    for stale in (state.STATE_FILE, state.LAUNCH_FILE, "faults.json", "aws-calls.log"):
+    for stale in (state.STATE_FILE, state.LAUNCH_FILE, state.REQUEST_FILE, "faults.json", "aws-calls.log"):
         if os.path.exists(os.path.join(state_dir, stale)):
             os.remove(os.path.join(state_dir, stale))
     os.makedirs(state_dir, exist_ok=True)
@@ -311,6 +337,93 @@ def cmd_rotate(args) -> int:
         state.save_launch(current["state_dir"], {**state.load_launch(current["state_dir"]), "etcd_binary": etcd_bin})
         print(f"new instances run {etcd_bin}")
     return EXIT_OK if rotate(current["state_dir"], args.terminate_first, args.timeout) else EXIT_FAILURE
+
+
+def _request(current: dict, kind: str, timeout: float, **args) -> dict:
+    """Hand a change of the stacks to the supervisor, wait until it is done (at most 120 s) and then
+    for a healthy cluster at the new size (at most ``timeout``); returns the new state.
+
+    Raises:
+        ConfigError: the supervisor refused the change (its reason), or did not answer in time.
+        RuntimeError: no healthy cluster within ``timeout``.
+    """
+    state_dir = current["state_dir"]
+    request_id = state.submit_request(state_dir, kind, **args)
+    deadline = time.monotonic() + 120
+    while (outcome := (state.load(state_dir) or {}).get("requests", {}).get(request_id)) is None:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"sim {kind}: the simulator did not carry out the change within 120 s")
+        time.sleep(0.2)
+    if outcome != "ok":
+        raise ConfigError(f"sim {kind}: {outcome.removeprefix('error: ')}")
+    print(f"{kind}: done; waiting for a healthy cluster", flush=True)
+    started = time.monotonic()
+    report = None
+    while time.monotonic() - started < timeout:
+        try:
+            report = view.observe(state.load(state_dir))
+        except Exception as exc:  # noqa: BLE001 - the local AWS may be settling; the deadline bounds the wait
+            report = view.ClusterReport([], False, f"local AWS not answering: {exc}", None)
+        if report.healthy:
+            print(f"healthy after {time.monotonic() - started:.1f} s\n")
+            print(view.format_table(report))
+            return state.load(state_dir)
+        time.sleep(0.5)
+    raise RuntimeError(f"sim {kind}: no healthy cluster within {timeout:.0f} s: {report.reason if report else '-'}")
+
+
+def cmd_update(args) -> int:
+    """``sim update --active-regions R1,R2 [--region R --instances N]``: update the stacks, like an
+    operator's CloudFormation update (running instances keep their settings; new ones get the new)."""
+    current = _running_state(args.state_dir)
+    active = region_names(args.active_regions, "--active-regions")
+    if len(active) == 1:
+        active = []
+    deployed = set(aws.stack_regions(current))
+    if active and not deployed <= set(active):
+        raise ConfigError(f"--active-regions must include every region the stack runs in "
+                          f"({', '.join(sorted(deployed))})")
+    try:
+        _request(current, "update", args.timeout, active_regions=active)
+    except RuntimeError as exc:
+        print(f"etcd.py: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_scale(args) -> int:
+    """``sim scale [--region R] N``: set one region's group to N instances, as a stack update of its
+    InstanceCount does on AWS (in place: moto's stack update would replace the whole group)."""
+    current = _running_state(args.state_dir)
+    regions = aws.stack_regions(current)
+    region = args.region or current["region"]
+    if region not in regions:
+        raise ConfigError(f"--region: the stack does not run in {region}")
+    allowed = (1, 2, 3) if current.get("active_regions") else (1, 3, 5, 7)
+    if args.instances not in allowed:
+        raise ConfigError(f"InstanceCount {args.instances} is not one the template allows "
+                          f"({', '.join(map(str, allowed))})")
+    try:
+        _request(current, "scale", args.timeout, region=region, instances=args.instances)
+    except RuntimeError as exc:
+        print(f"etcd.py: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_add_region(args) -> int:
+    """``sim add-region R [--instances N]``: deploy the stack in one more active region and wait until
+    its instances are healthy members of the cluster."""
+    current = _running_state(args.state_dir)
+    if args.instances not in (1, 2, 3):
+        raise ConfigError(f"--instances: must be 1, 2 or 3, the multiregion template's InstanceCount "
+                          f"(got {args.instances})")
+    try:
+        _request(current, "add-region", args.timeout, region=args.region, instances=args.instances)
+    except RuntimeError as exc:
+        print(f"etcd.py: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def _down(state_dir: str) -> bool:

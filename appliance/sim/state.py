@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 STATE_FILE = "sim.json"
 
@@ -66,3 +67,26 @@ def pid_alive(pid: int | None) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+REQUEST_FILE = "request.json"
+
+
+def submit_request(state_dir: str, kind: str, **args) -> str:
+    """Ask the running supervisor to change the stacks; returns the request's id, under which the
+    supervisor records "ok" or "error: …" in the state's "requests"."""
+    request_id = f"{kind}-{time.time_ns()}"
+    tmp = os.path.join(state_dir, REQUEST_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"id": request_id, "kind": kind, **args}, f)
+    os.replace(tmp, os.path.join(state_dir, REQUEST_FILE))
+    return request_id
+
+
+def load_request(state_dir: str) -> dict | None:
+    """The last request submitted, or None."""
+    try:
+        with open(os.path.join(state_dir, REQUEST_FILE)) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None

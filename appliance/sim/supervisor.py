@@ -65,6 +65,8 @@ class Supervisor:
         self.state_dir = os.path.abspath(state_dir)
         self.regions = list(regions or [aws.REGION])
         self.instances = dict(zip(self.regions, instances, strict=True))
+        # What instances launched from now on get (the launch template's ACTIVE_REGIONS).
+        self.active_regions = tuple(self.regions) if len(self.regions) > 1 else ()
         self.grace_period = grace_period
         self.stack = stack
         self.agent_env = agent_env or {}
@@ -73,6 +75,7 @@ class Supervisor:
         self.restart_at: dict[str, float] = {}
         self.known: dict[str, dict] = {}
         self.binaries: dict[str, str] = {}  # instance id -> etcd binary it was launched with
+        self.launched_active: dict[str, tuple[str, ...]] = {}  # instance id -> its ACTIVE_REGIONS
         self.state: dict = {}
 
     def run(self) -> int:
@@ -99,32 +102,93 @@ class Supervisor:
         self.proxy = AwsProxy(moto_endpoint, os.path.join(self.state_dir, "faults.json"),
                               os.path.join(self.state_dir, "aws-calls.log"))
         self.endpoint = moto_endpoint
-        zone = aws.create_zone(aws.clients(moto_endpoint, self.regions[0]), self.stack)
-        active = tuple(self.regions) if len(self.regions) > 1 else ()
+        self.zone = aws.create_zone(aws.clients(moto_endpoint, self.regions[0]), self.stack)
         regions = {}
         for region, subnet_n in zip(self.regions, subnets, strict=True):
             regions[region] = aws.deploy_stack(aws.clients(moto_endpoint, region), subnet_n, self.stack,
-                                               self.instances[region], self.grace_period, zone, region, active)
+                                               self.instances[region], self.grace_period, self.zone, region,
+                                               self.active_regions)
             log.info("stack %s deployed in %s (ASG %s, subnet %s)", self.stack, region, regions[region]["asg"],
                      regions[region]["subnet_cidr"])
         first = regions[self.regions[0]]
         self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": self.regions[0],
                       "aws_endpoint": moto_endpoint, "agent_aws_endpoint": self.proxy.endpoint,
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
-                      "mode": "stretched" if active else "single", "active_regions": list(active),
-                      "instance_count": sum(self.instances.values()), "instances": {}, "ready": True,
+                      "instances": {}, "ready": True, "requests": {},
                       **{k: first[k] for k in ("vpc", "subnet", "subnet_cidr", "asg", "hosted_zone_id",
                                                "hosted_zone")},
-                      "dns_server": self._start_dns(subnets[0], zone[0]), "regions": regions}
-        state.save(self.state_dir, self.state)
+                      "dns_server": self._start_dns(subnets[0], self.zone[0]), "regions": regions}
+        self._save_shape()
         log.info("local AWS at %s; regions %s", moto_endpoint, ", ".join(self.regions))
         while not self.stop.is_set():
             try:
+                self.serve_request()
                 self.reconcile()
             except Exception as exc:  # keep supervising; one bad poll must not orphan the agents
                 log.warning("supervisor poll failed: %s", exc)
             self.stop.wait(POLL_INTERVAL)
         return 0
+
+    def _save_shape(self) -> None:
+        self.state.update(mode="stretched" if len(self.regions) > 1 else "single",
+                          active_regions=list(self.active_regions),
+                          instance_count=sum(f["instance_count"] for f in self.state["regions"].values()))
+        state.save(self.state_dir, self.state)
+
+    def serve_request(self) -> None:
+        """Carry out a change of the stacks that ``sim update`` or ``sim add-region`` asked for, once,
+        recording "ok" or the error under the request's id in the state."""
+        request = state.load_request(self.state_dir)
+        if request is None or request["id"] in self.state["requests"]:
+            return
+        try:
+            if request["kind"] == "update":
+                self._update(tuple(request["active_regions"]))
+            elif request["kind"] == "scale":
+                self._scale(request["region"], request["instances"])
+            elif request["kind"] == "add-region":
+                self._add_region(request["region"], request["instances"])
+            else:
+                raise ValueError(f"unknown request {request['kind']!r}")
+            outcome = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting command, the stacks keep running
+            outcome = f"error: {exc}"
+        log.info("request %s %s: %s", request["id"], request["kind"], outcome)
+        self.state["requests"][request["id"]] = outcome
+        self._save_shape()
+
+    def _update(self, active_regions: tuple[str, ...]) -> None:
+        """Update every region's stack to ``active_regions`` (the multiregion template when there are
+        several); instances launched from then on get the new settings, running ones keep theirs."""
+        for name, facts in self.state["regions"].items():
+            self.state["regions"][name] = aws.update_stack(aws.clients(self.endpoint, name), self.stack, facts,
+                                                           facts["instance_count"], self.grace_period,
+                                                           active_regions)
+            log.info("stack %s in %s updated: ACTIVE_REGIONS %s", self.stack, name, ",".join(active_regions) or "-")
+        self.active_regions = active_regions
+        self.state["asg"] = self.state["regions"][self.regions[0]]["asg"]
+
+    def _scale(self, region: str, instances: int) -> None:
+        """Set ``region``'s group sizes to ``instances`` (max one more, as the templates' GroupMaxSize)."""
+        facts = self.state["regions"][region]
+        aws.clients(self.endpoint, region)["autoscaling"].update_auto_scaling_group(
+            AutoScalingGroupName=facts["asg"], MinSize=instances, MaxSize=instances + 1, DesiredCapacity=instances)
+        facts["instance_count"] = instances
+        log.info("group %s in %s scaled to %d instances", facts["asg"], region, instances)
+
+    def _add_region(self, region: str, instances: int) -> None:
+        if region in self.state["regions"]:
+            raise ValueError(f"the stack already runs in {region}")
+        if region not in self.active_regions:
+            raise ValueError(f"{region} is not among the active regions "
+                             f"({','.join(self.active_regions) or 'none'}): run sim update --active-regions first")
+        subnet_n, lock = aws.claim_subnet()
+        self._subnet_locks.append(lock)
+        self.state["regions"][region] = aws.deploy_stack(aws.clients(self.endpoint, region), subnet_n, self.stack,
+                                                         instances, self.grace_period, self.zone, region,
+                                                         self.active_regions)
+        self.regions.append(region)
+        log.info("stack %s deployed in %s (subnet 127.0.%d.0/24)", self.stack, region, subnet_n)
 
     def _start_dns(self, subnet_n: int, zone_id: str) -> str | None:
         """Serve the hosted zone on ``127.0.<n>.2:53`` (AWS's VPC resolver sits at the base address + 2).
@@ -200,7 +264,8 @@ class Supervisor:
             "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": self._binary_of(instance_id),
             "CLUSTER_NAME": self.stack, "GRACE_PERIOD": str(self.grace_period),
             "HOSTED_ZONE": self.state["hosted_zone"],
-            **({"ACTIVE_REGIONS": ",".join(self.regions)} if len(self.regions) > 1 else {}),
+            **({"ACTIVE_REGIONS": ",".join(self._active_regions_of(instance_id))}
+               if self._active_regions_of(instance_id) else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:
@@ -209,6 +274,10 @@ class Supervisor:
                                     preexec_fn=_die_with_supervisor, cwd=directory)
         self.agents[instance_id] = proc
         log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
+
+    def _active_regions_of(self, instance_id: str) -> tuple[str, ...]:
+        # Like the launch template version an instance was launched from: a restart keeps it.
+        return self.launched_active.setdefault(instance_id, self.active_regions)
 
     def _binary_of(self, instance_id: str) -> str:
         # Like an AMI: fixed at launch from the launch settings of that moment; a restart keeps it.

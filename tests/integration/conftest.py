@@ -138,6 +138,21 @@ class Sim:
         self.wait_healthy(60)
         return self.our_records() == self.expected_records() or None
 
+    def peer_rules(self, region: str) -> dict[str, set[str]]:
+        """The appliance's /32 rules in the region's group: direction -> CIDRs (ports 2378-2380)."""
+        from appliance.cluster.peer_access import RULE_DESCRIPTION
+
+        group_id = self.state["regions"][region]["security_group"]
+        group = self.aws("ec2", region).describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        return {direction: {r["CidrIp"] for p in group[key] if (p.get("FromPort"), p.get("ToPort")) == (2378, 2380)
+                            for r in p.get("IpRanges", []) if r.get("Description") == RULE_DESCRIPTION}
+                for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress"))}
+
+    def agent_operations(self) -> set[str]:
+        """Every ``service:Operation`` the agents sent to AWS so far."""
+        with open(os.path.join(self.state_dir, "aws-calls.log")) as calls:
+            return {line.split(" ", 3)[2] for line in calls if line.split(" ", 3)[1].startswith("i-")}
+
     def aws_calls(self, since: float = 0.0) -> list[tuple[float, str, str]]:
         """The agents' AWS calls logged by the simulator's proxy: (time, instance, service:Operation)."""
         calls = []
@@ -219,3 +234,15 @@ def stopped_group():
             os.killpg(pgid, signal.SIGCONT)
         except ProcessLookupError:
             pass
+
+
+def policy_actions(template_path: Path) -> set[str]:
+    """The actions the template's instance role allows (its one inline policy)."""
+    from cfnlint.decode import decode_str
+
+    template, _ = decode_str(template_path.read_text())
+    allowed = set()
+    for statement in template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+        actions = statement["Action"]
+        allowed.update([actions] if isinstance(actions, str) else actions)
+    return allowed

@@ -8,7 +8,7 @@ import signal
 import time
 
 from appliance.sim.supervisor import etcd_binary
-from tests.integration.conftest import REPO, etcd_pid, run_cli, wait_until
+from tests.integration.conftest import REPO, etcd_pid, policy_actions, run_cli, wait_until
 
 GRACE = 5  # the simulator's default GRACE_PERIOD, seconds
 
@@ -149,19 +149,8 @@ def test_access_denied_exits_2_naming_the_call(cluster3, tmp_path):
 
 def test_agents_call_only_what_the_template_allows(cluster3):
     """Every AWS operation the agents made during this module is in the template's IAM policy."""
-    from cfnlint.decode import decode_str
-
-    template, _ = decode_str((REPO / "cloudformation" / "etcd-cluster.yaml").read_text())
-    allowed = set()
-    for statement in template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
-        actions = statement["Action"]
-        allowed.update([actions] if isinstance(actions, str) else actions)
-    made = set()
-    with open(os.path.join(cluster3.state_dir, "aws-calls.log")) as calls:
-        for line in calls:
-            _, caller, operation, _ = line.split(" ", 3)
-            if caller.startswith("i-"):
-                made.add(operation)
+    made = cluster3.agent_operations()
+    allowed = policy_actions(REPO / "cloudformation" / "etcd-cluster.yaml")
     assert made, "the agents made no AWS call?"
     assert made <= allowed, f"calls outside the policy: {made - allowed}"
 

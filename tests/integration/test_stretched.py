@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from appliance.cluster.peer_access import RULE_DESCRIPTION
-from tests.integration.conftest import Sim, wait_until
+from tests.integration.conftest import REPO, Sim, policy_actions, wait_until
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -29,21 +28,12 @@ def stretched(tmp_path_factory):
         sim.down()
 
 
-def peer_rules(sim: Sim, region: str) -> dict[str, set[str]]:
-    """The appliance's /32 rules in the region's group: direction -> CIDRs (ports 2378-2380)."""
-    group_id = sim.state["regions"][region]["security_group"]
-    group = sim.aws("ec2", region).describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    return {direction: {r["CidrIp"] for p in group[key] if (p.get("FromPort"), p.get("ToPort")) == (2378, 2380)
-                        for r in p.get("IpRanges", []) if r.get("Description") == RULE_DESCRIPTION}
-            for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress"))}
-
-
 def rules_match(sim: Sim) -> bool:
     """Every region's group allows, both ways, exactly the other regions' instances."""
     instances = sim.instances()
     for region in REGIONS:
         others = {f"{i['private_ip']}/32" for i in instances if i["region"] != region}
-        if peer_rules(sim, region) != {"ingress": others, "egress": others}:
+        if sim.peer_rules(region) != {"ingress": others, "egress": others}:
             return False
     return True
 
@@ -77,7 +67,7 @@ def test_five_instances_in_three_regions_form_one_cluster_with_exact_peer_rules(
 def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
     victim = next(i for i in stretched.instances() if i["region"] == "eu-west-1" and not i["leader"])
     old_rule = f"{victim['private_ip']}/32"
-    assert old_rule in peer_rules(stretched, "eu-central-1")["ingress"]
+    assert old_rule in stretched.peer_rules("eu-central-1")["ingress"]
     done = stretched.cli("terminate", victim["id"])
     assert done.returncode == 0, done.stderr
     wait_until(lambda: victim["id"] not in {m["name"] for m in stretched.members()}
@@ -87,7 +77,7 @@ def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
                        and i["id"] != victim["id"] and i["private_ip"] != victim["private_ip"])
     wait_until(lambda: rules_match(stretched), 60, "the groups to follow the replacement")
     for region in ("eu-central-1", "eu-north-1"):
-        rules = peer_rules(stretched, region)
+        rules = stretched.peer_rules(region)
         assert old_rule not in rules["ingress"] and old_rule not in rules["egress"]
         assert f"{replacement['private_ip']}/32" in rules["ingress"]
 
@@ -113,3 +103,13 @@ def test_a_region_whose_api_fails_removes_nothing(stretched):
                and len(stretched.members()) == 5 and stretched.healthy(), 150,
                "the eu-north-1 member to be replaced once its region answers")
     wait_until(lambda: rules_match(stretched), 60, "the groups to follow the replacement")
+
+
+def test_agents_call_only_what_the_multiregion_template_allows(stretched):
+    """Every AWS operation the agents made in this module (the rules' changes among them) is in the
+    multiregion template's IAM policy."""
+    made = stretched.agent_operations()
+    assert {"ec2:DescribeSecurityGroups", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"} <= made
+    allowed = policy_actions(REPO / "cloudformation" / "etcd-cluster-multiregion.yaml")
+    assert made <= allowed, f"calls outside the policy: {made - allowed}"
