@@ -1,5 +1,6 @@
-"""The senza definition: kept equal to the CloudFormation template, and deployed with the real
-``senza create`` (stups-senza, from ``.venv-senza``) into a real moto server.
+"""The senza definitions (single region, and one region of a cluster across regions): each kept equal to
+its CloudFormation template, and deployed with the real ``senza create`` (stups-senza, from
+``.venv-senza``) into a real moto server.
 
 moto offers a Taupage image through ``MOTO_AMIS_PATH`` (images registered through the API get
 the root device type "standard", and senza looks only for EBS-backed ones). ``--force`` skips
@@ -27,6 +28,10 @@ pytestmark = pytest.mark.timeout(300)
 
 TEMPLATE = REPO / "cloudformation" / "etcd-cluster.yaml"
 DEFINITION = REPO / "cloudformation" / "senza" / "etcd-cluster.yaml"
+MULTI_TEMPLATE = REPO / "cloudformation" / "etcd-cluster-multiregion.yaml"
+MULTI_DEFINITION = REPO / "cloudformation" / "senza" / "etcd-cluster-multiregion.yaml"
+PAIRS = [(TEMPLATE, DEFINITION), (MULTI_TEMPLATE, MULTI_DEFINITION)]
+ACTIVE_REGIONS = "eu-central-1,eu-west-1"
 SENZA = REPO / ".venv-senza" / "bin" / "senza"
 TAUPAGE_AMI = "ami-0a1b2c3d4e5f60718"
 IMAGE = "registry.local/team/etcd-appliance:3.5.1-p1"
@@ -45,9 +50,10 @@ def properties(resource: dict) -> dict:
     return props
 
 
-def test_the_definition_keeps_the_template_s_resources_policy_and_parameters():
-    template, _ = decode_str(TEMPLATE.read_text())  # short tags (!Ref …) become the long forms
-    definition = yaml.safe_load(DEFINITION.read_text())
+@pytest.mark.parametrize("template_path,definition_path", PAIRS, ids=["single-region", "multiregion"])
+def test_the_definition_keeps_the_template_s_resources_policy_and_parameters(template_path, definition_path):
+    template, _ = decode_str(template_path.read_text())  # short tags (!Ref …) become the long forms
+    definition = yaml.safe_load(definition_path.read_text())
     assert set(definition["Resources"]) == set(template["Resources"])
     for name, resource in template["Resources"].items():
         ours = definition["Resources"][name]
@@ -94,9 +100,11 @@ def senza(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SENZA), *args], capture_output=True, text=True, timeout=180, env=env, cwd=REPO)
 
 
-def test_senza_create_deploys_the_stack(local_aws):
-    done = senza(local_aws, "create", "--force", "--region", aws.REGION, str(DEFINITION), "1", "sim.internal.",
-                 IMAGE, "10.0.0.0/16", "DnsServiceName=config")
+@pytest.mark.parametrize("template_path,definition_path", PAIRS, ids=["single-region", "multiregion"])
+def test_senza_create_deploys_the_stack(local_aws, template_path, definition_path):
+    multiregion = definition_path == MULTI_DEFINITION
+    done = senza(local_aws, "create", "--force", "--region", aws.REGION, str(definition_path), "1", "sim.internal.",
+                 IMAGE, "10.0.0.0/16", *([ACTIVE_REGIONS] if multiregion else []), "DnsServiceName=config")
     assert done.returncode == 0, done.stdout + done.stderr
     session = boto3.session.Session(region_name=aws.REGION, aws_access_key_id="testing",
                                     aws_secret_access_key="testing")
@@ -105,7 +113,7 @@ def test_senza_create_deploys_the_stack(local_aws):
     stack = client["cloudformation"].describe_stacks(StackName="etcd-1")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     summaries = client["cloudformation"].list_stack_resources(StackName="etcd-1")["StackResourceSummaries"]
-    template, _ = decode_str(TEMPLATE.read_text())
+    template, _ = decode_str(template_path.read_text())
     body = client["cloudformation"].get_template(StackName="etcd-1")["TemplateBody"]
     deployed = json.loads(body) if isinstance(body, str) else body
     assert {k: r["Type"] for k, r in deployed["Resources"].items()} == {
@@ -127,12 +135,13 @@ def test_senza_create_deploys_the_stack(local_aws):
     config = yaml.safe_load(boot)
     assert config["source"] == IMAGE and config["networking"] == "host"
     assert config["environment"] == {"HOSTED_ZONE": "sim.internal.", "CLUSTER_NAME": "etcd-1",
-                                     "GRACE_PERIOD": "300", "DNS_SERVICE_NAME": "config"}
+                                     "GRACE_PERIOD": "300", "DNS_SERVICE_NAME": "config",
+                                     **({"ACTIVE_REGIONS": ACTIVE_REGIONS} if multiregion else {})}
 
     # The group: InstanceCount members (one more during a rotation), in the default VPC's subnets.
     group = client["autoscaling"].describe_auto_scaling_groups(
         AutoScalingGroupNames=[resources["AutoScalingGroup"]["PhysicalResourceId"]])["AutoScalingGroups"][0]
-    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (3, 4, 3)
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == ((2, 3, 2) if multiregion else (3, 4, 3))
     vpc = client["ec2"].describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = {s["SubnetId"] for s in client["ec2"].describe_subnets(
         Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}
@@ -145,6 +154,9 @@ def test_senza_create_deploys_the_stack(local_aws):
     assert {(r["FromPort"], r["ToPort"], tuple(i["CidrIp"] for i in r["IpRanges"])) for r in rules} >= {
         (2379, 2379, ("10.0.0.0/16",))}
     assert all(i["CidrIp"] != "0.0.0.0/0" for r in rules for i in r["IpRanges"])
+    # Across regions, the agents find each region's group by its tag.
+    tags = {t["Key"]: t["Value"] for t in sg["SecurityGroups"][0].get("Tags", [])}
+    assert (tags.get("etcd-appliance:cluster") == "etcd-1") == multiregion
 
     # The role's policy: the template's, with the stack name and the service name filled in.
     role = resources["Role"]["PhysicalResourceId"]
@@ -158,9 +170,11 @@ def test_senza_create_deploys_the_stack(local_aws):
         s["Action"] for s in template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]]
 
 
-def test_the_template_senza_generates_passes_cfn_lint(local_aws, tmp_path):
-    done = senza(local_aws, "print", "--force", "--region", aws.REGION, str(DEFINITION), "1", "sim.internal.",
-                 IMAGE, "10.0.0.0/16")
+@pytest.mark.parametrize("definition_path", [DEFINITION, MULTI_DEFINITION], ids=["single-region", "multiregion"])
+def test_the_template_senza_generates_passes_cfn_lint(local_aws, tmp_path, definition_path):
+    extra = [ACTIVE_REGIONS] if definition_path == MULTI_DEFINITION else []
+    done = senza(local_aws, "print", "--force", "--region", aws.REGION, str(definition_path), "1", "sim.internal.",
+                 IMAGE, "10.0.0.0/16", *extra)
     assert done.returncode == 0, done.stdout + done.stderr
     printed = tmp_path / "senza-etcd-1.json"
     printed.write_text(done.stdout)
