@@ -47,6 +47,7 @@ bench: $(STAMP) etcd-old
 	$(PY) benchmarks/bench_route53.py
 	$(PY) benchmarks/mirror.py
 	$(PY) benchmarks/bench_switchover.py
+	$(PY) benchmarks/bench_stretched.py
 
 clean:
 	-$(PY) etcd.py sim down
