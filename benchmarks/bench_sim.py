@@ -82,40 +82,49 @@ def steady_state(state_dir: str, seconds: float) -> tuple[float, float]:
     return max(calls.values()) * 60 / seconds, max(cpu.values())
 
 
+def measure(up_fn, steady_seconds: float, results: dict[str, list[float]], prefix: str = "bench-sim-") -> None:
+    """One run in a fresh simulator: ``up_fn(state_dir)`` (seconds to healthy), then a termination
+    healed, then the steady state; appends to results["up"], ["heal"], ["calls"] and ["cpu"]."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as state_dir:
+        try:
+            results["up"].append(up_fn(state_dir))
+            results["heal"].append(heal_after_termination(state_dir))
+            calls, cpu = steady_state(state_dir, steady_seconds)
+            results["calls"].append(calls)
+            results["cpu"].append(cpu)
+        finally:
+            cli("sim", "down", "--state-dir", state_dir)
+
+
+def report(results: dict[str, list[float]], runs: int, rows: list[tuple[str, str, str, str]]) -> None:
+    """Print each row (label, results key, unit, target) as median, min and max."""
+    print(f"\nmedians of {runs} runs on {os.cpu_count()} cores")
+    for label, key, unit, target in rows:
+        values = results[key]
+        print(f"{label:<52} median {statistics.median(values):6.2f} {unit:<9} "
+              f"(min {min(values):.2f}, max {max(values):.2f}; target {target})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steady-seconds", type=float, default=60)
     args = parser.parse_args()
-    results: dict[str, list[float]] = {k: [] for k in ("up3", "heal", "calls", "cpu", "up5")}
+    results: dict[str, list[float]] = {k: [] for k in ("up", "heal", "calls", "cpu", "up5")}
     for run in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="bench-sim-") as state_dir:
-            try:
-                results["up3"].append(up(state_dir, 3))
-                results["heal"].append(heal_after_termination(state_dir))
-                calls, cpu = steady_state(state_dir, args.steady_seconds)
-                results["calls"].append(calls)
-                results["cpu"].append(cpu)
-            finally:
-                cli("sim", "down", "--state-dir", state_dir)
+        measure(lambda state_dir: up(state_dir, 3), args.steady_seconds, results)
         with tempfile.TemporaryDirectory(prefix="bench-sim-") as state_dir:
             try:
                 results["up5"].append(up(state_dir, 5))
             finally:
                 cli("sim", "down", "--state-dir", state_dir)
         print(f"run {run + 1}: " + ", ".join(f"{k}={v[-1]:.2f}" for k, v in results.items()), flush=True)
-
-    def line(label: str, key: str, unit: str, target: str) -> None:
-        values = results[key]
-        print(f"{label:<48} median {statistics.median(values):6.2f} {unit:<9} "
-              f"(min {min(values):.2f}, max {max(values):.2f}; target {target})")
-
-    print(f"\nmedians of {args.runs} runs on {os.cpu_count()} cores")
-    line("sim up -> healthy 3-member cluster", "up3", "s", "<= 20 s")
-    line("sim up -> healthy 5-member cluster", "up5", "s", "<= 30 s")
-    line("terminate one -> 3 healthy voting members", "heal", "s", "<= 30 s")
-    line("steady state: AWS API calls/min (busiest agent)", "calls", "calls/min", "<= 6")
-    line("steady state: CPU of the busiest agent", "cpu", "% core", "< 1%")
+    report(results, args.runs, [
+        ("sim up -> healthy 3-member cluster", "up", "s", "<= 20 s"),
+        ("sim up -> healthy 5-member cluster", "up5", "s", "<= 30 s"),
+        ("terminate one -> 3 healthy voting members", "heal", "s", "<= 30 s"),
+        ("steady state: AWS API calls/min (busiest agent)", "calls", "calls/min", "<= 6"),
+        ("steady state: CPU of the busiest agent", "cpu", "% core", "< 1%")])
 
 
 if __name__ == "__main__":

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from bench_sim import cli, heal_after_termination, steady_state  # noqa: E402
+from bench_sim import cli, measure, report  # noqa: E402
 
 REGIONS = "eu-central-1,eu-west-1,eu-north-1"
 
@@ -40,27 +38,13 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, list[float]] = {k: [] for k in ("up", "heal", "calls", "cpu")}
     for run in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="bench-stretched-") as state_dir:
-            try:
-                results["up"].append(up(state_dir))
-                results["heal"].append(heal_after_termination(state_dir))
-                calls, cpu = steady_state(state_dir, args.steady_seconds)
-                results["calls"].append(calls)
-                results["cpu"].append(cpu)
-            finally:
-                cli("sim", "down", "--state-dir", state_dir)
+        measure(up, args.steady_seconds, results, prefix="bench-stretched-")
         print(f"run {run + 1}: " + ", ".join(f"{k}={v[-1]:.2f}" for k, v in results.items()), flush=True)
-
-    def line(label: str, key: str, unit: str, target: str) -> None:
-        values = results[key]
-        print(f"{label:<52} median {statistics.median(values):6.2f} {unit:<9} "
-              f"(min {min(values):.2f}, max {max(values):.2f}; target {target})")
-
-    print(f"\nmedians of {args.runs} runs on {os.cpu_count()} cores")
-    line("sim up (3 regions, 2+2+1) -> healthy 5-member cluster", "up", "s", "<= 40 s")
-    line("terminate one -> 5 healthy voting members", "heal", "s", "<= 30 s")
-    line("steady state: AWS API calls/min (busiest agent)", "calls", "calls/min", "none set")
-    line("steady state: CPU of the busiest agent", "cpu", "% core", "< 1%")
+    report(results, args.runs, [
+        ("sim up (3 regions, 2+2+1) -> healthy 5-member cluster", "up", "s", "<= 40 s"),
+        ("terminate one -> 5 healthy voting members", "heal", "s", "<= 30 s"),
+        ("steady state: AWS API calls/min (busiest agent)", "calls", "calls/min", "none set"),
+        ("steady state: CPU of the busiest agent", "cpu", "% core", "< 1%")])
 
 
 if __name__ == "__main__":
