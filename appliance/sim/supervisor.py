@@ -26,6 +26,10 @@ log = logging.getLogger("sim")
 ENTRY_POINT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "etcd.py"))
 POLL_INTERVAL = 0.5     # seconds between looks at the ASG
 AGENT_RESTART_DELAY = 2.0
+# Seconds the stack gets to stop by itself on `sim down`: the whole stack going at once is a power cut,
+# not a leave. Longer would only wait for the last etcd's leadership transfer to peers already gone
+# (about 7 s); its data stays crash-consistent under SIGKILL, and `sim up` starts afresh anyway.
+TEARDOWN_GRACE = 2.0
 
 
 def _die_with_supervisor() -> None:  # pragma: no cover - runs between fork and exec
@@ -295,13 +299,13 @@ class Supervisor:
         log.info("%s: killed agent and etcd of %s", why, instance_id)
 
     def teardown(self) -> None:
-        """Stop every agent (SIGTERM, then SIGKILL after 10 s), the servers and moto."""
+        """Stop every agent (SIGTERM, then SIGKILL after :data:`TEARDOWN_GRACE`), the servers and moto."""
         for proc in self.agents.values():
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + TEARDOWN_GRACE
         for proc in list(self.agents.values()):
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))

@@ -68,26 +68,32 @@ def member_names(sim) -> set[str]:
     return {m["name"] for m in sim.members()}
 
 
+def home_members(sim) -> int:
+    return sum(1 for i in sim.instances() if i["region"] == HOME and i["member"])
+
+
 def test_a_region_added_before_the_rotation_waits_instead_of_being_removed(sim_factory):
-    """The walkthrough's order broken: the second region is deployed while the home instances still run
-    without ACTIVE_REGIONS (their leader would take its members for gone and remove them). The newcomer
-    waits, saying why, and joins once every home instance has been replaced by one that knows both."""
+    """The walkthrough's order broken: the second region is deployed while the home instance still runs
+    without ACTIVE_REGIONS (as leader it would take the newcomer for gone and remove it). The newcomer
+    waits, saying why, and joins once the home instance is replaced by one that knows both regions."""
     sim = sim_factory("misordered")
-    sim.up(3)
+    sim.up(1)
     assert sim.cli("update", "--active-regions", f"{HOME},{SECOND}").returncode == 0
     done = sim.cli("add-region", SECOND, "--instances", "1", "--timeout", "15")
     assert done.returncode == 1 and "no healthy cluster within 15 s" in done.stderr, done.stdout + done.stderr
     newcomer = next(i for i in sim.instances() if i["region"] == SECOND)
     wait_until(lambda: "do not count this instance's region" in sim.agent_status(newcomer["id"])["reason"], 30,
                "the newcomer to say why it waits")
-    home = [i["id"] for i in sim.instances() if i["region"] == HOME]
-    assert member_names(sim) == set(home)
-    # Replace the home instances one at a time (non-leaders first); each replacement knows both regions.
-    leader = sim.leader()["id"]
-    for old in sorted(set(home) - {leader}) + [leader]:
-        assert sim.cli("terminate", old).returncode == 0
-        wait_until(lambda old=old: old not in member_names(sim) and sum(
-            1 for i in sim.instances() if i["region"] == HOME and i["member"]) == 3, 120, f"{old} to be replaced")
-    wait_until(lambda: newcomer["id"] in member_names(sim) and sim.healthy(), 120,
+    old = next(i["id"] for i in sim.instances() if i["region"] == HOME)
+    assert member_names(sim) == {old}
+    # Replace the home instance, launch first: a second home instance (launched after the update, so it
+    # knows both regions) joins; then the old one leaves gracefully and the group launches another.
+    done = sim.cli("scale", "--region", HOME, "2", "--timeout", "1")
+    assert done.returncode == 1, done.stdout + done.stderr  # not healthy: the newcomer is still waiting
+    wait_until(lambda: home_members(sim) == 2, 60, "the second home instance to join")
+    assert newcomer["id"] not in member_names(sim)
+    assert sim.cli("terminate", "--graceful", old).returncode == 0
+    wait_until(lambda: old not in member_names(sim) and home_members(sim) == 2, 60, f"{old} to be replaced")
+    wait_until(lambda: newcomer["id"] in member_names(sim) and sim.healthy(), 60,
                "the newcomer to join once every home agent knows its region")
-    assert len(member_names(sim)) == 4
+    assert len(member_names(sim)) == 3
