@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from appliance.cluster.locks import UPGRADE_KEY
@@ -113,6 +114,9 @@ def test_an_older_etcd_refuses_to_join(sim_factory, etcd_old):
     assert {i["id"] for i in status["instances"]} == before
 
 
+# With the soak tests: the launch-first rotation under a writer runs in `make test` (the rolling
+# upgrade above), and the soak's rounds terminate members under writes too.
+@pytest.mark.soak
 def test_terminate_first_rotation_loses_no_acknowledged_write(sim_factory):
     sim = sim_factory("rotate")
     sim.up(3)
