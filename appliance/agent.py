@@ -42,6 +42,8 @@ BOOTSTRAP_INTERVAL = 1.0   # seconds between cycles until the member serves
 BUSY_LISTING_INTERVAL = 2.0  # seconds between AWS listings while something is changing
 PROBE_TIMEOUT = 1.0        # seconds for probing peers' agents and members while bootstrapping
 PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security groups (repairs hand edits)
+# What reading or changing the regions' security groups may fail with: the groups stay as they are.
+_GROUP_ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class Agent:
@@ -207,14 +209,17 @@ class Agent:
         unaware = []
         for member in cluster.members:
             for host in sorted(member.peer_hosts):
-                try:
-                    body = self._http.get(f"http://{host}:{self.settings.status_port}/status",
-                                          timeout=PROBE_TIMEOUT).json()
-                except (requests.RequestException, ValueError):
-                    continue
-                if self.me.region not in (body.get("active_regions") or [body.get("region")]):
+                body = self._agent_status(host)
+                if body is not None and self.me.region not in (body.get("active_regions") or [body.get("region")]):
                     unaware.append(member.name or member.hex_id)
         return tuple(unaware)
+
+    def _agent_status(self, host: str) -> dict | None:
+        """Another instance's agent status (``GET /status`` on ``host``), None if it does not answer."""
+        try:
+            return self._http.get(f"http://{host}:{self.settings.status_port}/status", timeout=PROBE_TIMEOUT).json()
+        except (requests.RequestException, ValueError):
+            return None
 
     def _open_own_access(self) -> str:
         """Before seeding or joining: open the other regions' groups to this instance; "" once open.
@@ -229,8 +234,7 @@ class Agent:
             for change in missing:
                 self.security_groups.apply(change)
                 log.info("peer access: %s (this instance, before it seeds or joins)", change)
-        except (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError,
-                botocore.exceptions.ClientError) as exc:
+        except _GROUP_ERRORS as exc:
             return str(exc)
         self.own_access_open = True
         return ""
@@ -335,13 +339,9 @@ class Agent:
         for inst in listing.in_service():
             if inst.instance_id == self.me.instance_id or not inst.private_ip:
                 continue
-            url = f"http://{inst.private_ip}:{self.settings.status_port}/status"
-            try:
-                body = self._http.get(url, timeout=PROBE_TIMEOUT).json()
-                peers[inst.instance_id] = PeerStatus(inst.instance_id, bool(body.get("running")),
-                                                     bool(body.get("has_data")), bool(body.get("seeding")))
-            except (requests.RequestException, ValueError):
-                peers[inst.instance_id] = None
+            body = self._agent_status(inst.private_ip)
+            peers[inst.instance_id] = None if body is None else PeerStatus(
+                inst.instance_id, bool(body.get("running")), bool(body.get("has_data")), bool(body.get("seeding")))
         return peers
 
     # --- act ----------------------------------------------------------------
@@ -498,8 +498,7 @@ class Agent:
                 self.security_groups.apply(change)
             outcome = access.reason
             self.access_basis, self.access_synced_at = basis, time.monotonic()
-        except (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError,
-                botocore.exceptions.ClientError) as exc:
+        except _GROUP_ERRORS as exc:
             outcome = f"security groups unchanged, retrying after the next listing: {exc}"
         if outcome != self.last_access:
             log.info("peer access: %s", outcome)

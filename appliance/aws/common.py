@@ -32,6 +32,21 @@ def is_denied(exc: Exception) -> bool:
     return error_code(exc) in DENIED
 
 
+def call(service: str, client, operation: str, **kwargs):
+    """``client.<operation>(**kwargs)`` (boto3's snake_case name), with a refused call as one error.
+
+    Raises:
+        AwsPermissionError: the role may not make the call.
+        botocore.exceptions.BotoCoreError, ClientError: anything else AWS said or did not say.
+    """
+    try:
+        return getattr(client, operation)(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        if is_denied(exc):
+            raise permission_error(service, operation) from None
+        raise
+
+
 def permission_error(service: str, operation: str) -> AwsPermissionError:
     """The one-line error for a refused call; ``operation`` in boto3's snake_case or as the API name."""
     api = "".join(part[:1].upper() + part[1:] for part in operation.split("_"))

@@ -17,7 +17,7 @@ from typing import Iterable
 import boto3
 import botocore.exceptions
 
-from appliance.aws.common import client_config, is_denied, permission_error
+from appliance.aws.common import call, client_config, is_denied, permission_error
 from appliance.errors import AwsPermissionError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -117,12 +117,7 @@ class Discovery:
 
     def _call(self, service: str, client, operation: str, **kwargs):
         self.calls += 1
-        try:
-            return getattr(client, operation)(**kwargs)
-        except botocore.exceptions.ClientError as exc:
-            if is_denied(exc):
-                raise permission_error(service, operation) from None
-            raise
+        return call(service, client, operation, **kwargs)
 
     def _describe_self(self) -> dict | None:
         answer = self._call("autoscaling", self.autoscaling, "describe_auto_scaling_instances",

@@ -15,9 +15,8 @@ import time
 from typing import Callable, Mapping, Sequence
 
 import boto3
-import botocore.exceptions
 
-from appliance.aws.common import client_config, is_denied, permission_error
+from appliance.aws.common import call, client_config
 from appliance.cluster import records
 from appliance.cluster.records import Change, RecordSet
 from appliance.errors import ConfigError
@@ -47,12 +46,7 @@ class HostedZone:
 
     def _call(self, operation: str, **kwargs):
         self.calls += 1
-        try:
-            return getattr(self.route53, operation)(**kwargs)
-        except botocore.exceptions.ClientError as exc:
-            if is_denied(exc):
-                raise permission_error("route53", operation) from None
-            raise
+        return call("route53", self.route53, operation, **kwargs)
 
     def resolve(self) -> str:
         """The zone's id (ListHostedZonesByName), cached.

@@ -13,7 +13,7 @@ from typing import Iterable
 import boto3
 import botocore.exceptions
 
-from appliance.aws.common import client_config, error_code, is_denied, permission_error
+from appliance.aws.common import call, client_config, error_code
 from appliance.aws.discovery import CLUSTER_TAG
 from appliance.cluster.peer_access import RULE_DESCRIPTION, GroupRules, RuleChange
 
@@ -47,12 +47,7 @@ class SecurityGroups:
 
     def _call(self, region: str, operation: str, **kwargs):
         self.calls += 1
-        try:
-            return getattr(self._ec2[region], operation)(**kwargs)
-        except botocore.exceptions.ClientError as exc:
-            if is_denied(exc):
-                raise permission_error("ec2", operation) from None
-            raise
+        return call("ec2", self._ec2[region], operation, **kwargs)
 
     def observe(self) -> dict[str, GroupRules]:
         """Every active region's group and its rules described :data:`RULE_DESCRIPTION` on the peer ports.

@@ -131,19 +131,19 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
     return {**facts, **_apply_stack(aws, "create", stack, facts, instances, grace_period, active_regions)}
 
 
-def update_stack(aws: dict, stack: str, facts: dict, instances: int, grace_period: float,
-                 active_regions: tuple[str, ...]) -> dict:
+def update_stack(aws: dict, stack: str, facts: dict, grace_period: float, active_regions: tuple[str, ...]) -> dict:
     """Update a region's stack (as :func:`deploy_stack` made it) to ``active_regions``.
 
-    ``instances`` must stay the stack's InstanceCount: moto replaces the whole group (every
-    instance) when a stack update changes its sizes; :func:`Supervisor._scale` changes them.
+    The InstanceCount stays ``facts["instance_count"]``: moto replaces the whole group (every
+    instance) when a stack update changes its sizes; ``Supervisor._scale`` changes them.
 
     Returns ``facts`` with the new ASG name, security group id and instance count.
 
     Raises:
         RuntimeError: the stack did not reach UPDATE_COMPLETE.
     """
-    updated = {**facts, **_apply_stack(aws, "update", stack, facts, instances, grace_period, active_regions)}
+    updated = {**facts, **_apply_stack(aws, "update", stack, facts, facts["instance_count"], grace_period,
+                                       active_regions)}
     # CloudFormation moves the group to the launch template's new version (the template says
     # Version: !GetAtt LaunchTemplate.LatestVersionNumber); moto leaves it on the old one, whose
     # security group moto has replaced, and the group could launch nothing. Do what AWS does; and
@@ -183,8 +183,9 @@ def _apply_stack(aws: dict, verb: str, stack: str, facts: dict, instances: int, 
 
 
 def stack_regions(sim_state: dict) -> dict[str, dict]:
-    """Region -> that region's facts (asg, security_group, …) of a running simulator."""
-    return sim_state.get("regions") or {sim_state["region"]: {"asg": sim_state["asg"]}}
+    """Region -> that region's facts (vpc, subnet, asg, security_group, instance_count) of a running
+    simulator; its first region is ``sim_state["region"]``."""
+    return sim_state["regions"]
 
 
 def stack_instances(sim_state: dict) -> list[dict]:

@@ -260,7 +260,7 @@ def cmd_status(args) -> int:
     report = view.observe(current)
     if args.json:
         # One cluster: its verdict is every region's; each region lists its own instances.
-        print(json.dumps({"aws_endpoint": current["aws_endpoint"], "mode": current.get("mode", "single"),
+        print(json.dumps({"aws_endpoint": current["aws_endpoint"], "mode": current["mode"],
                           "healthy": report.healthy, "reason": report.reason, "regions": {
                               region: {"stack": current["stack"], "asg": facts["asg"],
                                        "security_group": facts.get("security_group"),
@@ -290,7 +290,7 @@ def terminate(current: dict, instance_id: str, graceful: bool, timeout: float = 
     if instance_id not in known:
         raise ConfigError(f"instance {instance_id} is not in this simulator's group "
                           f"(known: {', '.join(sorted(known)) or 'none'})")
-    clients = aws.clients(current["aws_endpoint"], known[instance_id].get("region") or current["region"])
+    clients = aws.clients(current["aws_endpoint"], known[instance_id]["region"])
     pid = known[instance_id].get("agent_pid")
     if graceful:
         # What a termination lifecycle hook gives on AWS: the target lifecycle state
@@ -339,9 +339,9 @@ def cmd_rotate(args) -> int:
     return EXIT_OK if rotate(current["state_dir"], args.terminate_first, args.timeout) else EXIT_FAILURE
 
 
-def _request(current: dict, kind: str, timeout: float, **args) -> dict:
+def _request(current: dict, kind: str, timeout: float, **args) -> None:
     """Hand a change of the stacks to the supervisor, wait until it is done (at most 120 s) and then
-    for a healthy cluster at the new size (at most ``timeout``); returns the new state.
+    for a healthy cluster at the new size (at most ``timeout``).
 
     Raises:
         ConfigError: the supervisor refused the change (its reason), or did not answer in time.
@@ -367,14 +367,14 @@ def _request(current: dict, kind: str, timeout: float, **args) -> dict:
         if report.healthy:
             print(f"healthy after {time.monotonic() - started:.1f} s\n")
             print(view.format_table(report))
-            return state.load(state_dir)
+            return
         time.sleep(0.5)
     raise RuntimeError(f"sim {kind}: no healthy cluster within {timeout:.0f} s: {report.reason if report else '-'}")
 
 
 def cmd_update(args) -> int:
-    """``sim update --active-regions R1,R2 [--region R --instances N]``: update the stacks, like an
-    operator's CloudFormation update (running instances keep their settings; new ones get the new)."""
+    """``sim update --active-regions R1,R2``: update the stacks, like an operator's CloudFormation
+    update (running instances keep their settings; new ones get the new)."""
     current = _running_state(args.state_dir)
     active = region_names(args.active_regions, "--active-regions")
     if len(active) == 1:

@@ -64,6 +64,7 @@ def rotate(state_dir: str, terminate_first: bool = False, step_timeout: float = 
         return False
     old = sorted(r["id"] for r in report.instances if not r["leader"]) + [report.leader]
     autoscaling = aws.clients(current["aws_endpoint"], current["region"])["autoscaling"]
+    asg = aws.stack_regions(current)[current["region"]]["asg"]
     started = time.monotonic()
     for step, old_id in enumerate(old, 1):
         step_started = time.monotonic()
@@ -71,7 +72,7 @@ def rotate(state_dir: str, terminate_first: bool = False, step_timeout: float = 
         print(f"[{step}/{len(old)}] replacing {old_id} "
               f"({'terminate first' if terminate_first else 'launch first'})", flush=True)
         if not terminate_first:
-            autoscaling.set_desired_capacity(AutoScalingGroupName=current["asg"], DesiredCapacity=size + 1,
+            autoscaling.set_desired_capacity(AutoScalingGroupName=asg, DesiredCapacity=size + 1,
                                              HonorCooldown=False)
             ok, report = _wait(state_dir, size + 1, lambda r, before=before: bool(_ids(r) - before), step_timeout)
             if not ok:

@@ -67,7 +67,7 @@ class Supervisor:
     def __init__(self, state_dir: str, instances: list[int], grace_period: float, stack: str = "etcd",
                  agent_env: dict | None = None, regions: list[str] | None = None):
         self.state_dir = os.path.abspath(state_dir)
-        self.regions = list(regions or [aws.REGION])
+        self.regions = list(regions or [aws.REGION])  # where it starts; `sim add-region` adds to the state
         self.instances = dict(zip(self.regions, instances, strict=True))
         # What instances launched from now on get (the launch template's ACTIVE_REGIONS).
         self.active_regions = tuple(self.regions) if len(self.regions) > 1 else ()
@@ -78,8 +78,8 @@ class Supervisor:
         self.agents: dict[str, subprocess.Popen] = {}
         self.restart_at: dict[str, float] = {}
         self.known: dict[str, dict] = {}
-        self.binaries: dict[str, str] = {}  # instance id -> etcd binary it was launched with
-        self.launched_active: dict[str, tuple[str, ...]] = {}  # instance id -> its ACTIVE_REGIONS
+        # instance id -> what it was launched with: {"etcd_binary": path, "active_regions": (…)}
+        self.launched: dict[str, dict] = {}
         self.state: dict = {}
 
     def run(self) -> int:
@@ -114,14 +114,12 @@ class Supervisor:
                                                self.active_regions)
             log.info("stack %s deployed in %s (ASG %s, subnet %s)", self.stack, region, regions[region]["asg"],
                      regions[region]["subnet_cidr"])
-        first = regions[self.regions[0]]
         self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": self.regions[0],
                       "aws_endpoint": moto_endpoint, "agent_aws_endpoint": self.proxy.endpoint,
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
-                      "instances": {}, "ready": True, "requests": {},
-                      **{k: first[k] for k in ("vpc", "subnet", "subnet_cidr", "asg", "hosted_zone_id",
-                                               "hosted_zone")},
-                      "dns_server": self._start_dns(subnets[0], self.zone[0]), "regions": regions}
+                      "instances": {}, "ready": True, "requests": {}, "hosted_zone_id": self.zone[0],
+                      "hosted_zone": self.zone[1], "dns_server": self._start_dns(subnets[0], self.zone[0]),
+                      "regions": regions}
         self._save_shape()
         log.info("local AWS at %s; regions %s", moto_endpoint, ", ".join(self.regions))
         while not self.stop.is_set():
@@ -134,14 +132,14 @@ class Supervisor:
         return 0
 
     def _save_shape(self) -> None:
-        self.state.update(mode="stretched" if len(self.regions) > 1 else "single",
+        self.state.update(mode="stretched" if len(self.state["regions"]) > 1 else "single",
                           active_regions=list(self.active_regions),
                           instance_count=sum(f["instance_count"] for f in self.state["regions"].values()))
         state.save(self.state_dir, self.state)
 
     def serve_request(self) -> None:
-        """Carry out a change of the stacks that ``sim update`` or ``sim add-region`` asked for, once,
-        recording "ok" or the error under the request's id in the state."""
+        """Carry out a change of the stacks that ``sim update``, ``scale`` or ``add-region`` asked for,
+        once, recording "ok" or the error under the request's id in the state."""
         request = state.load_request(self.state_dir)
         if request is None or request["id"] in self.state["requests"]:
             return
@@ -166,11 +164,9 @@ class Supervisor:
         several); instances launched from then on get the new settings, running ones keep theirs."""
         for name, facts in self.state["regions"].items():
             self.state["regions"][name] = aws.update_stack(aws.clients(self.endpoint, name), self.stack, facts,
-                                                           facts["instance_count"], self.grace_period,
-                                                           active_regions)
+                                                           self.grace_period, active_regions)
             log.info("stack %s in %s updated: ACTIVE_REGIONS %s", self.stack, name, ",".join(active_regions) or "-")
         self.active_regions = active_regions
-        self.state["asg"] = self.state["regions"][self.regions[0]]["asg"]
 
     def _scale(self, region: str, instances: int) -> None:
         """Set ``region``'s group sizes to ``instances`` (max one more, as the templates' GroupMaxSize)."""
@@ -191,7 +187,6 @@ class Supervisor:
         self.state["regions"][region] = aws.deploy_stack(aws.clients(self.endpoint, region), subnet_n, self.stack,
                                                          instances, self.grace_period, self.zone, region,
                                                          self.active_regions)
-        self.regions.append(region)
         log.info("stack %s deployed in %s (subnet 127.0.%d.0/24)", self.stack, region, subnet_n)
 
     def _start_dns(self, subnet_n: int, zone_id: str) -> str | None:
@@ -242,7 +237,7 @@ class Supervisor:
                 i: {"private_ip": inst["private_ip"], "region": inst["region"],
                     "agent_pid": self.agents[i].pid if i in self.agents else None,
                     "log": os.path.join(state.instance_dir(self.state_dir, i), "agent.log"),
-                    "etcd_binary": self.binaries.get(i)}
+                    "etcd_binary": self.launched.get(i, {}).get("etcd_binary")}
                 for i, inst in current.items()}
             state.save(self.state_dir, self.state)
 
@@ -259,17 +254,17 @@ class Supervisor:
         os.makedirs(directory, exist_ok=True)
         self.metadata.register(InstanceMetadata(instance_id, inst["region"], inst["availability_zone"],
                                                 inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id)))
+        launch = self._launch_of(instance_id)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
         env.update({
             "AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_DEFAULT_REGION": inst["region"],
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id),
             "AWS_SDK_UA_APP_ID": instance_id,
-            "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": self._binary_of(instance_id),
+            "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": launch["etcd_binary"],
             "CLUSTER_NAME": self.stack, "GRACE_PERIOD": str(self.grace_period),
             "HOSTED_ZONE": self.state["hosted_zone"],
-            **({"ACTIVE_REGIONS": ",".join(self._active_regions_of(instance_id))}
-               if self._active_regions_of(instance_id) else {}),
+            **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:
@@ -279,15 +274,14 @@ class Supervisor:
         self.agents[instance_id] = proc
         log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
 
-    def _active_regions_of(self, instance_id: str) -> tuple[str, ...]:
-        # Like the launch template version an instance was launched from: a restart keeps it.
-        return self.launched_active.setdefault(instance_id, self.active_regions)
-
-    def _binary_of(self, instance_id: str) -> str:
-        # Like an AMI: fixed at launch from the launch settings of that moment; a restart keeps it.
-        if instance_id not in self.binaries:
-            self.binaries[instance_id] = state.load_launch(self.state_dir).get("etcd_binary") or etcd_binary()
-        return self.binaries[instance_id]
+    def _launch_of(self, instance_id: str) -> dict:
+        # Like the AMI and the launch template version: fixed at the instance's launch from the
+        # settings of that moment; an agent restart keeps them.
+        if instance_id not in self.launched:
+            self.launched[instance_id] = {
+                "etcd_binary": state.load_launch(self.state_dir).get("etcd_binary") or etcd_binary(),
+                "active_regions": self.active_regions}
+        return self.launched[instance_id]
 
     def _kill(self, instance_id: str, why: str) -> None:
         proc = self.agents.pop(instance_id)

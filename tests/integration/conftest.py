@@ -236,13 +236,18 @@ def stopped_group():
             pass
 
 
+def policy_statements(template: dict) -> list[dict]:
+    """The statements of the instance role's one inline policy in a decoded template."""
+    return template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
 def policy_actions(template_path: Path) -> set[str]:
-    """The actions the template's instance role allows (its one inline policy)."""
+    """The actions the template's instance role allows."""
     from cfnlint.decode import decode_str
 
     template, _ = decode_str(template_path.read_text())
     allowed = set()
-    for statement in template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+    for statement in policy_statements(template):
         actions = statement["Action"]
         allowed.update([actions] if isinstance(actions, str) else actions)
     return allowed

@@ -8,7 +8,7 @@ import sys
 import pytest
 from cfnlint.decode import decode_str
 
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, policy_statements
 
 TEMPLATE = REPO / "cloudformation" / "etcd-cluster.yaml"
 MULTIREGION = REPO / "cloudformation" / "etcd-cluster-multiregion.yaml"
@@ -43,10 +43,6 @@ def test_instance_counts():
     assert load(MULTIREGION)["Parameters"]["InstanceCount"]["AllowedValues"] == ["1", "2", "3"]
 
 
-def statements(template):
-    return template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-
-
 def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs():
     single, multi = load(TEMPLATE), load(MULTIREGION)
     assert set(multi["Parameters"]) - set(single["Parameters"]) == {"ActiveRegions"}
@@ -58,14 +54,14 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     assert group.pop("Tags") == [{"Key": "etcd-appliance:cluster", "Value": {"Ref": "AWS::StackName"}}]
     assert group == single["Resources"]["SecurityGroup"]["Properties"]
     # The role may change rules only in groups carrying that tag, and describe groups.
-    added = [s for s in statements(multi) if s not in statements(single)]
+    added = [s for s in policy_statements(multi) if s not in policy_statements(single)]
     rules = next(s for s in added if "ec2:AuthorizeSecurityGroupIngress" in s["Action"])
     assert sorted(rules["Action"]) == ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress",
                                        "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
     assert rules["Condition"] == {"StringEquals": {"aws:ResourceTag/etcd-appliance:cluster":
                                                    {"Ref": "AWS::StackName"}}}
     describe = next(s for s in added if s is not rules)
-    assert set(describe["Action"]) - set(statements(single)[0]["Action"]) == {"ec2:DescribeSecurityGroups"}
+    assert set(describe["Action"]) - set(policy_statements(single)[0]["Action"]) == {"ec2:DescribeSecurityGroups"}
     assert len(added) == 2
     user_data = multi["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
     assert "-e ACTIVE_REGIONS=${ActiveRegions}" in user_data["Fn::Base64"]["Fn::Sub"]

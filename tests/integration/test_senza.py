@@ -22,7 +22,7 @@ import yaml
 from cfnlint.decode import decode_str
 
 from appliance.sim import aws
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, policy_statements
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -167,7 +167,7 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
         "route53:ChangeResourceRecordSetsNormalizedRecordNames"]
     assert names == ["etcd-1.*", "*.etcd-1.*", "_etcd-client._tcp.config.*"]
     assert [s["Action"] for s in policy["Statement"]] == [
-        s["Action"] for s in template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]]
+        s["Action"] for s in policy_statements(template)]
 
 
 @pytest.mark.parametrize("definition_path", [DEFINITION, MULTI_DEFINITION], ids=["single-region", "multiregion"])
