@@ -40,11 +40,18 @@ def take(client: EtcdClient, key: str, owner: str, ttl: int) -> str | None:
     Raises:
         EtcdUnavailable, EtcdError: etcd did not answer or refused.
     """
-    return _create(client, key, owner, ttl)[0]
+    return take_on_lease(client, key, owner, ttl)[0]
 
 
-def _create(client: EtcdClient, key: str, owner: str, ttl: int) -> tuple[str | None, int | None]:
-    """Create ``key`` = ``owner`` on a new lease if absent: (holder after the attempt, our lease or None)."""
+def take_on_lease(client: EtcdClient, key: str, owner: str, ttl: int) -> tuple[str | None, int | None]:
+    """Create ``key`` = ``owner`` on a new lease of ``ttl`` seconds if absent.
+
+    Returns:
+        (holder after the attempt, our lease id or None when not taken).
+
+    Raises:
+        EtcdUnavailable, EtcdError: etcd did not answer or refused.
+    """
     lease = client.lease_grant(ttl)
     created, current = client.create_if_absent(key, owner, lease)
     if created:
@@ -100,7 +107,7 @@ class LeaseLock:
                     return self.owner
                 log.warning("lost the lease of %s", self.key)
                 self.lease_id = None
-            current, self.lease_id = _create(self.client, self.key, self.owner, self.ttl)
+            current, self.lease_id = take_on_lease(self.client, self.key, self.owner, self.ttl)
             return current
         except (EtcdError, EtcdUnavailable) as exc:
             log.warning("lock %s: %s", self.key, exc)

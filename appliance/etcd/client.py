@@ -84,6 +84,12 @@ def compare_absent(key: bytes | str) -> dict:
     return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
 
 
+def compare_lease(key: bytes | str, lease_id: int) -> dict:
+    """True if ``key`` exists bound to the lease ``lease_id`` (etcd's LEASE compare target, since 3.3):
+    a fence, since the key vanishes with the lease and a later holder's key has another lease."""
+    return {"key": _b64(key), "target": "LEASE", "result": "EQUAL", "lease": str(lease_id)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Member:
     """An etcd cluster member. ``id`` is the 64-bit member id; ``name`` is "" until it has started."""

@@ -60,6 +60,10 @@ def add_parsers(sub) -> None:
                         help="copy again by itself when the source compacted past the position (else exit 3)")
     mirror.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     mirror.add_argument("--metrics-address", default="127.0.0.1", help="address for --metrics-port")
+    mirror.add_argument("--lock-holder", help="take the mirror lock in the destination under this name (e.g. the "
+                        "instance id) and write only while holding it; a second mirror waits (see --lock-ttl)")
+    mirror.add_argument("--lock-ttl", type=int, default=5,
+                        help="seconds the mirror lock outlives a holder that stopped renewing it (default 5)")
     mirror.add_argument("--idle-timeout", type=float, default=60.0,
                         help="seconds without any watch message before reconnecting (default 60)")
     mirror.set_defaults(handler=cmd_mirror)
@@ -113,11 +117,15 @@ def mirror_credentials(args):
 
 
 def cmd_mirror(args) -> int:
-    """``etcd.py mirror``: runs until SIGTERM (exit 0); 3 compacted, 4 strict, 5 another mirror."""
+    """``etcd.py mirror``: runs until SIGTERM (exit 0); 3 compacted, 4 strict, 5 another mirror,
+    9 the mirror lock lost."""
     from appliance.replication.metrics import MirrorMetrics
-    from appliance.replication.mirror import Mirror, MirrorStopped
+    from appliance.replication.mirror import EXIT_LOCK_LOST, Mirror, MirrorStopped
+    from appliance.replication.mirror_lock import MirrorLock
 
     settings = settings_from(args)
+    if not 2 <= args.lock_ttl <= 60:
+        raise ConfigError(f"--lock-ttl: must be whole seconds between 2 and 60 (got {args.lock_ttl})")
     logs.setup()
     try:
         metrics = MirrorMetrics(args.metrics_port, args.metrics_address) if args.metrics_port else None
@@ -134,16 +142,31 @@ def cmd_mirror(args) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, interrupt)
-    log.info("mirroring %s %r -> %s %r (position %s)", ",".join(settings.source), settings.source_prefix.decode(),
-             ",".join(settings.dest), settings.dest_prefix.decode(), settings.position_key.decode())
+    lock = None
+    if args.lock_holder:
+        lock = MirrorLock(EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials),
+                          args.lock_holder, args.lock_ttl, on_lost=lambda _: mirror.stop())
     try:
-        return mirror.run()
+        if lock is not None:
+            if not lock.acquire(mirror.stop_requested):
+                return EXIT_OK
+            mirror.fences, mirror.fences_hold = [lock.fence()], lock.still_ours
+        log.info("mirroring %s %r -> %s %r (position %s)", ",".join(settings.source),
+                 settings.source_prefix.decode(), ",".join(settings.dest), settings.dest_prefix.decode(),
+                 settings.position_key.decode())
+        mirror.run()
+        if lock is not None and lock.lost:
+            raise MirrorStopped(f"stopped: {lock.lost}", EXIT_LOCK_LOST)
+        return EXIT_OK
     except _Interrupted:
         log.info("stopped by signal at position %s", mirror.position)
         return EXIT_OK
     except MirrorStopped as exc:
         log.error("%s", exc)
         raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def cmd_verify(args) -> int:

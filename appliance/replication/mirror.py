@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Callable
 
 import tenacity
 
@@ -55,6 +56,7 @@ BOOKKEEPING = (b"/__replication/", b"/__appliance/")
 EXIT_COMPACTED = 3
 EXIT_STRICT = 4
 EXIT_POSITION_TAKEN = 5
+EXIT_LOCK_LOST = 9           # the mirror lock (--lock-holder) is no longer this mirror's
 MODE_CHECK_INTERVAL = 1.0    # seconds between reads of the source's mode
 DRAIN_EVENTS = 4096          # events taken from the watch per round at most (then applied in batches)
 READ_AHEAD = 256             # watch responses held in memory at most
@@ -128,6 +130,10 @@ class Mirror:
             else None
         self.stop_requested = threading.Event()
         self.position: int | None = None  # what this process last wrote (or read) at the position key
+        # Comparisons every destination transaction also carries (the mirror lock's fence), and
+        # how to tell whether they still hold.
+        self.fences: list[dict] = []
+        self.fences_hold: Callable[[], bool] = lambda: True
         self._stream: WatchStream | None = None
         self._local = threading.local()
         self.heartbeats = HeartbeatWatch(settings.source, settings.heartbeat_key, settings.timeout,
@@ -139,10 +145,10 @@ class Mirror:
         found = self.dest.get(self.s.position_key.decode())
         return int(found[0]) if found else None
 
-    def _guard(self) -> dict:
+    def _guard(self) -> list[dict]:
         if self.position is None:
-            return compare_absent(self.s.position_key)
-        return compare_value(self.s.position_key, str(self.position).encode())
+            return [compare_absent(self.s.position_key), *self.fences]
+        return [compare_value(self.s.position_key, str(self.position).encode()), *self.fences]
 
     def _commit(self, ops: list[dict], position: int | None, compares: list[dict] = (),
                 client: EtcdClient | None = None) -> None:
@@ -156,7 +162,7 @@ class Mirror:
                 # The destination's heartbeat says how fresh it is: the source's time as of the
                 # position, so a guard reading the passive cluster sees the mirror's lag.
                 success.append(op_put(self.s.heartbeat_key, repr(beat).encode()))
-        answer = (client or self.dest).txn([self._guard(), *compares], success)
+        answer = (client or self.dest).txn([*self._guard(), *compares], success)
         if not answer.get("succeeded"):
             self._explain_failed_txn(compares)
         self.metrics.transactions.inc()
@@ -174,6 +180,9 @@ class Mirror:
         return beat if beat is not None and beat != self._beat_written else None
 
     def _explain_failed_txn(self, compares: list[dict]) -> None:
+        if self.fences and not self.fences_hold():
+            raise MirrorStopped("the mirror lock is no longer this mirror's (its lease expired or another "
+                                "mirror holds it): nothing more is written", EXIT_LOCK_LOST)
         current = self.read_position()
         if current != self.position:
             raise MirrorStopped(f"the position at {self.s.position_key.decode()} is {current}, not "
@@ -289,7 +298,7 @@ class Mirror:
 
         Raises:
             MirrorStopped: compacted past the position (3), --strict found a difference (4),
-                another mirror writes the position (5).
+                another mirror writes the position (5), the mirror lock was lost (9).
         """
         wait = tenacity.wait_random_exponential(multiplier=0.5, max=10)
         failures = 0

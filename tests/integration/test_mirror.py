@@ -362,3 +362,38 @@ def test_a_destination_with_a_lower_txn_limit_stops_the_mirror_with_exit_2(tmp_p
         assert "give --max-txn-ops its limit" in m.text()
     finally:
         servers.stop()
+
+
+def test_the_mirror_lock_lets_one_mirror_write_and_passes_to_the_next_when_it_dies(pair, mirrors):
+    src, dst = EtcdClient([pair.source.url]), EtcdClient([pair.dest.url])
+    first = mirrors(pair, "--lock-holder", "first", "--lock-ttl", "3").start()
+    wait_until(lambda: position(pair), 30, "the first position")
+    second = mirrors(pair, "--lock-holder", "second", "--lock-ttl", "3").start()
+    wait_until(lambda: "held by first" in second.text() or None, 30, "the second mirror to wait for the lock")
+    assert "mirroring" not in second.text()
+    for i in range(50):
+        src.put(f"/src/k{i % 5}", str(i))
+    wait_until(lambda: equal(pair), 30, "the first mirror's copy")
+    first.kill()
+    killed = time.monotonic()
+    wait_until(lambda: "took the mirror lock" in second.text() or None, 30, "the second mirror to take the lock")
+    # The lease of a SIGKILLed holder expires after its TTL (3 s); not much later, the next one holds it.
+    assert time.monotonic() - killed < 3 + 2 * 0.5 + 2
+    for i in range(50, 100):
+        src.put(f"/src/k{i % 5}", str(i))
+    wait_until(lambda: equal(pair), 30, "the second mirror's changes")
+    assert dst.get("/__appliance/locks/mirror")[0] == b"second"
+
+
+def test_a_mirror_whose_lock_was_taken_away_writes_nothing_more_and_exits_9(pair, mirrors):
+    src, dst = EtcdClient([pair.source.url]), EtcdClient([pair.dest.url])
+    m = mirrors(pair, "--lock-holder", "first").start()
+    wait_until(lambda: position(pair), 30, "the first position")
+    # As if the holder had been cut off for longer than the TTL: its lease is gone, another holds the lock.
+    dst.lease_revoke(dst.get("/__appliance/locks/mirror")[1])
+    dst.put("/__appliance/locks/mirror", "someone else", lease=dst.lease_grant(60))
+    before = position(pair)
+    src.put("/src/after", "must not arrive")
+    assert m.wait(30) == 9
+    assert "mirror lock" in m.text()
+    assert dst.get("/dst/after") is None and position(pair) == before
