@@ -25,7 +25,7 @@ from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
 from appliance.aws.security_groups import GroupsUnknown, SecurityGroups
 from appliance.cluster import bootstrap, housekeeper, locks, membership, peer_access, records
-from appliance.cluster.access import credentials_for
+from appliance.cluster.access import Mode, credentials_for, read_mode
 from appliance.cluster.heartbeat import Heartbeat
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
 from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, MemberHealth, PeerStatus
@@ -34,6 +34,8 @@ from appliance.errors import AwsPermissionError, ConfigError
 from appliance.etcd import versions
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
 from appliance.etcd.process import EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside, write_marker
+from appliance.replication import inbound
+from appliance.replication.mirror_child import MirrorChild
 from appliance.status_server import StatusServer
 
 log = logging.getLogger("agent")
@@ -42,6 +44,9 @@ BOOTSTRAP_INTERVAL = 1.0   # seconds between cycles until the member serves
 BUSY_LISTING_INTERVAL = 2.0  # seconds between AWS listings while something is changing
 PROBE_TIMEOUT = 1.0        # seconds for probing peers' agents and members while bootstrapping
 PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security groups (repairs hand edits)
+# Seconds between reads of the other region's read record while the inbound mirror runs (it follows
+# replacements there), and while it waits for one.
+SOURCE_REFRESH, SOURCE_RETRY = 60.0, 5.0
 # What reading or changing the regions' security groups may fail with: the groups stay as they are.
 _GROUP_ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -115,6 +120,12 @@ class Agent:
         # Written while this member leads, for readers of a mirrored copy (lag, staleness).
         self.heartbeat = Heartbeat(EtcdClient([self.urls.client], timeout=0.9, credentials=self.credentials),
                                    lambda: self.is_leader)
+        # Regional clusters linked by the mirror: the passive cluster's leader runs the inbound mirror.
+        self.inbound = MirrorChild((self.urls.client,), settings.mirror_prefix, settings.credentials_file,
+                                   identity.instance_id) if settings.mirror_prefix else None
+        self.inbound_sources: dict[str, tuple[str, ...]] | None = None
+        self.sources_read_at = -math.inf
+        self.last_inbound = ""
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
@@ -139,6 +150,8 @@ class Agent:
             return self.shutdown()
         finally:
             self.heartbeat.stop()
+            if self.inbound is not None:
+                self.inbound.stop()
             if status_server is not None:
                 status_server.close()
 
@@ -150,7 +163,10 @@ class Agent:
         return self.settings.loop_interval
 
     def shutdown(self) -> int:
-        """SIGTERM: leave the cluster if the instance is being terminated, else just stop etcd."""
+        """SIGTERM: leave the cluster if the instance is being terminated, else just stop etcd
+        (the inbound mirror first, so that it releases its lock)."""
+        if self.inbound is not None:
+            self.inbound.stop()
         if self._metadata_says_terminated():
             log.info("SIGTERM and the instance's target lifecycle state is Terminated: leaving the cluster")
             self.leave(self.observe())
@@ -387,6 +403,8 @@ class Agent:
                 self.housekeep(s)
             elif decision.action is Action.SERVE and self.lock is not None and self.lock.lease_id:
                 self.lock.release()
+            if decision.action is Action.SERVE:
+                self.keep_inbound_mirror()
         except (EtcdError, EtcdUnavailable) as exc:
             # etcd refuses reconfiguration while not ready ("unhealthy cluster", learner
             # not caught up, "too many learner members"): the next cycle tries again.
@@ -503,6 +521,47 @@ class Agent:
         if outcome != self.last_access:
             log.info("peer access: %s", outcome)
             self.last_access = outcome
+
+    def keep_inbound_mirror(self) -> None:
+        """Run the inbound mirror while this member leads a passive cluster (see :mod:`.inbound`)."""
+        if self.inbound is None:
+            return
+        running = self.inbound.running_source()
+        mode = None
+        if self.is_leader:
+            try:
+                mode, _ = read_mode(self._local)
+            except (EtcdError, EtcdUnavailable, ConfigError) as exc:
+                log.warning("inbound mirror: cannot read this cluster's mode: %s", exc)
+        sources = self._inbound_sources(running is not None) if mode is Mode.PASSIVE else None
+        decision = inbound.decide(inbound.InboundSnapshot(self.is_leader, mode, sources, running,
+                                                          self.inbound.hold_off(), self.inbound.last_exit))
+        if decision.act in (inbound.Act.STOP, inbound.Act.RESTART):
+            self.inbound.stop()
+        if decision.act in (inbound.Act.START, inbound.Act.RESTART):
+            self.inbound.start(decision.source)
+        if decision.reason != self.last_inbound:
+            log.info("inbound mirror: %s", decision.reason)
+            self.last_inbound = decision.reason
+        self.status.update(inbound_mirror=decision.reason,
+                           mirroring_from=decision.region if self.inbound.source is not None else None)
+
+    def _inbound_sources(self, running: bool) -> dict[str, tuple[str, ...]] | None:
+        """The other regions' client URLs from their read records, read again after
+        :data:`SOURCE_REFRESH` seconds (:data:`SOURCE_RETRY` while no mirror runs); the last
+        answer while Route53 fails, None if there never was one."""
+        if time.monotonic() - self.sources_read_at < (SOURCE_REFRESH if running else SOURCE_RETRY):
+            return self.inbound_sources
+        self.sources_read_at = time.monotonic()
+        try:
+            sets = self.zone.latency_sets(self.read_name)
+            targets = [value.split()[-1] for region, values in sets.items() if region != self.me.region
+                       for value in values]
+            self.inbound_sources = inbound.source_urls(sets, self.zone.addresses(targets), self.me.region)
+        except (AwsPermissionError, ConfigError, botocore.exceptions.BotoCoreError,
+                botocore.exceptions.ClientError) as exc:
+            log.warning("inbound mirror: the read records could not be read (%s)", exc)
+        return self.inbound_sources
 
     def publish_records(self, listing: Listing | None, health: tuple[MemberHealth, ...],
                         upgrade_lock_holder: str | None) -> None:

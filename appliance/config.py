@@ -43,6 +43,7 @@ class AgentSettings:
     credentials_file: str | None = None
     dns_service_name: str | None = None
     active_regions: tuple[str, ...] = ()
+    mirror_prefix: str | None = None
 
 
 def _positive_float(text: str) -> float:
@@ -127,6 +128,15 @@ def _regions(text: str) -> tuple[str, ...]:
     return regions
 
 
+def _mirror_prefix(text: str) -> str | None:
+    if text == "":
+        return None
+    if not text.startswith("/") or text.startswith(("/__appliance/", "/__replication/")) or text == "/":
+        raise ValueError("must be a key prefix such as /config/, not / and not inside /__appliance/ or "
+                         "/__replication/ (the clusters' own keys)")
+    return text
+
+
 def _dns_ttl(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 86400:
@@ -201,6 +211,9 @@ _SPECS = (
     _Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
           "regions whose groups of this stack form one cluster (this instance's own among them); "
           "empty: this region only"),
+    _Spec("mirror_prefix", "MIRROR_PREFIX", "", _mirror_prefix,
+          "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
+          "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
 )
 
 
@@ -242,4 +255,14 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
         # Route53 refuses a latency record and a simple record of the same name and type.
         raise ConfigError(f"DNS_SERVICE_NAME must differ from CLUSTER_NAME (both {service!r}): the read record "
                           "would collide with the cluster's own _etcd-client record")
+    if values["mirror_prefix"] is not None:
+        needs = [name for name, field in (("HOSTED_ZONE", "hosted_zone"), ("DNS_SERVICE_NAME", "dns_service_name"),
+                                          ("ETCD_CREDENTIALS_FILE", "credentials_file")) if values[field] is None]
+        if needs:
+            # The source is found through the read records; the modes need authentication.
+            raise ConfigError(f"MIRROR_PREFIX needs {', '.join(needs)} (the other region's cluster is found by "
+                              "its read record, and the modes need the users)")
+        if values["active_regions"]:
+            raise ConfigError("MIRROR_PREFIX and ACTIVE_REGIONS exclude each other: a cluster across regions "
+                              "is one cluster, regional clusters are linked by the mirror")
     return AgentSettings(**values)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import boto3
 
@@ -80,6 +80,29 @@ class HostedZone:
         if read_name:
             found.update(self._list(read_name, "SRV", lambda rs: records.owned(rs, domain_name, read_name, region),
                                     stop_after=read_name))
+        return found
+
+    def latency_sets(self, read_name: str) -> dict[str, tuple[str, ...]]:
+        """The read record's latency sets: region -> SRV values (one listing from ``read_name``).
+
+        Raises: as :meth:`resolve`, and for ListResourceRecordSets.
+        """
+        name = records.fqdn(read_name)
+        found = self._list(name, "SRV", lambda rs: rs.name == name and rs.type == "SRV" and bool(rs.region),
+                           stop_after=name)
+        return {rs.region: rs.values for rs in found.values()}
+
+    def addresses(self, hosts: Iterable[str]) -> dict[str, str]:
+        """host fqdn -> the first IPv4 address of its A record, for the hosts that have one
+        (one short listing per host, starting at its name: no assumption about the zone's order).
+
+        Raises: as :meth:`resolve`, and for ListResourceRecordSets.
+        """
+        found: dict[str, str] = {}
+        for host in sorted({records.fqdn(h) for h in hosts}):
+            sets = self._list(host, "A", lambda rs, host=host: rs.name == host and rs.type == "A" and not rs.region,
+                              stop_after=host)
+            found.update({rs.name: rs.values[0] for rs in sets.values() if rs.values})
         return found
 
     def _list(self, start: str, start_type: str | None, keep: Callable[[RecordSet], bool],

@@ -115,7 +115,7 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
     return cmd
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     # If the agent dies, etcd gets SIGTERM instead of living on unsupervised.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -158,7 +158,7 @@ class EtcdProcess:
     def start(self, command: Sequence[str]) -> None:
         """Start etcd with ``command``; it inherits the agent's stdout and stderr."""
         self.proc = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, env=child_environment(os.environ),
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         self.started_at = time.monotonic()
         log.info("started etcd (pid %d): %s", self.proc.pid, " ".join(command[1:]))
 

@@ -108,16 +108,18 @@ def create_zone(aws: dict, stack: str) -> tuple[str, str]:
 
 
 def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_period: float,
-                 zone: tuple[str, str], region: str = REGION, active_regions: tuple[str, ...] = ()) -> dict:
+                 zone: tuple[str, str], region: str = REGION, active_regions: tuple[str, ...] = (),
+                 dns_service_name: str = "") -> dict:
     """Create a region's network (VPC 127.0.0.0/16, subnet 127.0.<n>.0/24) and deploy the template there.
 
     Args:
         aws: :func:`clients` of ``region``. zone: (id, name) of the hosted zone.
         active_regions: every region of a cluster across regions: the multiregion
             template is deployed, with this ActiveRegions; () for the single-region one.
+        dns_service_name: the template's DnsServiceName (regional clusters linked by the mirror).
 
-    Returns the facts the simulator keeps: vpc, subnet, hosted zone id and name, ASG name,
-    security group id.
+    Returns the facts the simulator keeps: stack, vpc, subnet, hosted zone id and name, ASG name,
+    security group id, instance count.
 
     Raises:
         RuntimeError: the stack did not reach CREATE_COMPLETE.
@@ -126,8 +128,8 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
     vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.0.{subnet_n}.0/24",
                                AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
-    facts = {"vpc": vpc, "subnet": subnet, "subnet_cidr": f"127.0.{subnet_n}.0/24",
-             "hosted_zone_id": zone[0], "hosted_zone": zone[1]}
+    facts = {"stack": stack, "vpc": vpc, "subnet": subnet, "subnet_cidr": f"127.0.{subnet_n}.0/24",
+             "hosted_zone_id": zone[0], "hosted_zone": zone[1], "dns_service_name": dns_service_name}
     return {**facts, **_apply_stack(aws, "create", stack, facts, instances, grace_period, active_regions)}
 
 
@@ -169,6 +171,8 @@ def _apply_stack(aws: dict, verb: str, stack: str, facts: dict, instances: int, 
                   "ClientCidr": "127.0.0.0/8", "GracePeriodSeconds": str(int(grace_period))}
     if active_regions:
         parameters["ActiveRegions"] = ",".join(active_regions)
+    if facts.get("dns_service_name"):
+        parameters["DnsServiceName"] = facts["dns_service_name"]
     cfn = aws["cloudformation"]
     getattr(cfn, f"{verb}_stack")(
         StackName=stack, TemplateBody=template, Capabilities=["CAPABILITY_IAM"],

@@ -37,8 +37,10 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     up.add_argument("--regions", default=aws.REGION,
                     help=f"region, or comma-separated regions of one cluster across them (default {aws.REGION})")
     up.add_argument("--mode", choices=("stretched", "mirrored"), default="stretched",
-                    help="with several regions: one cluster across them (stretched); "
-                         "mirrored (a cluster per region linked by the mirror) is not built yet")
+                    help="with several regions: one cluster across them (stretched), or with two regions "
+                         "a cluster in each, the first active, linked by the mirror (mirrored)")
+    up.add_argument("--prefix", default="/config/",
+                    help="mirrored: the clients' prefix, mirrored into the passive cluster (default /config/)")
     up.add_argument("--detach", action="store_true", help="return once healthy, leaving it running")
     up.add_argument("--grace-period", type=float, default=5.0,
                     help="agents' GRACE_PERIOD in seconds (default 5, short for the simulator)")
@@ -94,6 +96,7 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     supervise.add_argument("--regions", default=aws.REGION)
     supervise.add_argument("--grace-period", type=float, default=5.0)
     supervise.add_argument("--agent-env", action="append", default=[])
+    supervise.add_argument("--mirror-prefix", default="")
 
 
 def _running_state(state_dir: str) -> dict:
@@ -134,12 +137,13 @@ def region_names(text: str, flag: str) -> list[str]:
     return names
 
 
-def shape(regions: str, instances: str) -> tuple[list[str], list[int]]:
+def shape(regions: str, instances: str, mirrored: bool = False) -> tuple[list[str], list[int]]:
     """The regions and each one's InstanceCount from ``--regions`` and ``--instances``.
 
     One region: 1, 3, 5 or 7 instances (the template's InstanceCount). Several (a
     cluster across them, the multiregion template): 1 to 3 in each, one count per
     region or one count for all, and an odd total so that a quorum is a majority.
+    ``mirrored``: exactly two regions, a cluster of 1, 3, 5 or 7 in each.
 
     Raises:
         ConfigError: anything else.
@@ -150,6 +154,12 @@ def shape(regions: str, instances: str) -> tuple[list[str], list[int]]:
     except ValueError:
         raise ConfigError(f"--instances: expected a number or numbers separated by commas (got {instances!r})") \
             from None
+    if mirrored:
+        counts = counts * len(names) if len(counts) == 1 else counts
+        if len(names) != 2 or len(counts) != 2 or any(c not in (1, 3, 5, 7) for c in counts):
+            raise ConfigError(f"--mode mirrored: give two regions and 1, 3, 5 or 7 instances for each "
+                              f"(got --regions {regions} --instances {instances})")
+        return names, counts
     if len(names) == 1:
         if counts not in ([1], [3], [5], [7]):
             raise ConfigError(f"--instances: must be 1, 3, 5 or 7, the template's InstanceCount (got {instances})")
@@ -165,17 +175,21 @@ def cmd_supervise(args) -> int:
     """Hidden: the long-running supervisor that ``sim up`` starts in the background."""
     from appliance.sim.supervisor import Supervisor
 
-    regions, counts = shape(args.regions, args.instances)
+    regions, counts = shape(args.regions, args.instances, bool(args.mirror_prefix))
     return Supervisor(args.state_dir, counts, args.grace_period, agent_env=_agent_env(args.agent_env),
-                      regions=regions).run()
+                      regions=regions, mirror_prefix=args.mirror_prefix).run()
 
 
 def cmd_up(args) -> int:
     """``sim up``: start the supervisor, wait for a healthy cluster, print it; exit 1 on timeout."""
-    regions, counts = shape(args.regions, args.instances)
-    if len(regions) > 1 and args.mode == "mirrored":
-        raise ConfigError("--mode mirrored: regional clusters linked by the mirror are not built into the "
-                          "simulator yet; run one simulator per region and `etcd.py mirror` between them")
+    mirrored = args.mode == "mirrored"
+    regions, counts = shape(args.regions, args.instances, mirrored)
+    if mirrored:
+        from appliance.config import _mirror_prefix
+        try:
+            _mirror_prefix(args.prefix)
+        except ValueError as exc:
+            raise ConfigError(f"--prefix: {exc} (got {args.prefix!r})") from None
     _agent_env(args.agent_env)
     etcd_bin = _etcd_bin(args.etcd_bin)
     state_dir = os.path.abspath(args.state_dir)
@@ -184,10 +198,14 @@ def cmd_up(args) -> int:
         raise ConfigError(f"a simulator already runs in {state_dir}; stop it with: etcd.py sim down")
     # A new run starts clean; the old run's logs (sim.log, moto.log) are appended to.
     shutil.rmtree(os.path.join(state_dir, "instances"), ignore_errors=True)
-    for stale in (state.STATE_FILE, state.LAUNCH_FILE, state.REQUEST_FILE, "faults.json", "aws-calls.log"):
+    for stale in (state.STATE_FILE, state.LAUNCH_FILE, state.REQUEST_FILE, state.CREDENTIALS_FILE, "faults.json",
+                  "aws-calls.log"):
         if os.path.exists(os.path.join(state_dir, stale)):
             os.remove(os.path.join(state_dir, stale))
     os.makedirs(state_dir, exist_ok=True)
+    if mirrored:
+        from appliance.cluster.access import create_credentials
+        create_credentials(state.credentials_file(state_dir))  # on AWS it comes with the instance
     if etcd_bin:
         state.save_launch(state_dir, {"etcd_binary": etcd_bin})
     started = time.monotonic()
@@ -196,6 +214,8 @@ def cmd_up(args) -> int:
                "--grace-period", str(args.grace_period)]
     for pair in args.agent_env:
         command += ["--agent-env", pair]
+    if mirrored:
+        command += ["--mirror-prefix", args.prefix]
     with open(os.path.join(state_dir, "sim.log"), "ab") as out:
         supervisor = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True)
@@ -225,12 +245,23 @@ def cmd_up(args) -> int:
               file=sys.stderr)
         _down(state_dir)
         return EXIT_FAILURE
-    print(f"healthy {sum(counts)}-member cluster after {time.monotonic() - started:.1f} s\n")
-    print(view.format_table(report))
     current = state.load(state_dir)
+    if mirrored:
+        problem = _link_clusters(current, deadline)
+        if problem:
+            print(f"etcd.py: error: {problem}; stopping the simulator", file=sys.stderr)
+            _down(state_dir)
+            return EXIT_FAILURE
+        print(f"healthy clusters of {' and '.join(map(str, counts))} members, linked by the mirror, after "
+              f"{time.monotonic() - started:.1f} s\n")
+    else:
+        print(f"healthy {sum(counts)}-member cluster after {time.monotonic() - started:.1f} s\n")
+    print(view.format_table(report))
     print(f"\nAWS endpoint: {current['aws_endpoint']}  (region{'s' if len(regions) > 1 else ''} "
           f"{', '.join(regions)}, stack {current['stack']})")
-    domain = f"{current['stack']}.{current['hosted_zone']}"
+    domain = f"{aws.stack_regions(current)[regions[0]]['stack']}.{current['hosted_zone']}"
+    if mirrored:
+        _print_mirrored(current, regions)
     if current.get("dns_server"):
         print(f"DNS: {current['dns_server']} serves {current['hosted_zone']}; "
               f"etcd's SRV records: _etcd-client._tcp.{domain}")
@@ -254,22 +285,68 @@ def cmd_up(args) -> int:
         return EXIT_OK
 
 
+def _link_clusters(current: dict, deadline: float) -> str | None:
+    """Mirrored: set the modes (the first region active) and wait for the inbound mirror; None when
+    done, else the problem."""
+    from appliance.etcd.client import EtcdError, EtcdUnavailable
+    from appliance.sim import mirrored
+
+    try:
+        for region, done in mirrored.set_modes(current).items():
+            print(f"  {region}: {done}", flush=True)
+    except (EtcdError, EtcdUnavailable) as exc:
+        return f"cannot set the clusters' modes: {exc}"
+    return mirrored.wait_for_mirror(current, max(10.0, deadline - time.monotonic()))
+
+
+def _print_mirrored(current: dict, regions: list[str]) -> None:
+    from appliance.sim import mirrored
+
+    stacks = aws.stack_regions(current)
+    for region in regions:
+        m = mirrored.mirror_state(current, region)
+        print(f"cluster {stacks[region]['stack']} ({region}): {m['mode']}"
+              + (f", inbound mirror held by {m['mirror_lock_holder']} at revision {m['position']}"
+                 if m["mirror_lock_holder"] else ""))
+    zone = current["hosted_zone"]
+    old, new = (",".join(mirrored.endpoints(current, r)) for r in regions)
+    print(f"credentials (users root, appliance, mirror, client): {current['credentials_file']}")
+    print(f"switchover to {regions[1]}: AWS_ENDPOINT_URL={current['aws_endpoint']} python etcd.py switchover "
+          f"--from {old} --to {new} --prefix {current['mirror_prefix']} --credentials {current['credentials_file']} "
+          f"--hosted-zone {zone} --write-name {current['stack']}.{zone} "
+          f"--to-domain {stacks[regions[1]]['stack']}.{zone}")
+
+
 def cmd_status(args) -> int:
     """``sim status``: a table, or with ``--json`` the documented JSON shape."""
     current = _running_state(args.state_dir)
     report = view.observe(current)
+    # Stretched: one cluster, so its verdict is every region's. Mirrored: each region's own cluster.
+    mirrored = current["mode"] == "mirrored"
+    regional = view.observe_regions(current) if mirrored else {}
     if args.json:
-        # One cluster: its verdict is every region's; each region lists its own instances.
+        regions = {}
+        for region, facts in aws.stack_regions(current).items():
+            own = regional.get(region, report)
+            regions[region] = {"stack": facts["stack"], "asg": facts["asg"],
+                               "security_group": facts.get("security_group"),
+                               "hosted_zone_id": current["hosted_zone_id"], "hosted_zone": current["hosted_zone"],
+                               "dns_server": current.get("dns_server"), "healthy": own.healthy,
+                               "reason": own.reason,
+                               "instances": [i for i in report.instances if i["region"] == region]}
+            if mirrored:
+                from appliance.sim import mirrored as linked
+                regions[region].update(linked.mirror_state(current, region))
         print(json.dumps({"aws_endpoint": current["aws_endpoint"], "mode": current["mode"],
-                          "healthy": report.healthy, "reason": report.reason, "regions": {
-                              region: {"stack": current["stack"], "asg": facts["asg"],
-                                       "security_group": facts.get("security_group"),
-                                       "hosted_zone_id": current["hosted_zone_id"],
-                                       "hosted_zone": current["hosted_zone"],
-                                       "dns_server": current.get("dns_server"), "healthy": report.healthy,
-                                       "reason": report.reason,
-                                       "instances": [i for i in report.instances if i["region"] == region]}
-                              for region, facts in aws.stack_regions(current).items()}}, indent=1))
+                          "healthy": report.healthy, "reason": report.reason, "regions": regions}, indent=1))
+    elif mirrored:
+        from appliance.sim import mirrored as linked
+        for region, own in regional.items():
+            m = linked.mirror_state(current, region)
+            print(f"cluster {aws.stack_regions(current)[region]['stack']} ({region}): {m['mode'] or 'mode unknown'}"
+                  + (f", inbound mirror held by {m['mirror_lock_holder']} at revision {m['position']}"
+                     if m["mirror_lock_holder"] else ""))
+            print(view.format_table(own) + "\n")
     else:
         print(view.format_table(report))
     return EXIT_OK

@@ -38,6 +38,14 @@ def lifecycle_file(state_dir: str, instance_id: str) -> str:
     return os.path.join(instance_dir(state_dir, instance_id), "target-lifecycle-state")
 
 
+CREDENTIALS_FILE = "credentials.json"
+
+
+def credentials_file(state_dir: str) -> str:
+    """The etcd users' passwords of a mirrored simulator (see ``cluster-mode``), mode 0600."""
+    return os.path.join(state_dir, CREDENTIALS_FILE)
+
+
 LAUNCH_FILE = "launch.json"
 
 

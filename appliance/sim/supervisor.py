@@ -53,7 +53,8 @@ def etcd_binary() -> str:
 
 
 class Supervisor:
-    """Runs one simulated stack until SIGTERM: in one region, or in several as one cluster.
+    """Runs simulated stacks until SIGTERM: in one region, in several as one cluster (stretched),
+    or one cluster per region linked by the mirror (mirrored).
 
     Args:
         state_dir: where state, logs and data directories live.
@@ -61,16 +62,20 @@ class Supervisor:
         grace_period: the agents' GRACE_PERIOD (seconds).
         agent_env: extra environment for every agent (e.g. LOOP_INTERVAL).
         regions: the regions (default the simulator's one); with more than one, each gets
-            its own loopback subnet and the multiregion stack, and the agents ACTIVE_REGIONS.
+            its own loopback subnet. Stretched: the multiregion stack, and the agents
+            ACTIVE_REGIONS. Mirrored: the single-region stack ``<stack>-<region>`` in each,
+            DnsServiceName ``<stack>``, and the agents MIRROR_PREFIX ``mirror_prefix`` and the
+            credentials file ``<state_dir>/credentials.json`` (which must exist).
     """
 
     def __init__(self, state_dir: str, instances: list[int], grace_period: float, stack: str = "etcd",
-                 agent_env: dict | None = None, regions: list[str] | None = None):
+                 agent_env: dict | None = None, regions: list[str] | None = None, mirror_prefix: str = ""):
         self.state_dir = os.path.abspath(state_dir)
         self.regions = list(regions or [aws.REGION])  # where it starts; `sim add-region` adds to the state
         self.instances = dict(zip(self.regions, instances, strict=True))
+        self.mirror_prefix = mirror_prefix
         # What instances launched from now on get (the launch template's ACTIVE_REGIONS).
-        self.active_regions = tuple(self.regions) if len(self.regions) > 1 else ()
+        self.active_regions = tuple(self.regions) if len(self.regions) > 1 and not mirror_prefix else ()
         self.grace_period = grace_period
         self.stack = stack
         self.agent_env = agent_env or {}
@@ -109,10 +114,12 @@ class Supervisor:
         self.zone = aws.create_zone(aws.clients(moto_endpoint, self.regions[0]), self.stack)
         regions = {}
         for region, subnet_n in zip(self.regions, subnets, strict=True):
-            regions[region] = aws.deploy_stack(aws.clients(moto_endpoint, region), subnet_n, self.stack,
+            # Mirrored: a cluster (and stack) per region, named apart, sharing the service's read record.
+            stack = f"{self.stack}-{region}" if self.mirror_prefix else self.stack
+            regions[region] = aws.deploy_stack(aws.clients(moto_endpoint, region), subnet_n, stack,
                                                self.instances[region], self.grace_period, self.zone, region,
-                                               self.active_regions)
-            log.info("stack %s deployed in %s (ASG %s, subnet %s)", self.stack, region, regions[region]["asg"],
+                                               self.active_regions, self.stack if self.mirror_prefix else "")
+            log.info("stack %s deployed in %s (ASG %s, subnet %s)", stack, region, regions[region]["asg"],
                      regions[region]["subnet_cidr"])
         self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": self.regions[0],
                       "aws_endpoint": moto_endpoint, "agent_aws_endpoint": self.proxy.endpoint,
@@ -132,8 +139,9 @@ class Supervisor:
         return 0
 
     def _save_shape(self) -> None:
-        self.state.update(mode="stretched" if len(self.state["regions"]) > 1 else "single",
-                          active_regions=list(self.active_regions),
+        mode = "mirrored" if self.mirror_prefix else "stretched" if len(self.state["regions"]) > 1 else "single"
+        self.state.update(mode=mode, active_regions=list(self.active_regions), mirror_prefix=self.mirror_prefix,
+                          credentials_file=state.credentials_file(self.state_dir) if self.mirror_prefix else None,
                           instance_count=sum(f["instance_count"] for f in self.state["regions"].values()))
         state.save(self.state_dir, self.state)
 
@@ -144,6 +152,9 @@ class Supervisor:
         if request is None or request["id"] in self.state["requests"]:
             return
         try:
+            if self.mirror_prefix and request["kind"] != "scale":
+                raise ValueError(f"sim {request['kind']} changes a cluster across regions; this simulator runs "
+                                 "regional clusters linked by the mirror")
             if request["kind"] == "update":
                 self._update(tuple(request["active_regions"]))
             elif request["kind"] == "scale":
@@ -255,6 +266,7 @@ class Supervisor:
         self.metadata.register(InstanceMetadata(instance_id, inst["region"], inst["availability_zone"],
                                                 inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id)))
         launch = self._launch_of(instance_id)
+        facts = self.state["regions"][inst["region"]]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
         env.update({
             "AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_DEFAULT_REGION": inst["region"],
@@ -262,9 +274,11 @@ class Supervisor:
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id),
             "AWS_SDK_UA_APP_ID": instance_id,
             "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": launch["etcd_binary"],
-            "CLUSTER_NAME": self.stack, "GRACE_PERIOD": str(self.grace_period),
+            "CLUSTER_NAME": facts["stack"], "GRACE_PERIOD": str(self.grace_period),
             "HOSTED_ZONE": self.state["hosted_zone"],
             **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
+            **({"DNS_SERVICE_NAME": facts["dns_service_name"], "MIRROR_PREFIX": self.mirror_prefix,
+                "ETCD_CREDENTIALS_FILE": state.credentials_file(self.state_dir)} if self.mirror_prefix else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:

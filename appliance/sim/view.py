@@ -26,8 +26,28 @@ def observe(sim_state: dict, timeout: float = 1.0, expected: int | None = None) 
 
     ``expected``: the number of InService instances a healthy cluster has (default:
     the stack's InstanceCount); a rotation expects one more while it launches first.
+    A mirrored simulator's report joins every region's (healthy if all are; the reason
+    names each region).
     """
-    instances = aws.stack_instances(sim_state)
+    if sim_state.get("mode") == "mirrored":
+        reports = observe_regions(sim_state, timeout)
+        return ClusterReport([row for r in reports.values() for row in r.instances],
+                             all(r.healthy for r in reports.values()),
+                             "; ".join(f"{region}: {r.reason}" for region, r in reports.items()),
+                             next((r.leader for r in reports.values() if r.leader), None))
+    return _observe(sim_state, aws.stack_instances(sim_state), timeout, expected)
+
+
+def observe_regions(sim_state: dict, timeout: float = 1.0) -> dict[str, ClusterReport]:
+    """A mirrored simulator: region -> the report of that region's own cluster."""
+    reports = {}
+    for region, facts in aws.stack_regions(sim_state).items():
+        instances = aws.group_instances(aws.clients(sim_state["aws_endpoint"], region), facts["asg"], region)
+        reports[region] = _observe(sim_state, instances, timeout, facts["instance_count"])
+    return reports
+
+
+def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: int | None) -> ClusterReport:
     client = EtcdClient([], timeout=timeout)
     members, leader_id = (), None
     for inst in instances:

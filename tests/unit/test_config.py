@@ -61,3 +61,38 @@ def test_bad_active_regions(raw):
     with pytest.raises(ConfigError) as caught:
         load_agent_settings({}, {**GOOD, "ACTIVE_REGIONS": raw})
     assert "ACTIVE_REGIONS: must be AWS regions separated by commas" in str(caught.value)
+
+
+@pytest.fixture
+def credentials_file(tmp_path):
+    from appliance.cluster.access import create_credentials
+    path = str(tmp_path / "credentials.json")
+    create_credentials(path)
+    return path
+
+
+def test_mirror_prefix_with_what_it_needs(credentials_file):
+    s = load_agent_settings({}, {**GOOD, "MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org",
+                                 "DNS_SERVICE_NAME": "etcd", "CLUSTER_NAME": "etcd-eu-central-1",
+                                 "ETCD_CREDENTIALS_FILE": credentials_file})
+    assert s.mirror_prefix == "/config/"
+    assert load_agent_settings({}, GOOD).mirror_prefix is None
+
+
+@pytest.mark.parametrize("env,words", [
+    pytest.param({"MIRROR_PREFIX": "config/"}, "MIRROR_PREFIX: must be a key prefix", id="relative"),
+    pytest.param({"MIRROR_PREFIX": "/"}, "MIRROR_PREFIX: must be a key prefix", id="everything"),
+    pytest.param({"MIRROR_PREFIX": "/__appliance/x/"}, "not inside /__appliance/", id="bookkeeping"),
+    pytest.param({"MIRROR_PREFIX": "/config/"}, "MIRROR_PREFIX needs HOSTED_ZONE, DNS_SERVICE_NAME, "
+                 "ETCD_CREDENTIALS_FILE", id="alone"),
+    pytest.param({"MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org", "DNS_SERVICE_NAME": "etcd-svc"},
+                 "MIRROR_PREFIX needs ETCD_CREDENTIALS_FILE", id="no-credentials"),
+    pytest.param({"MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org", "DNS_SERVICE_NAME": "etcd-svc",
+                  "ETCD_CREDENTIALS_FILE": "{credentials}", "ACTIVE_REGIONS": "eu-central-1,eu-west-1"},
+                 "MIRROR_PREFIX and ACTIVE_REGIONS exclude each other", id="stretched"),
+])
+def test_bad_mirror_prefix(env, words, credentials_file):
+    env = {k: v.format(credentials=credentials_file) for k, v in env.items()}
+    with pytest.raises(ConfigError) as caught:
+        load_agent_settings({}, {**GOOD, **env})
+    assert words in str(caught.value) and caught.value.exit_code == EXIT_CONFIG

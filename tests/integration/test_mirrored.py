@@ -1,0 +1,140 @@
+"""Regional clusters linked by the mirror (``sim up --mode mirrored``): a cluster of 1 in eu-central-1
+(active) and of 3 in eu-west-1 (passive), whose leader runs the inbound mirror under the mirror lock.
+Writes cross; killing the passive leader moves the mirror to the new leader with no change lost or
+repeated; a switchover makes eu-west-1 active, and eu-central-1's leader then mirrors from it."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from appliance.cluster import records
+from appliance.etcd.client import EtcdError, EtcdUnavailable, prefix_end
+from appliance.sim import mirrored
+from tests.integration.conftest import Sim, run_cli, wait_until
+
+pytestmark = pytest.mark.timeout(420)
+
+ACTIVE, PASSIVE = "eu-central-1", "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    """The mirrored simulator shared by this module's tests, in their order (the last switches over)."""
+    sim = Sim(tmp_path_factory.mktemp("mirrored"))
+    try:
+        sim.up("1,3", regions=f"{ACTIVE},{PASSIVE}", mode="mirrored", timeout=150)
+        yield sim
+    finally:
+        sim.down()
+
+
+def client(sim: Sim, region: str, user: str = "client"):
+    return mirrored.client(sim.state, region, user)
+
+
+def versions(sim: Sim, region: str, prefix: bytes) -> dict[bytes, tuple[bytes, int]]:
+    """key -> (value, version) under ``prefix`` in ``region``'s cluster."""
+    page = client(sim, region).range(prefix, prefix_end(prefix))
+    return {kv.key: (kv.value, kv.version) for kv in page.kvs}
+
+
+def holder(sim: Sim, region: str = PASSIVE) -> str | None:
+    return mirrored.mirror_state(sim.state, region)["mirror_lock_holder"]
+
+
+def test_writes_in_the_active_region_appear_in_the_passive_one(linked):
+    status = linked.status_all()
+    assert status["mode"] == "mirrored" and status["healthy"], status["reason"]
+    regions = status["regions"]
+    assert (regions[ACTIVE]["mode"], regions[PASSIVE]["mode"]) == ("active", "passive")
+    assert (regions[ACTIVE]["stack"], regions[PASSIVE]["stack"]) == (f"etcd-{ACTIVE}", f"etcd-{PASSIVE}")
+    assert [len(regions[r]["instances"]) for r in (ACTIVE, PASSIVE)] == [1, 3]
+    # The passive cluster's leader holds the mirror lock; the active cluster runs no mirror.
+    leader = next(i["id"] for i in regions[PASSIVE]["instances"] if i["leader"])
+    assert regions[PASSIVE]["mirror_lock_holder"] == leader and regions[ACTIVE]["mirror_lock_holder"] is None
+    assert linked.agent_status(leader)["mirroring_from"] == ACTIVE
+    client(linked, ACTIVE).put("/config/greeting", "hello")
+    wait_until(lambda: client(linked, PASSIVE).get("/config/greeting"), 15, "the write in the passive cluster")
+    with pytest.raises(EtcdError, match="permission denied"):
+        client(linked, PASSIVE).put("/config/greeting", "written in the passive region")
+    # Two clusters, not one: their members never meet.
+    assert client(linked, ACTIVE).member_list().cluster_id != client(linked, PASSIVE).member_list().cluster_id
+
+
+def test_killing_the_passive_leader_moves_the_mirror_with_no_change_lost_or_repeated(linked):
+    first = holder(linked)
+    assert first is not None
+    stop, written, failures = threading.Event(), [0], []
+    active = client(linked, ACTIVE)
+
+    def write():
+        while not stop.is_set() and written[0] < 5000:
+            try:
+                active.put(f"/config/kill/k{written[0] % 10}", str(written[0]))
+                written[0] += 1
+            except (EtcdError, EtcdUnavailable) as exc:
+                failures.append(exc)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: written[0] > 50, 30, "the first writes")
+        assert linked.cli("terminate", first).returncode == 0
+        wait_until(lambda: (holder(linked) or first) != first, 30, "the mirror lock to pass to the new leader")
+        before = written[0]
+        wait_until(lambda: written[0] > before + 50, 30, "writes after the takeover")
+    finally:
+        stop.set()
+        writer.join(10)
+    assert not failures, failures[:3]
+    new = holder(linked)
+    assert f"took the mirror lock /__appliance/locks/mirror as {new}" in linked.agent_log(new)
+    # A key's version counts its puts since creation: a change applied twice would raise it, one
+    # lost would lower it (or leave an older value).
+    wait_until(lambda: versions(linked, PASSIVE, b"/config/kill/") == versions(linked, ACTIVE, b"/config/kill/")
+               or None, 30, "the passive cluster to hold every write, once")
+    assert sum(v for _, v in versions(linked, ACTIVE, b"/config/kill/").values()) == written[0]
+    linked.wait_healthy(90)  # the replacement joined: the next test starts from full size
+
+
+def published(sim: Sim, region: str) -> bool | None:
+    """True once the region's client SRV record names exactly its instances (the write record copies it)."""
+    zone = sim.state["hosted_zone"]
+    srv = sim.records().get((records.client_srv_name(f"etcd-{region}.{zone}"), "SRV"), [])
+    instances = sim.status_all()["regions"][region]["instances"]
+    return sorted(v.split()[-1] for v in srv) == sorted(f"{i['id']}.etcd-{region}.{zone}" for i in instances) or None
+
+
+def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_around(linked):
+    state = linked.state
+    # The switchover copies the new active cluster's client record into the write record, once.
+    wait_until(lambda: published(linked, PASSIVE), 60, "eu-west-1's records to name its members")
+    for n in range(20):
+        client(linked, ACTIVE).put(f"/config/before/{n}", str(n))
+    env = {**os.environ, "AWS_ENDPOINT_URL": state["aws_endpoint"], "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": ACTIVE}
+    zone = state["hosted_zone"]
+    done = run_cli("switchover", "--from", ",".join(mirrored.endpoints(state, ACTIVE)),
+                   "--to", ",".join(mirrored.endpoints(state, PASSIVE)), "--prefix", "/config/",
+                   "--credentials", state["credentials_file"], "--hosted-zone", zone,
+                   "--write-name", f"etcd.{zone}", "--to-domain", f"etcd-{PASSIVE}.{zone}", env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: reverse-mirror" in done.stdout and "switched over" in done.stdout
+    # Every write made in the old active region is in the new one, which now takes writes...
+    assert len(versions(linked, PASSIVE, b"/config/before/")) == 20
+    client(linked, PASSIVE).put("/config/after", "written in eu-west-1")
+    # ...and the old one's leader mirrors them back by itself, while refusing client writes.
+    wait_until(lambda: client(linked, ACTIVE).get("/config/after"), 20, "the write in eu-central-1")
+    with pytest.raises(EtcdError, match="permission denied"):
+        client(linked, ACTIVE).put("/config/after", "written in the old active region")
+    modes = {r: part["mode"] for r, part in linked.status_all()["regions"].items()}
+    assert modes == {ACTIVE: "passive", PASSIVE: "active"}
+    assert holder(linked, ACTIVE) is not None
+    # eu-west-1's leader stops its mirror within a cycle of seeing its cluster active.
+    wait_until(lambda: holder(linked, PASSIVE) is None or None, 20, "eu-west-1's mirror to stop")
+    # The write record names the new active cluster's members.
+    write_record = linked.records()[(f"_etcd-client-rw._tcp.etcd.{zone}", "SRV")]
+    assert write_record == linked.records()[(records.client_srv_name(f"etcd-{PASSIVE}.{zone}"), "SRV")]
