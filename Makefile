@@ -48,6 +48,7 @@ bench: $(STAMP) etcd-old
 	$(PY) benchmarks/mirror.py
 	$(PY) benchmarks/bench_switchover.py
 	$(PY) benchmarks/bench_stretched.py
+	$(PY) benchmarks/bench_mirrored.py
 
 clean:
 	-$(PY) etcd.py sim down

@@ -124,6 +124,7 @@ class Agent:
         self.inbound = MirrorChild((self.urls.client,), settings.mirror_prefix, settings.credentials_file,
                                    identity.instance_id) if settings.mirror_prefix else None
         self.inbound_sources: dict[str, tuple[str, ...]] | None = None
+        self.target_addresses: dict[str, str] = {}  # read record target -> IP (fixed for an instance's life)
         self.sources_read_at = -math.inf
         self.last_inbound = ""
 
@@ -555,9 +556,12 @@ class Agent:
         self.sources_read_at = time.monotonic()
         try:
             sets = self.zone.latency_sets(self.read_name)
-            targets = [value.split()[-1] for region, values in sets.items() if region != self.me.region
-                       for value in values]
-            self.inbound_sources = inbound.source_urls(sets, self.zone.addresses(targets), self.me.region)
+            targets = {value.split()[-1] for region, values in sets.items() if region != self.me.region
+                       for value in values}
+            # A target names an instance, whose address never changes: only new targets are looked up.
+            known = {t: ip for t, ip in self.target_addresses.items() if t in targets}
+            self.target_addresses = {**known, **self.zone.addresses(targets - set(known))}
+            self.inbound_sources = inbound.source_urls(sets, self.target_addresses, self.me.region)
         except (AwsPermissionError, ConfigError, botocore.exceptions.BotoCoreError,
                 botocore.exceptions.ClientError) as exc:
             log.warning("inbound mirror: the read records could not be read (%s)", exc)

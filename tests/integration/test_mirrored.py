@@ -5,12 +5,14 @@ repeated; a switchover makes eu-west-1 active, and eu-central-1's leader then mi
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
 import pytest
 
 from appliance.cluster import records
+from appliance.cluster.heartbeat import HEARTBEAT_KEY
 from appliance.etcd.client import EtcdError, EtcdUnavailable, prefix_end
 from appliance.sim import mirrored
 from tests.integration.conftest import Sim, run_cli, wait_until
@@ -62,6 +64,13 @@ def test_writes_in_the_active_region_appear_in_the_passive_one(linked):
         client(linked, PASSIVE).put("/config/greeting", "written in the passive region")
     # Two clusters, not one: their members never meet.
     assert client(linked, ACTIVE).member_list().cluster_id != client(linked, PASSIVE).member_list().cluster_id
+    # The passive cluster's heartbeat is the active one's, brought by the mirror: it keeps advancing.
+    reader = client(linked, PASSIVE)
+    first = float(reader.get(HEARTBEAT_KEY)[0])
+    wait_until(lambda: float(reader.get(HEARTBEAT_KEY)[0]) > first, 10, "the active heartbeat in eu-west-1")
+    shown = run_cli("status", "--endpoints", ",".join(mirrored.endpoints(linked.state, PASSIVE)), "--credentials",
+                    linked.state["credentials_file"], timeout=60)
+    assert shown.returncode == 0 and "mode: passive since revision" in shown.stdout, shown.stdout + shown.stderr
 
 
 def test_killing_the_passive_leader_moves_the_mirror_with_no_change_lost_or_repeated(linked):
@@ -138,3 +147,7 @@ def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_aroun
     # The write record names the new active cluster's members.
     write_record = linked.records()[(f"_etcd-client-rw._tcp.etcd.{zone}", "SRV")]
     assert write_record == linked.records()[(records.client_srv_name(f"etcd-{PASSIVE}.{zone}"), "SRV")]
+    with open(state["credentials_file"]) as f:
+        secrets = list(json.load(f).values())
+    logs = [linked.agent_log(i) for i in linked.state["instances"]]
+    assert not [s for s in secrets for text in logs if s in text], "a password reached an agent's (or mirror's) log"
