@@ -269,7 +269,11 @@ def cmd_up(args) -> int:
         print(f"DNS: records under {domain} are in Route53 only (port 53 needs root)")
     etcdctl = os.path.join(os.path.dirname(sys.executable), "etcdctl")
     etcdctl = os.path.relpath(etcdctl) if os.path.exists(etcdctl) else "etcdctl"
-    print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
+    if mirrored:  # one cluster per region, authentication on: the active one's members, as a user
+        print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances
+                                                   if r["region"] == regions[0]) + " --user client member list")
+    else:
+        print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
     if args.detach:
         print(f"\nrunning in the background; stop it with: python etcd.py sim down --state-dir {args.state_dir}")
         return EXIT_OK
