@@ -125,6 +125,11 @@ class Agent:
                                    identity.instance_id) if settings.mirror_prefix else None
         self.inbound_sources: dict[str, tuple[str, ...]] | None = None
         self.target_addresses: dict[str, str] = {}  # read record target -> IP (fixed for an instance's life)
+        # This cluster's mode and its record's revision (0: no record), read each cycle by the leader of a
+        # cluster linked by the mirror; None when not known.
+        self.own_mode: tuple[Mode, int] | None = None
+        self.write_domain = records.fqdn(f"{settings.dns_service_name}.{zone.name}") \
+            if settings.mirror_prefix and zone is not None and settings.dns_service_name else ""
         self.sources_read_at = -math.inf
         self.last_inbound = ""
 
@@ -401,6 +406,7 @@ class Agent:
                 self.leave(s)
                 return True
             elif decision.action is Action.SERVE and self.is_leader:
+                self.own_mode = self._observe_mode()
                 self.housekeep(s)
             elif decision.action is Action.SERVE and self.lock is not None and self.lock.lease_id:
                 self.lock.release()
@@ -523,17 +529,23 @@ class Agent:
             log.info("peer access: %s", outcome)
             self.last_access = outcome
 
+    def _observe_mode(self) -> tuple[Mode, int] | None:
+        """On the leader of a cluster linked by the mirror: (mode, revision of its record), None if
+        unknown (or not linked)."""
+        if self.inbound is None:
+            return None
+        try:
+            return read_mode(self._local)
+        except (EtcdError, EtcdUnavailable, ConfigError) as exc:
+            log.warning("cannot read this cluster's mode: %s", exc)
+            return None
+
     def keep_inbound_mirror(self) -> None:
         """Run the inbound mirror while this member leads a passive cluster (see :mod:`.inbound`)."""
         if self.inbound is None:
             return
         running = self.inbound.running_source()
-        mode = None
-        if self.is_leader:
-            try:
-                mode, _ = read_mode(self._local)
-            except (EtcdError, EtcdUnavailable, ConfigError) as exc:
-                log.warning("inbound mirror: cannot read this cluster's mode: %s", exc)
+        mode = self.own_mode[0] if self.is_leader and self.own_mode is not None else None
         sources = self._inbound_sources(running is not None) if mode is Mode.PASSIVE else None
         decision = inbound.decide(inbound.InboundSnapshot(self.is_leader, mode, sources, running,
                                                           self.inbound.hold_off(), self.inbound.last_exit))
@@ -572,15 +584,20 @@ class Agent:
         """On the leader: bring the Route53 discovery records one step closer to the healthy members."""
         if self.publisher is None:
             return
+        # Only an explicit active record counts: before cluster-mode, both linked clusters count as
+        # active, and two leaders would take the write record from each other.
+        active = self.own_mode is not None and self.own_mode[0] is Mode.ACTIVE and self.own_mode[1] > 0
+        write_domain = self.write_domain if active else ""
         plan = records.plan(records.RecordsSnapshot(
             domain=self.domain, listing=listing, members=health, upgrade_lock_holder=upgrade_lock_holder,
             ttl=self.settings.dns_ttl, peer_port=self.settings.peer_port, client_port=self.settings.client_port,
-            read_name=self.read_name, region=self.me.region))
+            read_name=self.read_name, region=self.me.region, write_domain=write_domain))
         outcome = plan.reason
         if plan.desired is not None:
             try:
-                outcome = f"{plan.reason}; " + self.publisher.sync(self.domain, plan.desired,
-                                                                    read_name=self.read_name, region=self.me.region)
+                outcome = f"{plan.reason}; " + self.publisher.sync(
+                    self.domain, plan.desired, read_name=self.read_name, region=self.me.region,
+                    write_name=records.write_record_name(write_domain) if write_domain else "")
             except (AwsPermissionError, ConfigError) as exc:
                 outcome = f"Route53: {exc}"
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:

@@ -69,17 +69,18 @@ class HostedZone:
             self.zone_id = matches[0]
         return self.zone_id
 
-    def read(self, domain_name: str, read_name: str = "", region: str = "") -> dict[tuple[str, ...], RecordSet]:
+    def read(self, domain_name: str, read_name: str = "", region: str = "",
+             write_name: str = "") -> dict[tuple[str, ...], RecordSet]:
         """The record sets the cluster owns (see :func:`records.owned`): those under
-        ``domain_name``, and with ``read_name`` its region's read record (one more listing,
-        starting at that name).
+        ``domain_name``, with ``read_name`` its region's read record, and with ``write_name``
+        the write record (one more listing each, starting at that name).
 
         Raises: as :meth:`resolve`, and for ListResourceRecordSets.
         """
         found = self._list(domain_name, None, lambda rs: records.owned(rs, domain_name))
-        if read_name:
-            found.update(self._list(read_name, "SRV", lambda rs: records.owned(rs, domain_name, read_name, region),
-                                    stop_after=read_name))
+        for name in filter(None, (read_name, write_name)):
+            found.update(self._list(name, "SRV", lambda rs: records.owned(rs, domain_name, read_name, region,
+                                                                          write_name), stop_after=name))
         return found
 
     def latency_sets(self, read_name: str) -> dict[str, tuple[str, ...]]:
@@ -186,9 +187,10 @@ class RecordPublisher:
         self.retry_at = -float("inf")
 
     def sync(self, domain_name: str, wanted: Mapping[tuple[str, ...], RecordSet],
-             now: float | None = None, read_name: str = "", region: str = "") -> str:
-        """One step towards ``wanted`` (the record sets owned under ``domain_name``, and with
-        ``read_name`` the read record of ``region``); returns what it did, as one line to log.
+             now: float | None = None, read_name: str = "", region: str = "", write_name: str = "") -> str:
+        """One step towards ``wanted`` (the record sets owned under ``domain_name``, with
+        ``read_name`` the read record of ``region``, with ``write_name`` the write record);
+        returns what it did, as one line to log.
 
         Raises:
             AwsPermissionError: a Route53 call is not allowed.
@@ -199,7 +201,7 @@ class RecordPublisher:
         if now < self.retry_at:
             return f"Route53 failed {self.failures} times in a row: next attempt in {self.retry_at - now:.0f} s"
         try:
-            outcome = self._sync(domain_name, dict(wanted), now, read_name, region)
+            outcome = self._sync(domain_name, dict(wanted), now, read_name, region, write_name)
         except Exception:
             # Trust nothing cached, and back off: a batch Route53 refuses every time (a record
             # someone else made at one of our names) must not cost two calls every cycle.
@@ -210,7 +212,8 @@ class RecordPublisher:
         self.failures = 0
         return outcome
 
-    def _sync(self, domain_name: str, wanted: dict, now: float, read_name: str, region: str) -> str:
+    def _sync(self, domain_name: str, wanted: dict, now: float, read_name: str, region: str,
+              write_name: str) -> str:
         if self.pending is not None:
             change_id, pending_wanted, sent_at = self.pending
             status = self.zone.change_status(change_id)
@@ -225,7 +228,7 @@ class RecordPublisher:
                 self.synced, self.synced_at = pending_wanted, now
         if wanted == self.synced and now - self.synced_at < self.refresh_interval:
             return "records up to date"
-        current = self.zone.read(domain_name, read_name, region)
+        current = self.zone.read(domain_name, read_name, region, write_name)
         changes = records.diff(current, wanted)
         if not changes:
             self.synced, self.synced_at = wanted, now

@@ -13,7 +13,8 @@ Regional clusters linked by the mirror share a service name ``S``: each leader
 also publishes its region's read record ``_etcd-client._tcp.S`` as a Route53
 latency record (SetIdentifier and Region = its region), so a client's resolver
 gets the nearest region's members; the write record ``_etcd-client-rw._tcp.S``
-points at the active cluster and is moved by ``switchover`` only.
+points at the active cluster: ``switchover`` moves it, and between switchovers the
+leader of the cluster whose mode record says active keeps it (``MIRROR_PREFIX``).
 
 A member is published only if it is a healthy voting member whose instance is
 InService in a complete AWS listing; while the listing is incomplete or the
@@ -95,6 +96,9 @@ class RecordsSnapshot:
         tls: publish the ``-ssl`` SRV names instead of the plain ones.
         read_name: the shared read record's name (see :func:`read_record_name`), "" for none.
         region: this cluster's AWS region, the read record's Region.
+        write_domain: ``S.<zone>`` on the leader of the active one of regional clusters linked by
+            the mirror: the write record ``_etcd-client-rw._tcp.S.<zone>`` follows this cluster's
+            client record; "" leaves the write record alone.
     """
 
     domain: str
@@ -107,6 +111,7 @@ class RecordsSnapshot:
     tls: bool = False
     read_name: str = ""
     region: str = ""
+    write_domain: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,14 +122,18 @@ class RecordsPlan:
     reason: str
 
 
-def owned(record: RecordSet, domain_name: str, read_name: str = "", region: str = "") -> bool:
+def owned(record: RecordSet, domain_name: str, read_name: str = "", region: str = "",
+          write_name: str = "") -> bool:
     """True for the record sets this cluster's leader manages.
 
     Under ``domain_name``: the domain's A record, the four SRV names, and the per-member
     A records ``i-….<domain>``; with ``read_name``, the read record of ``region`` only
-    (the other regions' leaders own theirs). Anything else in the zone is someone
-    else's and never touched.
+    (the other regions' leaders own theirs); with ``write_name`` (the active cluster's
+    leader only), the write record. Anything else in the zone is someone else's and
+    never touched.
     """
+    if write_name and (record.name, record.type, record.region) == (write_name, "SRV", ""):
+        return True
     if record.region:
         return bool(read_name) and (record.name, record.type, record.region) == (read_name, "SRV", region)
     if record.name == domain_name:
@@ -139,9 +148,10 @@ def owned(record: RecordSet, domain_name: str, read_name: str = "", region: str 
 
 def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer_port: int = 2380,
             client_port: int = 2379, tls: bool = False, read_name: str = "",
-            region: str = "") -> dict[tuple[str, ...], RecordSet]:
+            region: str = "", write_domain: str = "") -> dict[tuple[str, ...], RecordSet]:
     """The record sets for ``members`` (non-empty): two SRV, the domain's A, one A per member,
-    and with ``read_name`` the read record of ``region`` (the client SRV's targets).
+    with ``read_name`` the read record of ``region`` (the client SRV's targets), and with
+    ``write_domain`` the write record (the same targets).
 
     Returns:
         :attr:`RecordSet.key` -> :class:`RecordSet`.
@@ -159,6 +169,8 @@ def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer
     sets += [RecordSet.of(targets[m.instance_id], "A", ttl, [m.private_ip]) for m in members]
     if read_name:
         sets.append(RecordSet(fqdn(read_name), "SRV", ttl, client.values, region))
+    if write_domain:
+        sets.append(write_record(write_domain, client))
     return {rs.key: rs for rs in sets}
 
 
@@ -188,7 +200,7 @@ def plan(s: RecordsSnapshot) -> RecordsPlan:
         return RecordsPlan(None, "no healthy voting member of an InService instance: records unchanged")
     names = ", ".join(m.instance_id for m in members)
     return RecordsPlan(desired(s.domain, members, s.ttl, s.peer_port, s.client_port, s.tls, s.read_name,
-                               s.region),
+                               s.region, s.write_domain),
                        f"{len(members)} members published ({names})")
 
 
@@ -215,8 +227,14 @@ def read_record_name(service_name: str, zone_name: str) -> str:
     return client_srv_name(f"{service_name}.{fqdn(zone_name)}")
 
 
+def write_record_name(write_name: str) -> str:
+    """``_etcd-client-rw._tcp.<write_name>.``: where clients that write look."""
+    return f"_etcd-client-rw._tcp.{fqdn(write_name)}"
+
+
 def write_record(write_name: str, client_srv: RecordSet) -> RecordSet:
     """The write record ``_etcd-client-rw._tcp.<write_name>.``, with the targets and TTL of the
-    active cluster's ``client_srv``. Clients that write look it up; it moves at a switchover
-    and no cluster's leader owns it (see :func:`owned`)."""
-    return RecordSet(f"_etcd-client-rw._tcp.{fqdn(write_name)}", "SRV", client_srv.ttl, client_srv.values)
+    active cluster's ``client_srv``. Clients that write look it up; a switchover moves it, and
+    between switchovers the active cluster's leader keeps it (regional clusters linked by the
+    mirror, see :func:`owned`)."""
+    return RecordSet(write_record_name(write_name), "SRV", client_srv.ttl, client_srv.values)

@@ -164,14 +164,20 @@ class EtcdProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM etcd and wait up to ``timeout`` seconds, then SIGKILL."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("etcd did not stop within %.0f s; killing it", timeout)
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc, timeout, "etcd")
         self.proc = None
+
+
+def terminate(proc: subprocess.Popen, timeout: float, what: str) -> None:
+    """SIGTERM ``proc`` (if it still runs) and wait up to ``timeout`` seconds, then SIGKILL; ``what``
+    names it in the log line of a kill."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop within %.0f s; killing it", what, timeout)
+        proc.kill()
+        proc.wait(5)

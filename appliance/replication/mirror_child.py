@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from appliance.etcd.process import child_environment, die_with_parent
+from appliance.etcd.process import child_environment, die_with_parent, terminate
 
 log = logging.getLogger("agent")
 
@@ -76,14 +76,6 @@ class MirrorChild:
         """SIGTERM (the mirror releases its lock), SIGKILL after :data:`STOP_TIMEOUT` seconds."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log.warning("inbound mirror did not stop within %.0f s; killing it (its lock expires)",
-                            STOP_TIMEOUT)
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, STOP_TIMEOUT, "the inbound mirror (its lock expires by itself)")
         log.info("inbound mirror (pid %d) stopped", self.proc.pid)
         self.proc, self.source = None, None

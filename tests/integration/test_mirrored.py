@@ -1,7 +1,8 @@
 """Regional clusters linked by the mirror (``sim up --mode mirrored``): a cluster of 1 in eu-central-1
 (active) and of 3 in eu-west-1 (passive), whose leader runs the inbound mirror under the mirror lock.
 Writes cross; killing the passive leader moves the mirror to the new leader with no change lost or
-repeated; a switchover makes eu-west-1 active, and eu-central-1's leader then mirrors from it."""
+repeated; a switchover makes eu-west-1 active, eu-central-1's leader then mirrors from it, and eu-west-1's
+leader keeps the write record naming its members."""
 
 from __future__ import annotations
 
@@ -147,6 +148,16 @@ def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_aroun
     # The write record names the new active cluster's members.
     write_record = linked.records()[(f"_etcd-client-rw._tcp.etcd.{zone}", "SRV")]
     assert write_record == linked.records()[(records.client_srv_name(f"etcd-{PASSIVE}.{zone}"), "SRV")]
+    # Between switchovers the active cluster's leader keeps the write record: a replacement there shows.
+    gone = next(i["id"] for i in linked.status_all()["regions"][PASSIVE]["instances"] if not i["leader"])
+    assert linked.cli("terminate", gone).returncode == 0
+    wait_until(lambda: (lambda part: part["healthy"] and gone not in {i["id"] for i in part["instances"]})(
+        linked.status_all()["regions"][PASSIVE]) or None, 90, "eu-west-1 healed", interval=1)
+    wait_until(lambda: published(linked, PASSIVE), 60, "eu-west-1's records to name the replacement")
+    wait_until(lambda: linked.records()[(f"_etcd-client-rw._tcp.etcd.{zone}", "SRV")] == linked.records()[
+        (records.client_srv_name(f"etcd-{PASSIVE}.{zone}"), "SRV")] or None, 30, "the write record to follow")
+    client(linked, PASSIVE).put("/config/after-replacement", "x")
+    wait_until(lambda: client(linked, ACTIVE).get("/config/after-replacement"), 20, "a write after the replacement")
     with open(state["credentials_file"]) as f:
         secrets = list(json.load(f).values())
     logs = [linked.agent_log(i) for i in linked.state["instances"]]

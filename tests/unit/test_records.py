@@ -268,6 +268,27 @@ def test_the_read_record_is_a_latency_copy_of_the_client_srv():
     assert records.read_record_name("config", "sim.internal") == READ
 
 
+WRITE = "_etcd-client-rw._tcp.config.sim.internal."  # the write record of the service "config"
+
+
+@pytest.mark.parametrize("type_,region,write_name,is_owned", [
+    pytest.param("SRV", "", WRITE, True, id="the-active-leader's-write-record"),
+    pytest.param("SRV", "", "", False, id="no-write-name-set:-a-passive-leader's"),
+    pytest.param("SRV", "eu-central-1", WRITE, False, id="a-latency-record-at-the-write-name"),
+    pytest.param("TXT", "", WRITE, False, id="TXT-at-the-write-name"),
+])
+def test_owned_write_record(type_, region, write_name, is_owned):
+    record = RecordSet.of(WRITE, type_, 60, ["1 1 2379 i-1.etcd.sim.internal."], region)
+    assert records.owned(record, DOMAIN, READ, "eu-central-1", write_name) is is_owned
+
+
+def test_the_write_record_copies_the_client_srv_only_when_asked():
+    sets = records.desired(DOMAIN, TWO, 30, read_name=READ, region="eu-west-1", write_domain="config.sim.internal")
+    assert sets[(WRITE, "SRV")] == RecordSet(WRITE, "SRV", 30, sets[CLIENT].values)
+    assert (WRITE, "SRV") not in records.desired(DOMAIN, TWO, 30, read_name=READ, region="eu-west-1")
+    assert all(records.owned(rs, DOMAIN, READ, "eu-west-1", WRITE) for rs in sets.values())
+
+
 # --- diff: the change batch -------------------------------------------------------------------------
 
 WANTED = records.desired(DOMAIN, TWO, 60)
