@@ -412,6 +412,10 @@ class Agent:
                 self.lock.release()
             if decision.action is Action.SERVE:
                 self.keep_inbound_mirror()
+            elif self.inbound is not None and self.inbound.source is not None:
+                # etcd here is not serving (restarting, rejoining): this member leads nothing.
+                log.info("inbound mirror: stopped, this member does not serve (%s)", decision.action.value)
+                self.inbound.stop()
         except (EtcdError, EtcdUnavailable) as exc:
             # etcd refuses reconfiguration while not ready ("unhealthy cluster", learner
             # not caught up, "too many learner members"): the next cycle tries again.
