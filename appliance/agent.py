@@ -33,7 +33,15 @@ from appliance.config import AgentSettings
 from appliance.errors import AwsPermissionError, ConfigError
 from appliance.etcd import versions
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
-from appliance.etcd.process import EtcdProcess, EtcdUrls, etcd_command, read_local_data, set_aside, write_marker
+from appliance.etcd.process import (
+    EtcdProcess,
+    EtcdUrls,
+    etcd_command,
+    local_address,
+    read_local_data,
+    set_aside,
+    write_marker,
+)
 from appliance.replication import inbound
 from appliance.replication.mirror_child import MirrorChild
 from appliance.status_server import StatusServer
@@ -86,8 +94,13 @@ class Agent:
         self.me = identity
         self.metadata = metadata
         self.discovery = discovery
-        self.urls = EtcdUrls.for_ip(identity.private_ip, settings.peer_port, settings.client_port,
-                                    settings.metrics_port)
+        # Where peers, clients and the records reach this member (ADVERTISE_ADDRESS); etcd and the
+        # status endpoint listen on the private IP, and on the advertised one where this host has it.
+        self.address = identity.public_ip if settings.advertise_public and identity.public_ip else identity.private_ip
+        self.listen = (identity.private_ip,) + ((self.address,) if self.address != identity.private_ip
+                                                and local_address(self.address) else ())
+        self.urls = EtcdUrls.for_ip(self.address, settings.peer_port, settings.client_port,
+                                    settings.metrics_port, listen=self.listen)
         self.etcd = EtcdProcess()
         self.stop_requested = threading.Event()
         self.listing: Listing | None = None
@@ -116,12 +129,13 @@ class Agent:
             else None
         self._probe = EtcdClient([], timeout=PROBE_TIMEOUT, credentials=self.credentials)
         self._serving = EtcdClient([], timeout=settings.request_timeout, credentials=self.credentials)
-        self._local = EtcdClient([self.urls.client], timeout=settings.request_timeout, credentials=self.credentials)
+        self._local = EtcdClient([self.urls.local_client], timeout=settings.request_timeout,
+                                 credentials=self.credentials)
         # Written while this member leads, for readers of a mirrored copy (lag, staleness).
-        self.heartbeat = Heartbeat(EtcdClient([self.urls.client], timeout=0.9, credentials=self.credentials),
+        self.heartbeat = Heartbeat(EtcdClient([self.urls.local_client], timeout=0.9, credentials=self.credentials),
                                    lambda: self.is_leader)
         # Regional clusters linked by the mirror: the passive cluster's leader runs the inbound mirror.
-        self.inbound = MirrorChild((self.urls.client,), settings.mirror_prefix, settings.credentials_file,
+        self.inbound = MirrorChild((self.urls.local_client,), settings.mirror_prefix, settings.credentials_file,
                                    identity.instance_id) if settings.mirror_prefix else None
         self.inbound_sources: dict[str, tuple[str, ...]] | None = None
         self.target_addresses: dict[str, str] = {}  # read record target -> IP (fixed for an instance's life)
@@ -252,7 +266,8 @@ class Agent:
         if self.own_access_open:
             return ""
         try:
-            missing = peer_access.missing_for(self.security_groups.observe(), self.me.region, self.me.private_ip)
+            missing = peer_access.missing_for(self.security_groups.observe(), self.me.region, self.address,
+                                              self.settings.advertise_public)
             for change in missing:
                 self.security_groups.apply(change)
                 log.info("peer access: %s (this instance, before it seeds or joins)", change)
@@ -305,12 +320,13 @@ class Agent:
             return False  # unknown is not "terminated": never leave on a metadata hiccup
 
     def _candidate_endpoints(self, running: bool, listing: Listing | None) -> list[str]:
-        endpoints = [self.urls.client] if running else []
+        endpoints = [self.urls.local_client] if running else []
         endpoints += self.known_client_urls
         if listing is not None:
-            endpoints += [f"http://{i.private_ip}:{self.settings.client_port}" for i in listing.instances
-                          if i.private_ip and i.instance_id != self.me.instance_id and not i.terminating]
-        return list(dict.fromkeys(e for e in endpoints if running or e != self.urls.client))
+            endpoints += [f"http://{i.address}:{self.settings.client_port}" for i in listing.instances
+                          if i.address and i.instance_id != self.me.instance_id and not i.terminating]
+        return list(dict.fromkeys(e for e in endpoints if running or e not in (self.urls.client,
+                                                                               self.urls.local_client)))
 
     def _observe_cluster(self, running: bool, listing: Listing | None) -> ClusterView | None:
         probe = self._serving if running else self._probe
@@ -347,7 +363,7 @@ class Agent:
             return f"unknown ({exc})", False
         if running and current != self.me.instance_id:
             self.watch_upgrade_lock = False
-        return current, current == self.me.instance_id and self._local.healthy(self.urls.client)
+        return current, current == self.me.instance_id and self._local.healthy(self.urls.local_client)
 
     def _mark_data(self, cluster: ClusterView):
         mine = cluster.by_name_or_peer(self.me.instance_id, self.urls.peer)
@@ -359,9 +375,9 @@ class Agent:
     def _observe_peers(self, listing: Listing) -> dict[str, PeerStatus | None]:
         peers: dict[str, PeerStatus | None] = {}
         for inst in listing.in_service():
-            if inst.instance_id == self.me.instance_id or not inst.private_ip:
+            if inst.instance_id == self.me.instance_id or not inst.address:
                 continue
-            body = self._agent_status(inst.private_ip)
+            body = self._agent_status(inst.address)
             peers[inst.instance_id] = None if body is None else PeerStatus(
                 inst.instance_id, bool(body.get("running")), bool(body.get("has_data")), bool(body.get("seeding")))
         return peers
@@ -518,7 +534,7 @@ class Agent:
         if self.security_groups is None or listing is None or not listing.complete:
             return
         hosts = frozenset(h for m in cluster.members for h in m.peer_hosts)
-        basis = (frozenset((i.region, i.private_ip) for i in listing.instances), hosts)
+        basis = (frozenset((i.region, i.address) for i in listing.instances), hosts)
         if basis == self.access_basis and time.monotonic() - self.access_synced_at < PEER_ACCESS_REFRESH:
             return
         try:
@@ -619,12 +635,16 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
         OSError: the status port cannot be bound.
     """
     binary = versions.binary_version(settings.etcd_binary)
-    identity = metadata.identity()
+    identity = metadata.identity(public=settings.advertise_public)
+    if settings.advertise_public and not identity.public_ip:
+        raise ConfigError("ADVERTISE_ADDRESS=public, but the instance has no public IPv4 address (metadata "
+                          "public-ipv4): give its subnet public addresses, or advertise private ones")
     if settings.active_regions and identity.region not in settings.active_regions:
         raise ConfigError(f"ACTIVE_REGIONS ({','.join(settings.active_regions)}) leaves out this instance's "
                           f"region {identity.region}")
     discovery = Discovery(identity.instance_id, identity.region, timeout=settings.request_timeout,
-                          cluster_name=settings.cluster_name, other_regions=settings.active_regions)
+                          cluster_name=settings.cluster_name, other_regions=settings.active_regions,
+                          advertise_public=settings.advertise_public)
     first = discovery.list()  # AccessDenied surfaces here, before anything starts
     if not first.complete:
         log.warning("first AWS listing incomplete: %s (will retry)", first.problem)
@@ -641,9 +661,10 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
                                          timeout=settings.request_timeout)
     agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups)
     agent.listing, agent.listed_at = first, time.monotonic()
-    server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status))
+    server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status),
+                          more=[(host, settings.status_port) for host in agent.listen[1:]])
     log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s%s",
-             identity.instance_id, identity.region, identity.availability_zone, identity.private_ip,
+             identity.instance_id, identity.region, identity.availability_zone, ", ".join(agent.listen),
              agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off",
              f" and {agent.read_name} for {identity.region}" if agent.read_name else "")
     if discovery.other_regions:

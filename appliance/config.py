@@ -44,6 +44,12 @@ class AgentSettings:
     dns_service_name: str | None = None
     active_regions: tuple[str, ...] = ()
     mirror_prefix: str | None = None
+    advertise_address: str = "private"
+
+    @property
+    def advertise_public(self) -> bool:
+        """Members advertise the instance's public IPv4 (``ADVERTISE_ADDRESS=public``)."""
+        return self.advertise_address == "public"
 
 
 def _positive_float(text: str) -> float:
@@ -137,6 +143,12 @@ def _mirror_prefix(text: str) -> str | None:
     return text
 
 
+def _advertise(text: str) -> str:
+    if text not in ("private", "public"):
+        raise ValueError("must be private or public")
+    return text
+
+
 def _dns_ttl(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 86400:
@@ -214,6 +226,9 @@ _SPECS = (
     _Spec("mirror_prefix", "MIRROR_PREFIX", "", _mirror_prefix,
           "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
           "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
+    _Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,
+          "the address members advertise and peers, clients and records use: private (the VPCs route to each "
+          "other) or public (the instance's public IPv4, for regions reached over the internet)"),
 )
 
 
@@ -255,6 +270,10 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
         # Route53 refuses a latency record and a simple record of the same name and type.
         raise ConfigError(f"DNS_SERVICE_NAME must differ from CLUSTER_NAME (both {service!r}): the read record "
                           "would collide with the cluster's own _etcd-client record")
+    if values["advertise_address"] == "public" and len(values["active_regions"]) < 2:
+        # Within one region the private addresses route; public ones would only add NAT and rules.
+        raise ConfigError("ADVERTISE_ADDRESS=public needs ACTIVE_REGIONS with two regions or more (a cluster "
+                          "across regions whose VPCs do not route to each other)")
     if values["mirror_prefix"] is not None:
         needs = [name for name, field in (("HOSTED_ZONE", "hosted_zone"), ("DNS_SERVICE_NAME", "dns_service_name"),
                                           ("ETCD_CREDENTIALS_FILE", "credentials_file")) if values[field] is None]

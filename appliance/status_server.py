@@ -10,21 +10,21 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Callable, Sequence
 
 
 class StatusServer:
     """Serves ``status()`` (a JSON-able dict) until :meth:`close`.
 
     Args:
-        address: (ip, port) to bind.
-        status: called per request; its ``"healthy"`` key decides ``/health``.
+        address: (ip, port) to bind. status: called per request; its ``"healthy"`` key decides ``/health``.
+        more: further addresses to serve the same on (e.g. a public address of this host).
 
     Raises:
-        OSError: the address cannot be bound (e.g. already in use).
+        OSError: an address cannot be bound (e.g. already in use).
     """
 
-    def __init__(self, address: tuple[str, int], status: Callable[[], dict]):
+    def __init__(self, address: tuple[str, int], status: Callable[[], dict], more: Sequence[tuple[str, int]] = ()):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the http.server API
                 body = status()
@@ -45,11 +45,18 @@ class StatusServer:
             def log_message(self, *args):  # the agent logs decisions, not every probe
                 pass
 
-        self._server = ThreadingHTTPServer(address, Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="status", daemon=True)
-        self._thread.start()
+        self._servers = []
+        try:
+            for where in (address, *more):
+                server = ThreadingHTTPServer(where, Handler)
+                server.daemon_threads = True
+                self._servers.append(server)
+                threading.Thread(target=server.serve_forever, name="status", daemon=True).start()
+        except OSError:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()

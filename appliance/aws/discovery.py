@@ -43,6 +43,14 @@ class Instance:
     lifecycle_state: str
     availability_zone: str = ""
     region: str = ""
+    public_ip: str | None = None
+    advertises_public: bool = False  # ADVERTISE_ADDRESS=public: its member advertises public_ip
+
+    @property
+    def address(self) -> str | None:
+        """Where its member and agent are reached: the private IP, or the public one when the
+        cluster advertises public addresses (None: EC2 did not say)."""
+        return self.public_ip if self.advertises_public else self.private_ip
 
     @property
     def in_service(self) -> bool:
@@ -101,13 +109,14 @@ class Discovery:
 
     def __init__(self, instance_id: str, region: str, timeout: float = 3.0,
                  session: boto3.session.Session | None = None, cluster_name: str = "",
-                 other_regions: Iterable[str] = ()):
+                 other_regions: Iterable[str] = (), advertise_public: bool = False):
         session = session or boto3.session.Session()
         config = client_config(timeout)
         self.instance_id = instance_id
         self.region = region
         self.cluster_name = cluster_name
         self.other_regions = tuple(r for r in other_regions if r != region)
+        self.advertise_public = advertise_public
         self._clients = {r: (session.client("autoscaling", region_name=r, config=config),
                              session.client("ec2", region_name=r, config=config))
                          for r in (region, *self.other_regions)}
@@ -175,7 +184,7 @@ class Discovery:
                 members[region] = self._tagged_members(region)
             listed = {item["InstanceId"] for items in members.values() for item in items}
             extra = sorted(set(confirm) - listed)
-            ec2_state: dict[str, tuple[str, str | None]] = {}
+            ec2_state: dict[str, tuple[str, str | None, str | None]] = {}
             for region, items in members.items():
                 # Each region's own instances, and there too the ids no group listed (an instance
                 # id exists in one region only, so the answers never overlap).
@@ -195,14 +204,19 @@ class Discovery:
         problems = []
         for region, items in members.items():
             for item in items:
-                state, ip = ec2_state.get(item["InstanceId"], (None, None))
-                if state is None or (ip is None and state not in _EC2_GONE):
-                    problems.append(f"EC2 does not describe {item['InstanceId']} of the group")
-                instances.append(Instance(item["InstanceId"], ip, item["LifecycleState"],
-                                          item.get("AvailabilityZone", ""), region))
+                state, ip, public_ip = ec2_state.get(item["InstanceId"], (None, None, None))
+                instance = Instance(item["InstanceId"], ip, item["LifecycleState"], item.get("AvailabilityZone", ""),
+                                    region, public_ip, self.advertise_public)
+                if state is None or (instance.address is None and state not in _EC2_GONE):
+                    # An instance whose address is unknown cannot be told apart from a member's:
+                    # the listing is incomplete (no seeding, no removal) until EC2 says.
+                    problems.append(f"EC2 does not describe {item['InstanceId']} of the group"
+                                    + (" with a public IPv4 address" if state is not None and self.advertise_public
+                                       else ""))
+                instances.append(instance)
         gone = set()
         for instance_id in extra:
-            state, _ = ec2_state.get(instance_id, ("absent", None))
+            state, _, _ = ec2_state.get(instance_id, ("absent", None, None))
             if state in _EC2_GONE or state == "absent":
                 gone.add(instance_id)
             else:
@@ -230,9 +244,9 @@ class Discovery:
                               f"({names}): which one is the cluster's is unknown")
         return groups[0].get("Instances", []) if groups else []
 
-    def _ec2_states(self, region: str, instance_ids: list[str]) -> dict[str, tuple[str, str | None]]:
-        """DescribeInstances in ``region``: instance id -> (EC2 state, private IP)."""
-        found: dict[str, tuple[str, str | None]] = {}
+    def _ec2_states(self, region: str, instance_ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
+        """DescribeInstances in ``region``: instance id -> (EC2 state, private IP, public IP)."""
+        found: dict[str, tuple[str, str | None, str | None]] = {}
         if not instance_ids:
             return found
         _, ec2 = self._clients[region]
@@ -241,5 +255,6 @@ class Discovery:
                 Filters=[{"Name": "instance-id", "Values": instance_ids}]):
             for reservation in page["Reservations"]:
                 for inst in reservation["Instances"]:
-                    found[inst["InstanceId"]] = (inst["State"]["Name"], inst.get("PrivateIpAddress"))
+                    found[inst["InstanceId"]] = (inst["State"]["Name"], inst.get("PrivateIpAddress"),
+                                                 inst.get("PublicIpAddress"))
         return found

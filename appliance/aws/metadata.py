@@ -22,12 +22,14 @@ TOKEN_TTL_SECONDS = 21600
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """Who this instance is: ids and its private IPv4 address (dotted quad)."""
+    """Who this instance is: ids, its private IPv4 address (dotted quad) and, when asked for, its
+    public one (None: it has none)."""
 
     instance_id: str
     region: str
     availability_zone: str
     private_ip: str
+    public_ip: str | None = None
 
 
 class MetadataClient:
@@ -94,8 +96,9 @@ class MetadataClient:
                 f"{self.attempts} attempts: {type(exc).__name__}: {exc}"
             ) from None
 
-    def identity(self) -> Identity:
-        """Read instance id, region, availability zone and private IPv4.
+    def identity(self, public: bool = False) -> Identity:
+        """Read instance id, region, availability zone and private IPv4 (with ``public``, also
+        ``public-ipv4``, absent when the instance has no public address).
 
         Raises:
             MetadataUnavailable: the service did not answer, or lacks one of these paths.
@@ -111,6 +114,8 @@ class MetadataClient:
             if not value:
                 raise MetadataUnavailable(f"instance metadata at {self.endpoint} has no {path}")
             values[field] = value
+        if public:
+            values["public_ip"] = self.get("public-ipv4")
         return Identity(**values)
 
     def target_lifecycle_state(self) -> str | None:

@@ -61,14 +61,14 @@ def fate(member: Member, listing: Listing) -> InstanceFate:
     """Where a member's instance stands in a complete listing.
 
     A member is matched to its instance by name (the instance id); a learner that
-    never started has no name and is matched by the IP of its peer URL.
+    never started has no name and is matched by the address of its peer URL.
     """
     if member.name:
         instance = listing.get(member.name)
         if instance is not None:
             return InstanceFate.TERMINATING if instance.terminating else InstanceFate.PRESENT
         return InstanceFate.GONE if member.name in listing.gone else InstanceFate.UNKNOWN
-    matches = [i for i in listing.instances if i.private_ip in member.peer_hosts]
+    matches = [i for i in listing.instances if i.address in member.peer_hosts]
     if not matches:
         return InstanceFate.GONE
     return InstanceFate.TERMINATING if all(i.terminating for i in matches) else InstanceFate.PRESENT

@@ -15,6 +15,11 @@ Two parts keep those rules:
   peer address (:func:`plan`), so a rule outlives its member's removal, never the
   member.
 
+With public addresses (``ADVERTISE_ADDRESS=public``) every member is reached at its
+public IPv4, from which its traffic also comes, even inside its own region; a
+group-to-group rule matches private addresses only, so every region's group gets a
+rule for every member, its own region's included.
+
 Only rules whose description is :data:`RULE_DESCRIPTION` are the appliance's; any
 other rule an operator adds is left alone.
 """
@@ -89,7 +94,8 @@ def _changes(group: GroupRules, wanted: Iterable[str], keep: frozenset[str], rev
     return out
 
 
-def missing_for(groups: Mapping[str, GroupRules], region: str, address: str) -> tuple[RuleChange, ...]:
+def missing_for(groups: Mapping[str, GroupRules], region: str, address: str,
+                public: bool = False) -> tuple[RuleChange, ...]:
     """The rules that one instance (``address`` in ``region``) still lacks in the other regions' groups.
 
     Args:
@@ -97,16 +103,20 @@ def missing_for(groups: Mapping[str, GroupRules], region: str, address: str) -> 
         region: the instance's own region (its own group needs no rule: members of one
             region reach each other through the template's group-to-group rule).
         address: the instance's IPv4 address as the other regions see it.
+        public: members advertise public addresses: traffic to them comes from public
+            addresses even within a region, which a group-to-group rule does not match, so
+            the own region's group needs the rule too.
     """
     changes: list[RuleChange] = []
     for group_region, group in sorted(groups.items()):
-        if group_region != region:
+        if group_region != region or public:
             changes += _changes(group, [cidr(address)], frozenset(), revoke=False)
     return tuple(changes)
 
 
 def plan(groups: Mapping[str, GroupRules], listing: Listing | None, member_hosts: Iterable[str]) -> AccessPlan:
-    """The leader's changes that bring every region's group to exactly the other regions' addresses.
+    """The leader's changes that bring every region's group to exactly the other regions' addresses
+    (every region's, with public addresses).
 
     Args:
         groups: region -> its group (regions without the stack have none).
@@ -123,7 +133,9 @@ def plan(groups: Mapping[str, GroupRules], listing: Listing | None, member_hosts
     keep = frozenset(cidr(h) for h in member_hosts)
     additions, revocations = [], []
     for region, group in sorted(groups.items()):
-        wanted = {cidr(i.private_ip) for i in listing.instances if i.private_ip and i.region != region}
+        # With public addresses, a region's own members too (see missing_for).
+        wanted = {cidr(i.address) for i in listing.instances
+                  if i.address and (i.region != region or i.advertises_public)}
         for change in _changes(group, wanted, keep, revoke=True):
             (additions if change.add else revocations).append(change)
     changes = tuple(additions + revocations)

@@ -7,7 +7,8 @@ TLS, etcd and etcdctl read ``_etcd-server-ssl._tcp.D`` / ``_etcd-client-ssl._tcp
 instead. An SRV value is "priority weight port target" (RFC 2782), and a target
 must be a host name, not an address: every published member therefore also gets
 an A record ``<instance-id>.D``. ``D`` itself is an A record with every published
-member's private IP, for clients that only speak A records.
+member's address (its private IP, or with ``ADVERTISE_ADDRESS=public`` its public
+one), for clients that only speak A records.
 
 Regional clusters linked by the mirror share a service name ``S``: each leader
 also publishes its region's read record ``_etcd-client._tcp.S`` as a Route53
@@ -77,10 +78,11 @@ class Change:
 
 @dataclasses.dataclass(frozen=True)
 class PublishedMember:
-    """A member as published: its instance id (the member's name) and the instance's private IP."""
+    """A member as published: its instance id (the member's name) and the instance's address (its
+    private IP, or its public one with ``ADVERTISE_ADDRESS=public``)."""
 
     instance_id: str
-    private_ip: str
+    address: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,9 +166,9 @@ def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer
         RecordSet.of(f"_etcd-server{suffix}._tcp.{domain_name}", "SRV", ttl,
                      (f"{SRV_PRIORITY} {SRV_WEIGHT} {peer_port} {t}" for t in targets.values())),
         client,
-        RecordSet.of(domain_name, "A", ttl, (m.private_ip for m in members)),
+        RecordSet.of(domain_name, "A", ttl, (m.address for m in members)),
     ]
-    sets += [RecordSet.of(targets[m.instance_id], "A", ttl, [m.private_ip]) for m in members]
+    sets += [RecordSet.of(targets[m.instance_id], "A", ttl, [m.address]) for m in members]
     if read_name:
         sets.append(RecordSet(fqdn(read_name), "SRV", ttl, client.values, region))
     if write_domain:
@@ -182,8 +184,8 @@ def publishable(members: Iterable[MemberHealth], listing: Listing) -> list[Publi
         if m.is_learner or not mh.healthy or not m.name:
             continue
         instance = listing.get(m.name)
-        if instance is not None and instance.in_service and instance.private_ip:
-            published.append(PublishedMember(m.name, instance.private_ip))
+        if instance is not None and instance.in_service and instance.address:
+            published.append(PublishedMember(m.name, instance.address))
     return sorted(published, key=lambda p: p.instance_id)
 
 

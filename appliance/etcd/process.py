@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from typing import Mapping, Sequence
@@ -34,16 +35,38 @@ class LocalData:
 
 @dataclasses.dataclass(frozen=True)
 class EtcdUrls:
-    """This member's URLs, all on the instance's private IP."""
+    """This member's URLs: ``peer`` and ``client`` as advertised (on the address peers reach it at),
+    ``metrics`` and ``local_client`` on the private IP, and what etcd listens on (comma-separated;
+    "" means the advertised URL)."""
 
     peer: str
     client: str
     metrics: str
+    listen_peer: str = ""
+    listen_client: str = ""
+    local_client: str = ""
 
     @classmethod
     def for_ip(cls, ip: str, peer_port: int = 2380, client_port: int = 2379,
-               metrics_port: int = 2381) -> "EtcdUrls":
-        return cls(f"http://{ip}:{peer_port}", f"http://{ip}:{client_port}", f"http://{ip}:{metrics_port}")
+               metrics_port: int = 2381, listen: Sequence[str] = ()) -> "EtcdUrls":
+        """URLs advertised on ``ip``; ``listen``: the addresses to listen on, the private IP first
+        (default: ``ip`` only). On AWS a public address is not on any interface (the VPC maps it
+        to the private one), so etcd listens on the private IP and advertises the public one."""
+        hosts = tuple(listen) or (ip,)
+        return cls(f"http://{ip}:{peer_port}", f"http://{ip}:{client_port}", f"http://{hosts[0]}:{metrics_port}",
+                   ",".join(f"http://{h}:{peer_port}" for h in hosts),
+                   ",".join(f"http://{h}:{client_port}" for h in hosts), f"http://{hosts[0]}:{client_port}")
+
+
+def local_address(address: str) -> bool:
+    """Whether ``address`` is one of this host's (it can be bound): a public IPv4 on AWS is not
+    (the VPC translates it to the private one); in the simulator it is a loopback address."""
+    with socket.socket() as s:
+        try:
+            s.bind((address, 0))
+            return True
+        except OSError:
+            return False
 
 
 def read_local_data(data_dir: str) -> LocalData:
@@ -97,8 +120,8 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
     """
     cmd = [
         binary, "--name", name, "--data-dir", data_dir,
-        "--listen-peer-urls", urls.peer, "--initial-advertise-peer-urls", urls.peer,
-        "--listen-client-urls", urls.client, "--advertise-client-urls", urls.client,
+        "--listen-peer-urls", urls.listen_peer or urls.peer, "--initial-advertise-peer-urls", urls.peer,
+        "--listen-client-urls", urls.listen_client or urls.client, "--advertise-client-urls", urls.client,
         "--listen-metrics-urls", urls.metrics,
         "--initial-cluster-token", token,
         # etcd's default; stated so a reader knows reconfiguration is checked for quorum.

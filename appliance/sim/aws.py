@@ -199,7 +199,8 @@ def stack_instances(sim_state: dict) -> list[dict]:
 
 
 def group_instances(aws: dict, asg: str, region: str = REGION) -> list[dict]:
-    """The group's instances with private IPs: [{id, private_ip, lifecycle_state, availability_zone, region}]."""
+    """The group's instances with private IPs: [{id, private_ip, public_ip (None without one), lifecycle_state,
+    availability_zone, region}]."""
     groups = aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[asg])["AutoScalingGroups"]
     members = groups[0]["Instances"] if groups else []
     if not members:
@@ -211,7 +212,7 @@ def group_instances(aws: dict, asg: str, region: str = REGION) -> list[dict]:
         for reservation in page["Reservations"]:
             for inst in reservation["Instances"]:
                 if inst["State"]["Name"] not in ("shutting-down", "terminated"):
-                    ips[inst["InstanceId"]] = inst.get("PrivateIpAddress")
-    return [{"id": m["InstanceId"], "private_ip": ips.get(m["InstanceId"]),
+                    ips[inst["InstanceId"]] = (inst.get("PrivateIpAddress"), inst.get("PublicIpAddress"))
+    return [{"id": m["InstanceId"], "private_ip": ips[m["InstanceId"]][0], "public_ip": ips[m["InstanceId"]][1],
              "lifecycle_state": m["LifecycleState"], "availability_zone": m["AvailabilityZone"], "region": region}
             for m in members if m["InstanceId"] in ips]

@@ -39,6 +39,9 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     up.add_argument("--mode", choices=("stretched", "mirrored"), default="stretched",
                     help="with several regions: one cluster across them (stretched), or with two regions "
                          "a cluster in each, the first active, linked by the mirror (mirrored)")
+    up.add_argument("--public-addresses", action="store_true",
+                    help="stretched: every instance gets an Elastic IP (127.200.<n>.<h> here) and the agents "
+                         "ADVERTISE_ADDRESS=public")
     up.add_argument("--prefix", default="/config/",
                     help="mirrored: the clients' prefix, mirrored into the passive cluster (default /config/)")
     up.add_argument("--detach", action="store_true", help="return once healthy, leaving it running")
@@ -97,6 +100,7 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     supervise.add_argument("--grace-period", type=float, default=5.0)
     supervise.add_argument("--agent-env", action="append", default=[])
     supervise.add_argument("--mirror-prefix", default="")
+    supervise.add_argument("--public-addresses", action="store_true")
 
 
 def _running_state(state_dir: str) -> dict:
@@ -177,7 +181,8 @@ def cmd_supervise(args) -> int:
 
     regions, counts = shape(args.regions, args.instances, bool(args.mirror_prefix))
     return Supervisor(args.state_dir, counts, args.grace_period, agent_env=_agent_env(args.agent_env),
-                      regions=regions, mirror_prefix=args.mirror_prefix).run()
+                      regions=regions, mirror_prefix=args.mirror_prefix,
+                      public_addresses=args.public_addresses).run()
 
 
 def cmd_up(args) -> int:
@@ -190,6 +195,8 @@ def cmd_up(args) -> int:
             _mirror_prefix(args.prefix)
         except ValueError as exc:
             raise ConfigError(f"--prefix: {exc} (got {args.prefix!r})") from None
+    if args.public_addresses and (mirrored or len(regions) < 2):
+        raise ConfigError("--public-addresses: for a cluster stretched across two regions or more")
     _agent_env(args.agent_env)
     etcd_bin = _etcd_bin(args.etcd_bin)
     state_dir = os.path.abspath(args.state_dir)
@@ -216,6 +223,8 @@ def cmd_up(args) -> int:
         command += ["--agent-env", pair]
     if mirrored:
         command += ["--mirror-prefix", args.prefix]
+    if args.public_addresses:
+        command += ["--public-addresses"]
     with open(os.path.join(state_dir, "sim.log"), "ab") as out:
         supervisor = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True)

@@ -22,6 +22,7 @@ class InstanceMetadata:
     availability_zone: str
     private_ip: str
     lifecycle_file: str  # holds the target lifecycle state; absent means InService
+    public_ip: str | None = None  # an Elastic IP the simulator associated, None: no public address
 
 
 class MetadataServer:
@@ -87,6 +88,8 @@ class MetadataServer:
                     return f.read().strip() or "InService"
             except FileNotFoundError:
                 return "InService"
+        if path == "public-ipv4":
+            return instance.public_ip  # absent (404) without one, as on AWS
         return {
             "instance-id": instance.instance_id,
             "local-ipv4": instance.private_ip,

@@ -69,11 +69,14 @@ class Supervisor:
     """
 
     def __init__(self, state_dir: str, instances: list[int], grace_period: float, stack: str = "etcd",
-                 agent_env: dict | None = None, regions: list[str] | None = None, mirror_prefix: str = ""):
+                 agent_env: dict | None = None, regions: list[str] | None = None, mirror_prefix: str = "",
+                 public_addresses: bool = False):
         self.state_dir = os.path.abspath(state_dir)
         self.regions = list(regions or [aws.REGION])  # where it starts; `sim add-region` adds to the state
         self.instances = dict(zip(self.regions, instances, strict=True))
         self.mirror_prefix = mirror_prefix
+        self.public_addresses = public_addresses
+        self.public_ips: dict[str, str] = {}  # instance id -> its Elastic IP (public_addresses only)
         # What instances launched from now on get (the launch template's ACTIVE_REGIONS).
         self.active_regions = tuple(self.regions) if len(self.regions) > 1 and not mirror_prefix else ()
         self.grace_period = grace_period
@@ -141,6 +144,7 @@ class Supervisor:
     def _save_shape(self) -> None:
         mode = "mirrored" if self.mirror_prefix else "stretched" if len(self.state["regions"]) > 1 else "single"
         self.state.update(mode=mode, active_regions=list(self.active_regions), mirror_prefix=self.mirror_prefix,
+                          public_addresses=self.public_addresses,
                           credentials_file=state.credentials_file(self.state_dir) if self.mirror_prefix else None,
                           instance_count=sum(f["instance_count"] for f in self.state["regions"].values()))
         state.save(self.state_dir, self.state)
@@ -248,7 +252,8 @@ class Supervisor:
                 i: {"private_ip": inst["private_ip"], "region": inst["region"],
                     "agent_pid": self.agents[i].pid if i in self.agents else None,
                     "log": os.path.join(state.instance_dir(self.state_dir, i), "agent.log"),
-                    "etcd_binary": self.launched.get(i, {}).get("etcd_binary")}
+                    "etcd_binary": self.launched.get(i, {}).get("etcd_binary"),
+                    "public_ip": self.public_ips.get(i)}
                 for i, inst in current.items()}
             state.save(self.state_dir, self.state)
 
@@ -263,8 +268,10 @@ class Supervisor:
         instance_id = inst["id"]
         directory = state.instance_dir(self.state_dir, instance_id)
         os.makedirs(directory, exist_ok=True)
+        public_ip = self._public_address(inst) if self.public_addresses else None
         self.metadata.register(InstanceMetadata(instance_id, inst["region"], inst["availability_zone"],
-                                                inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id)))
+                                                inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id),
+                                                public_ip))
         launch = self._launch_of(instance_id)
         facts = self.state["regions"][inst["region"]]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
@@ -277,6 +284,7 @@ class Supervisor:
             "CLUSTER_NAME": facts["stack"], "GRACE_PERIOD": str(self.grace_period),
             "HOSTED_ZONE": self.state["hosted_zone"],
             **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
+            **({"ADVERTISE_ADDRESS": "public"} if public_ip else {}),
             **({"DNS_SERVICE_NAME": facts["dns_service_name"], "MIRROR_PREFIX": self.mirror_prefix,
                 "ETCD_CREDENTIALS_FILE": state.credentials_file(self.state_dir)} if self.mirror_prefix else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
@@ -287,6 +295,24 @@ class Supervisor:
                                     preexec_fn=_die_with_supervisor, cwd=directory)
         self.agents[instance_id] = proc
         log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
+
+    def _public_address(self, inst: dict) -> str:
+        """Associate an Elastic IP with the instance (once; an agent restart keeps it), as a subnet with
+        public addresses does on AWS: ``127.200.<n>.<h>`` for the private ``127.0.<n>.<h>``, a
+        loopback address here, so that etcd can listen on it too (on AWS the VPC translates it)."""
+        ec2 = aws.clients(self.endpoint, inst["region"])["ec2"]
+        found = ec2.describe_instances(InstanceIds=[inst["id"]])["Reservations"][0]["Instances"][0]
+        if found.get("PublicIpAddress"):
+            return found["PublicIpAddress"]
+        _, _, n, h = inst["private_ip"].split(".")
+        address = f"127.200.{n}.{h}"
+        # A replacement may get a terminated instance's private IP: its address is then moved over.
+        known = ec2.describe_addresses(Filters=[{"Name": "public-ip", "Values": [address]}])["Addresses"]
+        allocation = known[0]["AllocationId"] if known else \
+            ec2.allocate_address(Domain="vpc", Address=address)["AllocationId"]
+        ec2.associate_address(InstanceId=inst["id"], AllocationId=allocation, AllowReassociation=True)
+        self.public_ips[inst["id"]] = address
+        return address
 
     def _launch_of(self, instance_id: str) -> dict:
         # Like the AMI and the launch template version: fixed at the instance's launch from the

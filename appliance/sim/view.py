@@ -68,6 +68,7 @@ def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: i
         leader_name = inst["id"] if is_leader else leader_name
         healthy = member is not None and client.healthy(url)
         rows.append({"id": inst["id"], "region": inst["region"], "private_ip": inst["private_ip"],
+                     "public_ip": inst.get("public_ip"),
                      "lifecycle_state": inst["lifecycle_state"],
                      "member": member is not None and not member.is_learner,
                      "learner": member is not None and member.is_learner, "leader": is_leader,

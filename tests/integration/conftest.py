@@ -53,11 +53,13 @@ class Sim:
         return run_cli("sim", args[0], "--state-dir", self.state_dir, *args[1:], timeout=timeout)
 
     def up(self, instances: int | str = 3, timeout: float = 120, agent_env: tuple[str, ...] = (),
-           etcd_bin: str | None = None, regions: str | None = None, mode: str | None = None) -> None:
+           etcd_bin: str | None = None, regions: str | None = None, mode: str | None = None,
+           public_addresses: bool = False) -> None:
         extra = [a for pair in agent_env for a in ("--agent-env", pair)]
         extra += ["--etcd-bin", etcd_bin] if etcd_bin else []
         extra += ["--regions", regions] if regions else []
         extra += ["--mode", mode] if mode else []
+        extra += ["--public-addresses"] if public_addresses else []
         done = self.cli("up", "--detach", "--instances", str(instances), "--timeout", str(timeout), *extra,
                         timeout=timeout + 60)
         assert done.returncode == 0, f"sim up failed:\n{done.stdout}\n{done.stderr}"

@@ -51,7 +51,7 @@ def record_names(template: dict) -> list:
 
 def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs():
     single, multi = load(TEMPLATE), load(MULTIREGION)
-    assert set(multi["Parameters"]) - set(single["Parameters"]) == {"ActiveRegions"}
+    assert set(multi["Parameters"]) - set(single["Parameters"]) == {"ActiveRegions", "AdvertiseAddress"}
     assert set(multi["Resources"]) == set(single["Resources"])
     different = {name for name in single["Resources"] if single["Resources"][name] != multi["Resources"][name]}
     assert different == {"SecurityGroup", "Role", "LaunchTemplate"}
@@ -79,3 +79,4 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     assert len(added) == 2
     user_data = multi["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
     assert "-e ACTIVE_REGIONS=${ActiveRegions}" in user_data["Fn::Base64"]["Fn::Sub"]
+    assert "-e ADVERTISE_ADDRESS=${AdvertiseAddress}" in user_data["Fn::Base64"]["Fn::Sub"]

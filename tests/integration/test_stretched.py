@@ -1,7 +1,8 @@
 """One cluster stretched across three regions of the simulator (2 + 2 + 1 instances, the multiregion
-template in each): it bootstraps to exactly one cluster, every region's security group allows exactly the
-other regions' members, a terminated instance is replaced and its rules follow, and a region whose API
-fails removes nothing."""
+template in each, public addresses: every instance has an Elastic IP and the agents ADVERTISE_ADDRESS=public):
+it bootstraps to exactly one cluster whose members advertise their public addresses, every region's
+security group allows exactly the members' public addresses, a terminated instance is replaced and its rules
+follow, and a region whose API fails removes nothing."""
 
 from __future__ import annotations
 
@@ -22,20 +23,20 @@ def stretched(tmp_path_factory):
     """The stretched simulator shared by this module's tests; each test leaves it healthy at full size."""
     sim = Sim(tmp_path_factory.mktemp("stretched"))
     try:
-        sim.up("2,2,1", regions=",".join(REGIONS), timeout=150)
+        # Public addresses: the migration test runs a cluster across regions on private ones.
+        sim.up("2,2,1", regions=",".join(REGIONS), timeout=150, public_addresses=True)
         yield sim
     finally:
         sim.down()
 
 
 def rules_match(sim: Sim) -> bool:
-    """Every region's group allows, both ways, exactly the other regions' instances."""
+    """Every region's group allows, both ways, exactly every instance's public address (with public
+    addresses, a region's own instances too: a group-to-group rule matches private addresses only)."""
     instances = sim.instances()
-    for region in REGIONS:
-        others = {f"{i['private_ip']}/32" for i in instances if i["region"] != region}
-        if sim.peer_rules(region) != {"ingress": others, "egress": others}:
-            return False
-    return True
+    wanted = {f"{i['public_ip']}/32" for i in instances}
+    return all(i["public_ip"] for i in instances) and all(
+        sim.peer_rules(region) == {"ingress": wanted, "egress": wanted} for region in REGIONS)
 
 
 def test_five_instances_in_three_regions_form_one_cluster_with_exact_peer_rules(stretched):
@@ -54,6 +55,10 @@ def test_five_instances_in_three_regions_form_one_cluster_with_exact_peer_rules(
     parsed = [json.loads(a) for a in answers]
     assert len({p["header"]["cluster_id"] for p in parsed}) == 1
     assert all(sorted(m["name"] for m in p["members"]) == sorted(i["id"] for i in instances) for p in parsed)
+    # Every member advertises its instance's public address (an Elastic IP), not its private one.
+    public = {i["id"]: i["public_ip"] for i in instances}
+    assert all(m["peerURLs"] == [f"http://{public[m['name']]}:2380"] and m["clientURLs"] == [
+        f"http://{public[m['name']]}:2379"] for m in parsed[0]["members"]), parsed[0]["members"]
     # Each instance opened the way to itself before it seeded or joined; the rules are exact at once.
     assert rules_match(stretched)
     for i in instances:
@@ -66,7 +71,7 @@ def test_five_instances_in_three_regions_form_one_cluster_with_exact_peer_rules(
 
 def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
     victim = next(i for i in stretched.instances() if i["region"] == "eu-west-1" and not i["leader"])
-    old_rule = f"{victim['private_ip']}/32"
+    old_rule = f"{victim['public_ip']}/32"
     assert old_rule in stretched.peer_rules("eu-central-1")["ingress"]
     done = stretched.cli("terminate", victim["id"])
     assert done.returncode == 0, done.stderr
@@ -76,10 +81,10 @@ def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
     replacement = next(i for i in stretched.instances() if i["region"] == "eu-west-1"
                        and i["id"] != victim["id"] and i["private_ip"] != victim["private_ip"])
     wait_until(lambda: rules_match(stretched), 60, "the groups to follow the replacement")
-    for region in ("eu-central-1", "eu-north-1"):
+    for region in REGIONS:
         rules = stretched.peer_rules(region)
         assert old_rule not in rules["ingress"] and old_rule not in rules["egress"]
-        assert f"{replacement['private_ip']}/32" in rules["ingress"]
+        assert f"{replacement['public_ip']}/32" in rules["ingress"]
 
 
 def test_a_region_whose_api_fails_removes_nothing(stretched):

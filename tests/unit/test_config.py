@@ -96,3 +96,19 @@ def test_bad_mirror_prefix(env, words, credentials_file):
     with pytest.raises(ConfigError) as caught:
         load_agent_settings({}, {**GOOD, **env})
     assert words in str(caught.value) and caught.value.exit_code == EXIT_CONFIG
+
+
+def test_advertise_address():
+    assert not load_agent_settings({}, GOOD).advertise_public
+    s = load_agent_settings({}, {**GOOD, "ADVERTISE_ADDRESS": "public", "ACTIVE_REGIONS": "eu-central-1,eu-west-1"})
+    assert s.advertise_public
+
+
+@pytest.mark.parametrize("env,words", [
+    pytest.param({"ADVERTISE_ADDRESS": "elastic"}, "ADVERTISE_ADDRESS: must be private or public", id="unknown"),
+    pytest.param({"ADVERTISE_ADDRESS": "public"}, "ADVERTISE_ADDRESS=public needs ACTIVE_REGIONS", id="one-region"),
+])
+def test_bad_advertise_address(env, words):
+    with pytest.raises(ConfigError) as caught:
+        load_agent_settings({}, {**GOOD, **env})
+    assert words in str(caught.value) and caught.value.exit_code == EXIT_CONFIG

@@ -10,6 +10,9 @@ A = Instance("i-a", "127.0.1.4", "InService", region=EU)
 B = Instance("i-b", "127.0.2.4", "InService", region=WEST)
 C = Instance("i-c", "127.0.3.4", "InService", region=US)
 B_GOING = Instance("i-b", "127.0.2.4", "Terminating", region=WEST)
+# ADVERTISE_ADDRESS=public: the members are reached at (and send from) their public addresses.
+PA = Instance("i-a", "127.0.1.4", "InService", region=EU, public_ip="127.200.1.4", advertises_public=True)
+PB = Instance("i-b", "127.0.2.4", "InService", region=WEST, public_ip="127.200.2.4", advertises_public=True)
 
 
 def group(region, *cidrs, egress=None):
@@ -44,6 +47,15 @@ PLANS = [
     ("no listing yet: nothing", OPEN, None, [], [], "not taken yet"),
     ("a region without the stack has no group: only the others change",
      {EU: group(EU)}, Listing(True, (A, B)), [], both(EU, "127.0.2.4/32", True), "open"),
+    ("public addresses: every member's in every group, its own region's too (a group-to-group rule matches "
+     "private addresses only)",
+     {EU: group(EU), WEST: group(WEST)}, Listing(True, (PA, PB)), [],
+     [RuleChange(r, f"sg-{r}", d, c, True) for r in (EU, WEST) for d in ("ingress", "egress")
+      for c in ("127.200.1.4/32", "127.200.2.4/32")], "open"),
+    ("public addresses: rules of the private ones (before a switch to public) go once nobody uses them",
+     {EU: group(EU, "127.0.2.4/32", "127.200.1.4/32", "127.200.2.4/32"),
+      WEST: group(WEST, "127.200.1.4/32", "127.200.2.4/32")}, Listing(True, (PA, PB)),
+     ["127.200.1.4", "127.200.2.4"], both(EU, "127.0.2.4/32", False), "close eu-central-1"),
     ("only one direction missing: only that one is added",
      {EU: group(EU, "127.0.2.4/32", egress=())}, Listing(True, (A, B)), [],
      [RuleChange(EU, "sg-eu-central-1", "egress", "127.0.2.4/32", True)], "egress to 127.0.2.4/32"),
@@ -63,3 +75,14 @@ def test_an_instance_opens_itself_only_in_the_other_regions():
         RuleChange(WEST, "sg-eu-west-1", "egress", "127.0.1.4/32", True)]
     assert missing_for(OPEN, EU, "127.0.1.4") == ()
     assert missing_for({EU: group(EU)}, EU, "127.0.1.4") == ()
+
+
+def test_with_public_addresses_an_instance_opens_itself_in_its_own_region_too():
+    assert list(missing_for({EU: group(EU), WEST: group(WEST)}, EU, "127.200.1.4", public=True)) == \
+        both(EU, "127.200.1.4/32", True) + both(WEST, "127.200.1.4/32", True)
+
+
+def test_an_instance_is_reached_at_the_address_its_cluster_advertises():
+    assert (PA.address, A.address) == ("127.200.1.4", "127.0.1.4")
+    no_public_yet = Instance("i-a", "127.0.1.4", "InService", region=EU, advertises_public=True)
+    assert no_public_yet.address is None
