@@ -134,7 +134,8 @@ def _regions(text: str) -> tuple[str, ...]:
     return regions
 
 
-def _mirror_prefix(text: str) -> str | None:
+def parse_mirror_prefix(text: str) -> str | None:
+    """A ``MIRROR_PREFIX`` (None for ""). Raises ValueError saying what a prefix must be."""
     if text == "":
         return None
     if not text.startswith("/") or text.startswith(("/__appliance/", "/__replication/")) or text == "/":
@@ -223,7 +224,7 @@ _SPECS = (
     _Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
           "regions whose groups of this stack form one cluster (this instance's own among them); "
           "empty: this region only"),
-    _Spec("mirror_prefix", "MIRROR_PREFIX", "", _mirror_prefix,
+    _Spec("mirror_prefix", "MIRROR_PREFIX", "", parse_mirror_prefix,
           "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
           "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
     _Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,

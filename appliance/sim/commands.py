@@ -190,9 +190,9 @@ def cmd_up(args) -> int:
     mirrored = args.mode == "mirrored"
     regions, counts = shape(args.regions, args.instances, mirrored)
     if mirrored:
-        from appliance.config import _mirror_prefix
+        from appliance.config import parse_mirror_prefix
         try:
-            _mirror_prefix(args.prefix)
+            parse_mirror_prefix(args.prefix)
         except ValueError as exc:
             raise ConfigError(f"--prefix: {exc} (got {args.prefix!r})") from None
     if args.public_addresses and (mirrored or len(regions) < 2):
