@@ -157,6 +157,8 @@ def add_parser(sub) -> None:
     where.add_argument("--endpoints", help="client URLs of the cluster, comma-separated")
     where.add_argument("--sim", action="store_true", help="the simulator's cluster (see --state-dir)")
     p.add_argument("--state-dir", default=".sim", help="with --sim: the simulator's state directory")
+    p.add_argument("--region", help="with --sim: only this region's instances (a mirrored simulator runs a "
+                   "cluster per region; default there: its first region)")
     p.add_argument("--credentials", help="credentials file (see cluster-mode), where authentication is on")
     p.add_argument("--user", default="client", help="the user in --credentials (default client)")
     p.add_argument("--status-port", type=int, default=STATUS_PORT, help="the agents' status port (default 2378)")
@@ -174,8 +176,9 @@ def cmd_status(args) -> int:
     if args.sim:
         from appliance.sim import state
         current = state.load(args.state_dir) or {}
+        region = args.region or (current.get("region") if current.get("mode") == "mirrored" else None)
         urls = tuple(f"http://{i['private_ip']}:2379" for i in current.get("instances", {}).values()
-                     if i.get("private_ip"))
+                     if i.get("private_ip") and region in (None, i.get("region")))
         if not urls:
             raise ConfigError(f"--sim: no running simulator with instances in {args.state_dir}")
     else:

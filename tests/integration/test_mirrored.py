@@ -69,7 +69,7 @@ def test_writes_in_the_active_region_appear_in_the_passive_one(linked):
     reader = client(linked, PASSIVE)
     first = float(reader.get(HEARTBEAT_KEY)[0])
     wait_until(lambda: float(reader.get(HEARTBEAT_KEY)[0]) > first, 10, "the active heartbeat in eu-west-1")
-    shown = run_cli("status", "--endpoints", ",".join(mirrored.endpoints(linked.state, PASSIVE)), "--credentials",
+    shown = run_cli("status", "--sim", "--state-dir", linked.state_dir, "--region", PASSIVE, "--credentials",
                     linked.state["credentials_file"], timeout=60)
     assert shown.returncode == 0 and "mode: passive since revision" in shown.stdout, shown.stdout + shown.stderr
 
