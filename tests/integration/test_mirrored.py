@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -81,7 +82,9 @@ def test_killing_the_passive_leader_moves_the_mirror_with_no_change_lost_or_repe
     active = client(linked, ACTIVE)
 
     def write():
-        while not stop.is_set() and written[0] < 5000:
+        # Paced (about 100 puts a second) and bounded in count and time.
+        deadline = time.monotonic() + 180
+        while not stop.wait(0.01) and written[0] < 20000 and time.monotonic() < deadline:
             try:
                 active.put(f"/config/kill/k{written[0] % 10}", str(written[0]))
                 written[0] += 1

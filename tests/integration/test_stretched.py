@@ -95,7 +95,8 @@ def test_a_region_whose_api_fails_removes_nothing(stretched):
     assert done.returncode == 0, done.stderr
     done = stretched.cli("terminate", north["id"])
     assert done.returncode == 0, done.stderr
-    leader = stretched.leader()
+    # The instance just terminated may have led: wait for the cluster's leader after it.
+    leader = wait_until(lambda: next((i for i in stretched.instances() if i["leader"]), None), 30, "a leader")
     wait_until(lambda: "incomplete" in stretched.agent_status(leader["id"]).get("housekeeping", ""), 60,
                "the leader to see an incomplete listing")
     # More than twice the grace period (5 s) plus a busy listing interval: a complete listing would have
