@@ -333,10 +333,10 @@ def _print_mirrored(current: dict, regions: list[str]) -> None:
 def cmd_status(args) -> int:
     """``sim status``: a table, or with ``--json`` the documented JSON shape."""
     current = _running_state(args.state_dir)
-    report = view.observe(current)
     # Stretched: one cluster, so its verdict is every region's. Mirrored: each region's own cluster.
     mirrored = current["mode"] == "mirrored"
     regional = view.observe_regions(current) if mirrored else {}
+    report = view.joined(regional) if mirrored else view.observe(current)
     if args.json:
         regions = {}
         for region, facts in aws.stack_regions(current).items():

@@ -30,12 +30,16 @@ def observe(sim_state: dict, timeout: float = 1.0, expected: int | None = None) 
     names each region).
     """
     if sim_state.get("mode") == "mirrored":
-        reports = observe_regions(sim_state, timeout)
-        return ClusterReport([row for r in reports.values() for row in r.instances],
-                             all(r.healthy for r in reports.values()),
-                             "; ".join(f"{region}: {r.reason}" for region, r in reports.items()),
-                             next((r.leader for r in reports.values() if r.leader), None))
+        return joined(observe_regions(sim_state, timeout))
     return _observe(sim_state, aws.stack_instances(sim_state), timeout, expected)
+
+
+def joined(reports: dict[str, ClusterReport]) -> ClusterReport:
+    """Several regional clusters' reports as one: every row, healthy if all are, each region's reason."""
+    return ClusterReport([row for r in reports.values() for row in r.instances],
+                         all(r.healthy for r in reports.values()),
+                         "; ".join(f"{region}: {r.reason}" for region, r in reports.items()),
+                         next((r.leader for r in reports.values() if r.leader), None))
 
 
 def observe_regions(sim_state: dict, timeout: float = 1.0) -> dict[str, ClusterReport]:
