@@ -24,13 +24,16 @@ from appliance.aws.discovery import CLUSTER_TAG, TERMINATING_STATES, Discovery, 
 from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
 from appliance.aws.security_groups import GroupsUnknown, SecurityGroups
-from appliance.cluster import bootstrap, housekeeper, locks, membership, peer_access, records
+from appliance.aws.snapshots import SnapshotStore, StoreError
+from appliance.cluster import bootstrap, housekeeper, locks, membership, peer_access, records, restore
 from appliance.cluster.access import Mode, credentials_for, read_mode
+from appliance.cluster.backup import Backups
 from appliance.cluster.heartbeat import Heartbeat
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
-from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, MemberHealth, PeerStatus
+from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision, Marker, MemberHealth, PeerStatus
 from appliance.config import AgentSettings
 from appliance.errors import AwsPermissionError, ConfigError
+from appliance.etcd import snapshot as snapshots
 from appliance.etcd import versions
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
 from appliance.etcd.process import (
@@ -42,6 +45,7 @@ from appliance.etcd.process import (
     set_aside,
     write_marker,
 )
+from appliance.metrics import AgentMetrics
 from appliance.replication import inbound
 from appliance.replication.mirror_child import MirrorChild
 from appliance.status_server import StatusServer
@@ -69,12 +73,20 @@ class Agent:
         zone: the hosted zone for the discovery records, None to publish none.
         security_groups: the active regions' security groups of a cluster stretched across
             regions (their /32 peer rules), None in a single region.
+        store: the cluster's snapshots and marker in S3 (SNAPSHOT_BUCKET), None without.
+        snapshot_tool: etcdutl or etcdctl beside the etcd binary (needed with ``store``).
     """
 
     def __init__(self, settings: AgentSettings, identity: Identity, metadata: MetadataClient,
                  discovery: Discovery, binary_version: tuple[int, int, int] = (3, 5, 0),
-                 zone: HostedZone | None = None, security_groups: SecurityGroups | None = None):
+                 zone: HostedZone | None = None, security_groups: SecurityGroups | None = None,
+                 store: SnapshotStore | None = None, snapshot_tool: str = ""):
         self.settings = settings
+        self.metrics = AgentMetrics()
+        self.store = store
+        self.snapshot_tool = snapshot_tool
+        self.no_quorum_since: float | None = None  # monotonic; while etcd runs and no member sees a leader
+        self.revision: int | None = None
         self.security_groups = security_groups
         self.own_access_open = security_groups is None
         # What the peer rules were last brought to (listed addresses, member hosts), and when.
@@ -146,6 +158,9 @@ class Agent:
             if settings.mirror_prefix and zone is not None and settings.dns_service_name else ""
         self.sources_read_at = -math.inf
         self.last_inbound = ""
+        self.backups = Backups(store, snapshot_tool, restore.spool_dir(settings.data_dir), self._local, self.metrics,
+                               settings.snapshot_interval, settings.snapshot_keep, settings.snapshot_keep_days,
+                               identity.instance_id) if store is not None else None
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
@@ -208,7 +223,9 @@ class Agent:
             healthy=decision.action is Action.SERVE and snapshot.etcd_running and snapshot.cluster is not None,
             leader=self.is_leader, housekeeping=self.last_housekeeping, records=self.last_records,
             upgrade_lock_holder=snapshot.upgrade_lock_holder,
-            peer_access=self.last_access,
+            peer_access=self.last_access, quorum=snapshot.etcd_running and snapshot.quorum_lost_for is None
+            and snapshot.cluster is not None and snapshot.cluster.leader_id is not None, revision=snapshot.revision,
+            snapshots=self._snapshots_status(),
             aws_api_calls=self.discovery.calls + (self.zone.calls if self.zone else 0)
             + (self.security_groups.calls if self.security_groups else 0), updated=time.time())
 
@@ -222,8 +239,11 @@ class Agent:
         if running and cluster is not None and local.has_data and local.member_id is None:
             local = self._mark_data(cluster) or local
         peers = {}
-        if not running and not local.has_data and cluster is None and listing is not None and listing.complete:
+        lost_for, revision = self._observe_quorum(running, cluster)
+        seeding = not running and not local.has_data and cluster is None
+        if (seeding or lost_for is not None) and listing is not None and listing.complete:
             peers = self._observe_peers(listing)
+        marker, marker_problem = self._observe_marker(listing, peers) if seeding else (Marker.OFF, "")
         lock_holder, local_healthy = self._observe_upgrade_lock(running, local.has_data, cluster)
         access_problem = "" if running or local.has_data else self._open_own_access()
         unaware = () if running or local.has_data or cluster is None else self._unaware_members(cluster)
@@ -234,7 +254,41 @@ class Agent:
             # Published by the previous cycle's act, so before this cycle asked the peers.
             seed_announced=self.seed_intent, binary_version=self.binary_version,
             upgrade_lock_holder=lock_holder, local_healthy=local_healthy, peer_access_problem=access_problem,
-            unaware_members=unaware)
+            unaware_members=unaware, marker=marker, marker_problem=marker_problem, quorum_lost_for=lost_for,
+            revision=revision, quorum_recovery=self.settings.quorum_recovery,
+            quorum_loss_wait=self.settings.quorum_loss_wait,
+            restore_request=restore.read_request(self.settings.data_dir))
+
+    def _observe_quorum(self, running: bool, cluster: ClusterView | None) -> tuple[float | None, int | None]:
+        """(seconds etcd has run here with no member seeing a leader, this member's revision); (None, None)
+        while one does. The revision is read only then: it decides which survivor recovers."""
+        if not running or (cluster is not None and cluster.leader_id is not None):
+            self.no_quorum_since = None
+            self.revision = None
+            return None, None
+        now = time.monotonic()
+        if self.no_quorum_since is None:
+            self.no_quorum_since = now
+        try:
+            self.revision = self._probe.status(self.urls.local_client).revision or None
+        except (EtcdError, EtcdUnavailable):
+            self.revision = None
+        return now - self.no_quorum_since, self.revision
+
+    def _observe_marker(self, listing: Listing | None, peers: dict[str, PeerStatus | None]) -> tuple[Marker, str]:
+        """The cluster's marker, read only when this instance may be the seeder (the lowest InService
+        instance id, every other agent answering without data): one S3 read a cycle then."""
+        if self.store is None:
+            return Marker.OFF, ""
+        if listing is None or not listing.complete or any(
+                p is None or p.running or p.has_data for p in peers.values()):
+            return Marker.OFF, ""
+        if min(i.instance_id for i in listing.in_service()) != self.me.instance_id:
+            return Marker.OFF, ""
+        try:
+            return (Marker.PRESENT if self.store.read_marker() is not None else Marker.ABSENT), ""
+        except StoreError as exc:
+            return Marker.UNKNOWN, str(exc)
 
     def _unaware_members(self, cluster: ClusterView) -> tuple[str, ...]:
         """For a joiner across regions: the members whose agents answer with ACTIVE_REGIONS that leave
@@ -282,6 +336,8 @@ class Agent:
             due = BUSY_LISTING_INTERVAL
         elif self.is_leader:
             due = self.settings.listing_interval if self.calm else BUSY_LISTING_INTERVAL
+        elif self.no_quorum_since is not None:
+            due = BUSY_LISTING_INTERVAL  # which instances are present decides the recovery
         else:
             # Non-leaders need only their own lifecycle state, one call per interval.
             if now - self.listed_at >= self.settings.listing_interval:
@@ -329,12 +385,19 @@ class Agent:
                                                                                self.urls.local_client)))
 
     def _observe_cluster(self, running: bool, listing: Listing | None) -> ClusterView | None:
+        """The cluster as the first member with a leader answers it (else as the first that answered)."""
         probe = self._serving if running else self._probe
+        leaderless = None
         for endpoint in self._candidate_endpoints(running, listing):
             try:
                 answer = probe.member_list(endpoint)
                 leader = probe.status(endpoint).leader_id or None
             except (EtcdError, EtcdUnavailable):
+                continue
+            if leader is None:
+                # A member cut off from its quorum still answers; another may see a leader (after a
+                # recovery, say): asking on costs a probe per listed instance, only while this lasts.
+                leaderless = leaderless or ClusterView(answer.cluster_id, answer.members, None)
                 continue
             self._last_members = answer.members
             self.known_client_urls = [u for m in answer.members for u in m.client_urls[:1]]
@@ -348,7 +411,7 @@ class Agent:
                     pass
             return ClusterView(answer.cluster_id, answer.members, leader, version)
         self.is_leader = False
-        return None
+        return leaderless
 
     def _observe_upgrade_lock(self, running: bool, has_data: bool,
                               cluster: ClusterView | None) -> tuple[str | None, bool]:
@@ -379,7 +442,8 @@ class Agent:
                 continue
             body = self._agent_status(inst.address)
             peers[inst.instance_id] = None if body is None else PeerStatus(
-                inst.instance_id, bool(body.get("running")), bool(body.get("has_data")), bool(body.get("seeding")))
+                inst.instance_id, bool(body.get("running")), bool(body.get("has_data")), bool(body.get("seeding")),
+                bool(body.get("quorum")), body.get("revision") if isinstance(body.get("revision"), int) else None)
         return peers
 
     # --- act ----------------------------------------------------------------
@@ -404,7 +468,14 @@ class Agent:
                 log.info("removed stale member %x", decision.member_id)
                 self._set_aside()
             elif decision.action is Action.SET_ASIDE:
+                self.etcd.stop()  # it may run with the data of a removed member
                 self._set_aside()
+            elif decision.action is Action.RESTORE_SNAPSHOT:
+                self._restore_snapshot(decision, s)
+            elif decision.action is Action.FORCE_NEW_CLUSTER:
+                self._force_new_cluster(decision, s)
+            elif decision.action is Action.REFUSE_RESTORE:
+                restore.finish(self.settings.data_dir, False, decision.reason)
             elif decision.action is Action.PROMOTE:
                 self._cluster_client(s.cluster).member_promote(decision.member_id)
                 log.info("promoted member %x to a voting member", decision.member_id)
@@ -426,6 +497,8 @@ class Agent:
                 self.housekeep(s)
             elif decision.action is Action.SERVE and self.lock is not None and self.lock.lease_id:
                 self.lock.release()
+            if not self.is_leader and self.backups is not None:
+                self.backups.lost_leadership()
             if decision.action is Action.SERVE:
                 self.keep_inbound_mirror()
             elif self.inbound is not None and self.inbound.source is not None:
@@ -442,6 +515,59 @@ class Agent:
             return False
         self.last_failure = ""
         return False
+
+    def _restore_snapshot(self, decision: Decision, s: AgentSnapshot) -> None:
+        """Restore a snapshot (the newest good one in S3, or the operator's) into a one-member cluster and
+        start it. Whatever fails leaves the data directory as it was, and is said in one line."""
+        self.etcd.stop()
+        try:
+            snapshot, source = restore.fetch(decision.source, self.store, self.snapshot_tool,
+                                             restore.spool_dir(self.settings.data_dir))
+            moved = restore.into_data_dir(snapshot, self.snapshot_tool, self.settings.data_dir,
+                                          self.me.instance_id, self.urls.peer,
+                                          f"{self.settings.cluster_name}-{self.me.instance_id}-r{snapshot.revision}")
+        except (snapshots.SnapshotError, StoreError, ValueError, OSError) as exc:
+            log.error("restore failed, nothing changed: %s", exc)
+            if s.restore_request is not None:
+                restore.finish(self.settings.data_dir, False, f"restore failed, nothing changed: {exc}")
+            return
+        self.metrics.recoveries.labels(kind="snapshot", may_lose_writes="true").inc()
+        log.warning("RECOVERY THAT MAY LOSE WRITES: restored %s (revision %d) into a one-member cluster; writes made "
+                    "after that snapshot are lost%s", source, snapshot.revision,
+                    f"; the old data is at {moved}" if moved else "")
+        self._start(None, "existing")
+        if s.restore_request is not None:
+            restore.finish(self.settings.data_dir, True, f"restored {source} (revision {snapshot.revision}); "
+                           "the other instances set their data aside and join")
+        if self.store is not None:
+            try:
+                marker = self.store.read_marker() or {}
+                self.store.write_marker({**marker, "restored_from": source, "restored_revision": snapshot.revision,
+                                         "restored_by": self.me.instance_id, "restored_at": time.time()})
+            except StoreError as exc:
+                log.warning("could not note the restore in the marker: %s", exc)
+
+    def _force_new_cluster(self, decision: Decision, s: AgentSnapshot) -> None:
+        """Restart etcd on its own data as a one-member cluster (etcd's --force-new-cluster, this start only:
+        a later restart must not drop the members that joined since)."""
+        self.etcd.stop()
+        self.metrics.recoveries.labels(kind="force-new-cluster", may_lose_writes="true").inc()
+        log.warning("RECOVERY THAT MAY LOSE WRITES: restarting member %s with its data (revision %s) as a "
+                    "one-member cluster; writes only the lost members had acknowledged are gone",
+                    format(s.local.member_id, "x") if s.local.member_id else "?", s.revision)
+        self.status["running"] = True
+        self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
+                                     self.urls, None, "existing", self.settings.cluster_name, force_new_cluster=True))
+        self.no_quorum_since = None
+        if s.restore_request is not None:
+            restore.finish(self.settings.data_dir, True, "restarted this member's data as a one-member cluster; "
+                           "the other instances set their data aside and join")
+
+    def _snapshots_status(self) -> dict | None:
+        if self.backups is None:
+            return None
+        return {"location": self.store.location, "last": self.backups.last_outcome,
+                "next": self.backups.last_reason if self.is_leader else "not the leader"}
 
     def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:
         return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout, self.credentials)
@@ -504,7 +630,10 @@ class Agent:
         verdict = housekeeper.decide(housekeeper.HousekeepingSnapshot(
             now=now, is_leader=self.is_leader, lease_holder=lease_holder, me=self.me.instance_id,
             listing=s.listing, members=health, gone_since=self.gone_since,
-            grace_period=self.settings.grace_period, upgrade_lock_holder=upgrade))
+            grace_period=self.settings.grace_period, upgrade_lock_holder=upgrade,
+            snapshot_done_at=self.backups.done_at if self.backups is not None else None))
+        if self.backups is not None and lease_holder == self.me.instance_id:
+            self.backups.tick(self.urls.local_client, s.cluster.cluster_id, verdict.snapshot_first)
         # A member the listing does not show yet (it joined since) keeps the leader busy, so
         # the next listing soon shows its instance and the records can publish it.
         listed = s.listing is None or not s.listing.complete or all(
@@ -659,10 +788,20 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     if discovery.other_regions:
         security_groups = SecurityGroups(settings.cluster_name, settings.active_regions,
                                          timeout=settings.request_timeout)
-    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups)
+    store, tool = None, ""
+    if settings.snapshot_bucket:
+        try:
+            tool = snapshots.tool_for(settings.etcd_binary)
+        except snapshots.SnapshotError as exc:
+            raise ConfigError(f"SNAPSHOT_BUCKET is set but {exc}") from None
+        # S3 is not asked now: a bucket that does not answer must not keep etcd from starting.
+        store = SnapshotStore(settings.snapshot_bucket, settings.snapshot_prefix, settings.cluster_name,
+                              identity.region, timeout=max(settings.request_timeout, 10.0))
+    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups, store, tool)
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status),
-                          more=[(host, settings.status_port) for host in agent.listen[1:]])
+                          more=[(host, settings.status_port) for host in agent.listen[1:]],
+                          metrics=agent.metrics.exposition)
     log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s%s",
              identity.instance_id, identity.region, identity.availability_zone, ", ".join(agent.listen),
              agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off",

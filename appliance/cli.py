@@ -1,5 +1,5 @@
 """Commands: ``run`` (the instance agent, the default), ``sim`` (the local AWS), ``mirror``, ``verify``,
-``cluster-mode``, ``switchover``, ``guard`` and ``status``.
+``cluster-mode``, ``switchover``, ``guard``, ``status``, ``backup``, ``snapshots`` and ``restore``.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (a setting, AWS access,
 the metadata service, a switchover's preconditions) detected before anything is
@@ -8,7 +8,8 @@ started or changed; the mirror adds 3 (source compacted past its position), 4
 position); ``switchover`` 6 (failed, every step undone), 7 (the new cluster is
 active, steps remain) and 8 (undoing failed); ``guard`` 10 (stale: COMMAND not
 started), 11 (COMMAND stopped as stale) and 127 (COMMAND cannot be executed),
-else COMMAND's own code; ``status`` 9 (the cluster is degraded).
+else COMMAND's own code; ``status`` 9 (the cluster is degraded); ``backup`` 12 (no snapshot
+taken or uploaded); ``restore`` 13 (the snapshot is corrupt) and 14 (the agent refused).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     guard_command.add_parser(sub)
     from appliance import status_command
     status_command.add_parser(sub)
+    from appliance import backup_command
+    backup_command.add_parsers(sub)
     return parser
 
 

@@ -45,6 +45,13 @@ class AgentSettings:
     active_regions: tuple[str, ...] = ()
     mirror_prefix: str | None = None
     advertise_address: str = "private"
+    snapshot_bucket: str | None = None
+    snapshot_prefix: str = ""
+    snapshot_interval: float = 1800.0
+    snapshot_keep: int = 48
+    snapshot_keep_days: int = 14
+    quorum_recovery: str = "auto"
+    quorum_loss_wait: float = 60.0
 
     @property
     def advertise_public(self) -> bool:
@@ -150,6 +157,43 @@ def _advertise(text: str) -> str:
     return text
 
 
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules (general purpose)
+
+
+def _bucket(text: str) -> str | None:
+    if text == "":
+        return None
+    if not _BUCKET.match(text) or ".." in text:
+        raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')")
+    return text
+
+
+def _key_prefix(text: str) -> str:
+    if text.startswith("/") or (text and not text.endswith("/")):
+        raise ValueError("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/")
+    return text
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a whole number, 1 or more")
+    return value
+
+
+def _days(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a whole number of days, 0 or more")
+    return value
+
+
+def _recovery(text: str) -> str:
+    if text not in ("auto", "manual"):
+        raise ValueError("must be auto or manual")
+    return text
+
+
 def _dns_ttl(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 86400:
@@ -230,6 +274,21 @@ _SPECS = (
     _Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,
           "the address members advertise and peers, clients and records use: private (the VPCs route to each "
           "other) or public (the instance's public IPv4, for regions reached over the internet)"),
+    _Spec("snapshot_bucket", "SNAPSHOT_BUCKET", "", _bucket,
+          "S3 bucket for the leader's snapshots and the cluster's marker (never created or deleted by the "
+          "appliance); empty: no snapshots, and a cluster that loses every member starts empty"),
+    _Spec("snapshot_prefix", "SNAPSHOT_PREFIX", "", _key_prefix,
+          "key prefix in SNAPSHOT_BUCKET; objects go under <prefix><CLUSTER_NAME>/"),
+    _Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", _positive_float,
+          "seconds between the leader's snapshots (one is also taken before every member removal)"),
+    _Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _count, "the newest snapshots kept whatever their age"),
+    _Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _days,
+          "beyond SNAPSHOT_KEEP, one snapshot a day is kept for this many days"),
+    _Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", _recovery,
+          "after a quorum loss: auto (the survivor with the highest revision restarts as a one-member cluster) "
+          "or manual (the agents wait for `etcd.py restore`)"),
+    _Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", _non_negative_float,
+          "seconds quorum must stay lost, with every instance's agent answering, before recovery"),
 )
 
 

@@ -2,7 +2,8 @@
 
 ``GET /status`` answers the agent's state (what peers read before seeding);
 ``GET /health`` answers 200 while the local member serves as a voting member,
-503 otherwise (for load balancers and ASG health checks).
+503 otherwise (for load balancers and ASG health checks); ``GET /metrics`` answers the
+agent's Prometheus metrics where it has them.
 """
 
 from __future__ import annotations
@@ -19,14 +20,19 @@ class StatusServer:
     Args:
         address: (ip, port) to bind. status: called per request; its ``"healthy"`` key decides ``/health``.
         more: further addresses to serve the same on (e.g. a public address of this host).
+        metrics: called per ``/metrics`` request: the Prometheus text exposition.
 
     Raises:
         OSError: an address cannot be bound (e.g. already in use).
     """
 
-    def __init__(self, address: tuple[str, int], status: Callable[[], dict], more: Sequence[tuple[str, int]] = ()):
+    def __init__(self, address: tuple[str, int], status: Callable[[], dict], more: Sequence[tuple[str, int]] = (),
+                 metrics: Callable[[], bytes] | None = None):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the http.server API
+                if self.path == "/metrics" and metrics is not None:
+                    self._answer(200, metrics(), "text/plain; version=0.0.4")
+                    return
                 body = status()
                 if self.path == "/status":
                     code = 200
@@ -35,9 +41,11 @@ class StatusServer:
                     body = {"healthy": bool(body.get("healthy")), "state": body.get("state")}
                 else:
                     code, body = 404, {"error": "not found"}
-                data = json.dumps(body).encode()
+                self._answer(code, json.dumps(body).encode(), "application/json")
+
+            def _answer(self, code: int, data: bytes, content_type: str) -> None:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -71,12 +71,14 @@ class Listing:
         gone: of the instance ids asked to be confirmed, those EC2 reports as
             terminated, shutting down or not existing.
         problem: why the listing is incomplete ("" when complete).
+        desired_capacity: the groups' DesiredCapacity added up, None if not known.
     """
 
     complete: bool
     instances: tuple[Instance, ...] = ()
     gone: frozenset[str] = frozenset()
     problem: str = ""
+    desired_capacity: int | None = None
 
     def get(self, instance_id: str) -> Instance | None:
         return next((i for i in self.instances if i.instance_id == instance_id), None)
@@ -122,6 +124,7 @@ class Discovery:
                          for r in (region, *self.other_regions)}
         self.autoscaling, self.ec2 = self._clients[region]
         self._group_name: str | None = None
+        self._desired = 0  # the groups' DesiredCapacity, added up during one list()
         self.calls = 0  # AWS API calls made, for the status endpoint and benchmarks
 
     def _call(self, service: str, client, operation: str, **kwargs):
@@ -179,6 +182,7 @@ class Discovery:
             AwsPermissionError: the role may not make one of these calls.
         """
         try:
+            self._desired = 0
             members = {self.region: self._own_members()}
             for region in self.other_regions:
                 members[region] = self._tagged_members(region)
@@ -222,7 +226,7 @@ class Discovery:
             else:
                 problems.append(f"{instance_id} is {state} in EC2 but not listed in the group")
         return Listing(complete=not problems, instances=tuple(instances),
-                       gone=frozenset(gone), problem="; ".join(problems))
+                       gone=frozenset(gone), problem="; ".join(problems), desired_capacity=self._desired)
 
     def _own_members(self) -> list[dict]:
         group_name = self.group_name()
@@ -230,6 +234,7 @@ class Discovery:
                             AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
         if not groups:
             raise _Incomplete(f"DescribeAutoScalingGroups does not know group {group_name}")
+        self._desired += int(groups[0].get("DesiredCapacity", 0))
         return groups[0].get("Instances", [])
 
     def _tagged_members(self, region: str) -> list[dict]:
@@ -242,6 +247,8 @@ class Discovery:
             names = ", ".join(g["AutoScalingGroupName"] for g in groups)
             raise _Incomplete(f"{len(groups)} groups in {region} are tagged {CLUSTER_TAG}={self.cluster_name} "
                               f"({names}): which one is the cluster's is unknown")
+        if groups:
+            self._desired += int(groups[0].get("DesiredCapacity", 0))
         return groups[0].get("Instances", []) if groups else []
 
     def _ec2_states(self, region: str, instance_ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:

@@ -13,7 +13,8 @@ the earlier intent and waits.
 
 from __future__ import annotations
 
-from appliance.cluster.model import Action, AgentSnapshot, Decision
+from appliance.cluster import recovery
+from appliance.cluster.model import Action, AgentSnapshot, Decision, Marker
 from appliance.etcd import versions
 
 
@@ -21,6 +22,10 @@ def decide(s: AgentSnapshot) -> Decision:
     """Return the one action this cycle should take, with its reason."""
     if s.terminating:
         return Decision(Action.LEAVE, "instance is being terminated: leaving the cluster")
+    if s.restore_request is not None:
+        return recovery.decide_request(s)
+    if s.etcd_running and s.quorum_lost_for is not None:
+        return recovery.decide_quorum_loss(s)
     if s.etcd_running:
         return _decide_running(s)
     if not s.may_start:
@@ -38,6 +43,12 @@ def _decide_running(s: AgentSnapshot) -> Decision:
     if s.cluster is None:
         return Decision(Action.SERVE, "etcd runs; no member answered this cycle")
     me = s.cluster.by_id(s.local.member_id) or s.cluster.by_name_or_peer(s.instance_id, s.peer_url)
+    if me is None and s.local.member_id is not None and s.cluster.leader_id is not None:
+        # Its data belongs to a member the cluster with a leader has removed (a recovery restarted
+        # another member as a one-member cluster, or restored a snapshot): it can never rejoin.
+        return Decision(Action.SET_ASIDE, f"etcd runs with the data of member {s.local.member_id:x}, which "
+                        f"cluster {s.cluster.cluster_id:x} (with a leader) does not list: stopping it and setting "
+                        "the data aside, to join afresh", s.local.member_id)
     if me is None:
         return Decision(Action.SERVE, "etcd runs but the cluster does not list this member (yet)")
     if me.is_learner:
@@ -138,6 +149,14 @@ def _decide_seed(s: AgentSnapshot) -> Decision:
         return Decision(Action.WAIT, f"no cluster yet: waiting for {lowest} (lowest instance id) to seed")
     facts = (f"listing complete with {len(others) + 1} InService instances, none runs, holds a member "
              "or seeds, and this is the lowest instance id")
+    if s.marker is Marker.UNKNOWN:
+        # DESIGN.md: never bootstrap a new empty cluster where one existed; S3 not answering is not "none did".
+        return Decision(Action.WAIT, f"{facts}, but whether this cluster existed before is unknown "
+                        f"({s.marker_problem}): neither seeding empty nor restoring")
     if not s.seed_announced:
         return Decision(Action.ANNOUNCE_SEED, f"{facts}: announcing the intent to seed, then checking again")
+    if s.marker is Marker.PRESENT:
+        return Decision(Action.RESTORE_SNAPSHOT, f"{facts}, checked after announcing; the cluster's marker says "
+                        "it existed and every member's data is gone: restoring the newest good snapshot into a "
+                        "one-member cluster (never an empty one)")
     return Decision(Action.SEED, f"{facts}, checked after announcing: seeding a one-member cluster")

@@ -36,6 +36,9 @@ class HousekeepingSnapshot:
         gone_since: member id -> monotonic time its instance was first seen gone or terminating.
         grace_period: seconds a member's instance must stay gone before removal.
         upgrade_lock_holder: instance id holding the upgrade lock, or None.
+        snapshot_done_at: monotonic time the last snapshot attempt ended (failed or not), None
+            when snapshots are off; a member is removed only after an attempt that ended after
+            its instance was first seen gone (the issue's "snapshot before every removal").
     """
 
     now: float
@@ -47,14 +50,16 @@ class HousekeepingSnapshot:
     gone_since: Mapping[int, float]
     grace_period: float
     upgrade_lock_holder: str | None = None
+    snapshot_done_at: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class HousekeepingDecision:
-    """Remove ``member`` (or nothing when None), and why."""
+    """Remove ``member`` (or nothing when None), and why; ``snapshot_first``: take a snapshot, then decide again."""
 
     member: Member | None
     reason: str
+    snapshot_first: bool = False
 
 
 def fate(member: Member, listing: Listing) -> InstanceFate:
@@ -121,6 +126,9 @@ def decide(s: HousekeepingSnapshot) -> HousekeepingDecision:
                 reasons.append(f"{label}: removal would leave {healthy} healthy of {remaining} voting "
                                f"members, below the quorum of {quorum}")
                 continue
+        if s.snapshot_done_at is not None and s.snapshot_done_at < s.gone_since.get(m.id, s.now):
+            return HousekeepingDecision(None, f"{label}: instance {fate(m, listing).value} for {gone_for:.0f} s: "
+                                        "taking a snapshot before removing it", snapshot_first=True)
         return HousekeepingDecision(m, f"{label}: instance {fate(m, listing).value} for "
                                     f"{gone_for:.0f} s (grace {s.grace_period:.0f} s): removing it")
     return HousekeepingDecision(None, "; ".join(reasons))

@@ -27,6 +27,9 @@ class Action(str, enum.Enum):
     PROMOTE = "promote"            # MemberPromote this learner
     TAKE_UPGRADE_LOCK = "take-upgrade-lock"        # a newer etcd than the cluster's: lock, then join
     RELEASE_UPGRADE_LOCK = "release-upgrade-lock"  # joined and healthy as a voting member: unlock
+    RESTORE_SNAPSHOT = "restore-snapshot"    # restore a snapshot into a one-member cluster, start it
+    FORCE_NEW_CLUSTER = "force-new-cluster"  # restart this member's data as a one-member cluster
+    REFUSE_RESTORE = "refuse-restore"        # answer an operator's restore request with a refusal
     LEAVE = "leave"                # instance taken out: MemberRemove self, stop etcd, exit
     SERVE = "serve"                # a voting member serving: supervise (and housekeep if leader)
     WAIT = "wait"                  # nothing safe to do yet
@@ -39,6 +42,24 @@ class Decision:
     action: Action
     reason: str
     member_id: int | None = None  # the member acted on, where there is one
+    source: str = ""  # RESTORE_SNAPSHOT: s3://… or a file; "" for the newest good snapshot in S3
+
+
+class Marker(str, enum.Enum):
+    """What S3 says of the cluster's durable marker (written when the cluster was first created)."""
+
+    OFF = "off"          # no SNAPSHOT_BUCKET: no marker is kept
+    ABSENT = "absent"    # no cluster of this name ever existed (as far as the marker knows)
+    PRESENT = "present"  # one did: never start it again empty
+    UNKNOWN = "unknown"  # S3 did not say
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreRequest:
+    """An operator's ``etcd.py restore``: ``source`` is "own-data" (this member's data as a one-member
+    cluster), an ``s3://`` URI or a local file (a snapshot)."""
+
+    source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +70,8 @@ class PeerStatus:
     running: bool
     has_data: bool
     seeding: bool = False  # it announced the intent to seed
+    quorum: bool = False   # its member sees a leader
+    revision: int | None = None  # its member's store revision, where it said
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,3 +141,10 @@ class AgentSnapshot:
     local_healthy: bool = False
     peer_access_problem: str = ""
     unaware_members: tuple[str, ...] = ()
+    marker: Marker = Marker.OFF
+    marker_problem: str = ""
+    quorum_lost_for: float | None = None
+    revision: int | None = None
+    quorum_recovery: str = "auto"
+    quorum_loss_wait: float = 60.0
+    restore_request: RestoreRequest | None = None

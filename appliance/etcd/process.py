@@ -109,7 +109,8 @@ def set_aside(data_dir: str) -> str | None:
 
 
 def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
-                 initial_cluster: Mapping[str, str] | None, state: str, token: str) -> list[str]:
+                 initial_cluster: Mapping[str, str] | None, state: str, token: str,
+                 force_new_cluster: bool = False) -> list[str]:
     """The etcd command line.
 
     Args:
@@ -117,6 +118,8 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
             empty (etcd ignores it once it has data); None to restart with data.
         state: ``new`` (a one-member cluster: never several, DESIGN.md) or ``existing``.
         token: the initial cluster token, so that two clusters never cross-talk.
+        force_new_cluster: restart ``data_dir`` as a one-member cluster (etcd's disaster
+            recovery; for one start only, see :mod:`appliance.cluster.recovery`).
     """
     cmd = [
         binary, "--name", name, "--data-dir", data_dir,
@@ -132,6 +135,8 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
         # clients cannot write. One small message a second per watch. Both 3.4 and 3.5 know the flag.
         "--experimental-watch-progress-notify-interval=1s",
     ]
+    if force_new_cluster:
+        cmd.append("--force-new-cluster")
     if initial_cluster is not None:
         cmd += ["--initial-cluster", ",".join(f"{n}={u}" for n, u in initial_cluster.items()),
                 "--initial-cluster-state", state]

@@ -90,7 +90,7 @@ def start_moto(port: int, log_path: str, preexec=None, env: dict | None = None) 
 
 @functools.lru_cache(maxsize=16)
 def clients(endpoint: str, region: str = REGION):
-    """boto3 clients (ec2, autoscaling, route53, cloudformation) for the local AWS, with timeouts.
+    """boto3 clients (ec2, autoscaling, route53, cloudformation, s3) for the local AWS, with timeouts.
 
     Cached per (endpoint, region): callers poll every fraction of a second, and boto3
     clients are thread-safe and cheap to reuse but not to build.
@@ -98,7 +98,13 @@ def clients(endpoint: str, region: str = REGION):
     config = botocore.config.Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
     session = boto3.session.Session(region_name=region, **CREDENTIALS)
     return {name: session.client(name, endpoint_url=endpoint, config=config)
-            for name in ("ec2", "autoscaling", "route53", "cloudformation")}
+            for name in ("ec2", "autoscaling", "route53", "cloudformation", "s3")}
+
+
+def create_bucket(aws: dict, name: str, region: str = REGION) -> str:
+    """Create the simulator's snapshot bucket (the operator's, on AWS: stacks never own it); returns its name."""
+    aws["s3"].create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    return name
 
 
 def create_zone(aws: dict, stack: str) -> tuple[str, str]:
@@ -109,7 +115,7 @@ def create_zone(aws: dict, stack: str) -> tuple[str, str]:
 
 def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_period: float,
                  zone: tuple[str, str], region: str = REGION, active_regions: tuple[str, ...] = (),
-                 dns_service_name: str = "") -> dict:
+                 dns_service_name: str = "", snapshot_bucket: str = "") -> dict:
     """Create a region's network (VPC 127.0.0.0/16, subnet 127.0.<n>.0/24) and deploy the template there.
 
     Args:
@@ -117,6 +123,7 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
         active_regions: every region of a cluster across regions: the multiregion
             template is deployed, with this ActiveRegions; () for the single-region one.
         dns_service_name: the template's DnsServiceName (regional clusters linked by the mirror).
+        snapshot_bucket: the template's SnapshotBucket.
 
     Returns the facts the simulator keeps: stack, vpc, subnet, hosted zone id and name, ASG name,
     security group id, instance count.
@@ -129,7 +136,8 @@ def deploy_stack(aws: dict, subnet_n: int, stack: str, instances: int, grace_per
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.0.{subnet_n}.0/24",
                                AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
     facts = {"stack": stack, "vpc": vpc, "subnet": subnet, "subnet_cidr": f"127.0.{subnet_n}.0/24",
-             "hosted_zone_id": zone[0], "hosted_zone": zone[1], "dns_service_name": dns_service_name}
+             "hosted_zone_id": zone[0], "hosted_zone": zone[1], "dns_service_name": dns_service_name,
+             "snapshot_bucket": snapshot_bucket}
     return {**facts, **_apply_stack(aws, "create", stack, facts, instances, grace_period, active_regions)}
 
 
@@ -168,7 +176,8 @@ def _apply_stack(aws: dict, verb: str, stack: str, facts: dict, instances: int, 
         template = f.read()
     parameters = {"VpcId": facts["vpc"], "SubnetIds": facts["subnet"], "HostedZone": facts["hosted_zone"],
                   "DockerImage": "etcd-appliance:sim", "InstanceCount": str(instances),
-                  "ClientCidr": "127.0.0.0/8", "GracePeriodSeconds": str(int(grace_period))}
+                  "ClientCidr": "127.0.0.0/8", "GracePeriodSeconds": str(int(grace_period)),
+                  "SnapshotBucket": facts.get("snapshot_bucket", "")}
     if active_regions:
         parameters["ActiveRegions"] = ",".join(active_regions)
     if facts.get("dns_service_name"):

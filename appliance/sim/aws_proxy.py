@@ -39,11 +39,32 @@ _ROUTE53 = (
 )
 
 
+def s3_operation(method: str, path: str) -> str:
+    """The S3 operation of a path-style request (``/bucket[/key][?query]``), "" where unknown."""
+    bare, _, query = path.partition("?")
+    params = parse_qs(query, keep_blank_values=True)
+    has_key = "/" in bare.strip("/")
+    if method == "GET":
+        return "GetObject" if has_key else "ListObjectsV2" if params.get("list-type") == ["2"] else "ListObjects"
+    if method == "HEAD":
+        return "HeadObject" if has_key else "HeadBucket"
+    if method == "PUT":
+        return ("UploadPart" if "partNumber" in params else "PutObject") if has_key else "CreateBucket"
+    if method == "POST":
+        if "delete" in params:
+            return "DeleteObjects"
+        return "CreateMultipartUpload" if "uploads" in params else "CompleteMultipartUpload" \
+            if "uploadId" in params else ""
+    if method == "DELETE":
+        return ("AbortMultipartUpload" if "uploadId" in params else "DeleteObject") if has_key else "DeleteBucket"
+    return ""
+
+
 def operation_of(method: str, path: str, headers: dict, body: bytes) -> tuple[str, str]:
     """(service, operation) of one AWS request, e.g. ("route53", "GetChange"); "" where unknown.
 
     The service comes from the SigV4 credential scope; the operation from the
-    query protocol's ``Action`` (EC2, AutoScaling, …) or, for Route53, the REST path.
+    query protocol's ``Action`` (EC2, AutoScaling, …) or, for Route53 and S3, the REST method and path.
     """
     scope = _SCOPE.search(headers.get("Authorization", ""))
     service = scope.group(2) if scope else ""
@@ -52,6 +73,8 @@ def operation_of(method: str, path: str, headers: dict, body: bytes) -> tuple[st
     if not operation and service == "route53":
         bare = path.split("?")[0]
         operation = next((op for m, pattern, op in _ROUTE53 if m == method and pattern.search(bare)), "")
+    if service == "s3":  # REST too; a form body (none is sent) must not be read as a query Action
+        operation = s3_operation(method, path)
     return service, operation
 
 
@@ -62,8 +85,8 @@ def region_of(headers: dict) -> str:
 
 
 def read_faults(path: str) -> list[dict]:
-    """The fault rules: [{"operation", "instance", "region", "error" | "omit_instances"}] ("instance"
-    and "region" default to "*"); [] if none."""
+    """The fault rules: [{"operation", "instance", "region", "error" | "omit_instances"}] ("operation" is
+    an API operation, "*", or "<service>:*" such as "s3:*"; "instance" and "region" default to "*"); [] if none."""
     try:
         with open(path) as f:
             return json.load(f).get("rules", [])
@@ -120,15 +143,32 @@ class AwsProxy:
             protocol_version = "HTTP/1.1"
 
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, content = proxy.forward(self.command, self.path, dict(self.headers), body)
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    body = self._read_chunked()  # botocore streams S3 uploads with checksums this way
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(length) if length else b""
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+                status, headers, content = proxy.forward(self.command, self.path, headers, body)
                 self.send_response(status)
+                # A HEAD answer has no body but the length of the one a GET would have.
+                length = headers.pop("Content-Length", None) if self.command == "HEAD" else None
                 for key, value in headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
+                self.send_header("Content-Length", length or str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)
+
+            def _read_chunked(self) -> bytes:
+                parts = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                            pass
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
 
@@ -162,7 +202,7 @@ class AwsProxy:
         status, out_headers, content = None, {"Content-Type": "text/xml"}, b""
         omitted: set[str] = set()
         for rule in read_faults(self.faults_file):
-            if rule.get("operation") not in (operation, "*") or not operation:
+            if rule.get("operation") not in (operation, "*", f"{service}:*") or not operation:
                 continue
             if rule.get("instance", "*") not in ("*", caller) or rule.get("region", "*") not in ("*", region):
                 continue
@@ -172,12 +212,16 @@ class AwsProxy:
                 break
             omitted.update(rule.get("omit_instances", ()))
         if status is None:
-            forward_headers = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
+            # The proxy has read the whole body: "Expect: 100-continue" would make moto wait for another.
+            forward_headers = {k: v for k, v in headers.items()
+                               if k.lower() not in ("host", "content-length", "expect")}
             try:
                 response = self._session().request(method, self.upstream + path, headers=forward_headers,
                                                    data=body, timeout=30)
                 status, content = response.status_code, response.content
                 out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS}
+                if method == "HEAD" and "Content-Length" in response.headers:
+                    out_headers["Content-Length"] = response.headers["Content-Length"]
                 if omitted and status == 200:
                     content = omit_instances(content, omitted)
             except requests.RequestException as exc:

@@ -30,6 +30,7 @@ AGENT_RESTART_DELAY = 2.0
 # not a leave. Longer would only wait for the last etcd's leadership transfer to peers already gone
 # (about 7 s); its data stays crash-consistent under SIGKILL, and `sim up` starts afresh anyway.
 TEARDOWN_GRACE = 2.0
+SNAPSHOT_BUCKET = "etcd-appliance-snapshots"  # each simulator has its own moto: the name never clashes
 
 
 def _die_with_supervisor() -> None:  # pragma: no cover - runs between fork and exec
@@ -115,13 +116,17 @@ class Supervisor:
                               os.path.join(self.state_dir, "aws-calls.log"))
         self.endpoint = moto_endpoint
         self.zone = aws.create_zone(aws.clients(moto_endpoint, self.regions[0]), self.stack)
+        # One bucket for every region's snapshots (keys are per cluster), as an operator would provide.
+        self.bucket = aws.create_bucket(aws.clients(moto_endpoint, self.regions[0]), SNAPSHOT_BUCKET,
+                                        self.regions[0])
         regions = {}
         for region, subnet_n in zip(self.regions, subnets, strict=True):
             # Mirrored: a cluster (and stack) per region, named apart, sharing the service's read record.
             stack = f"{self.stack}-{region}" if self.mirror_prefix else self.stack
             regions[region] = aws.deploy_stack(aws.clients(moto_endpoint, region), subnet_n, stack,
                                                self.instances[region], self.grace_period, self.zone, region,
-                                               self.active_regions, self.stack if self.mirror_prefix else "")
+                                               self.active_regions, self.stack if self.mirror_prefix else "",
+                                               self.bucket)
             log.info("stack %s deployed in %s (ASG %s, subnet %s)", stack, region, regions[region]["asg"],
                      regions[region]["subnet_cidr"])
         self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": self.regions[0],
@@ -129,7 +134,7 @@ class Supervisor:
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
                       "instances": {}, "ready": True, "requests": {}, "hosted_zone_id": self.zone[0],
                       "hosted_zone": self.zone[1], "dns_server": self._start_dns(subnets[0], self.zone[0]),
-                      "regions": regions}
+                      "regions": regions, "snapshot_bucket": self.bucket}
         self._save_shape()
         log.info("local AWS at %s; regions %s", moto_endpoint, ", ".join(self.regions))
         while not self.stop.is_set():
@@ -201,7 +206,7 @@ class Supervisor:
         self._subnet_locks.append(lock)
         self.state["regions"][region] = aws.deploy_stack(aws.clients(self.endpoint, region), subnet_n, self.stack,
                                                          instances, self.grace_period, self.zone, region,
-                                                         self.active_regions)
+                                                         self.active_regions, snapshot_bucket=self.bucket)
         log.info("stack %s deployed in %s (subnet 127.0.%d.0/24)", self.stack, region, subnet_n)
 
     def _start_dns(self, subnet_n: int, zone_id: str) -> str | None:
@@ -282,7 +287,7 @@ class Supervisor:
             "AWS_SDK_UA_APP_ID": instance_id,
             "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": launch["etcd_binary"],
             "CLUSTER_NAME": facts["stack"], "GRACE_PERIOD": str(self.grace_period),
-            "HOSTED_ZONE": self.state["hosted_zone"],
+            "HOSTED_ZONE": self.state["hosted_zone"], "SNAPSHOT_BUCKET": self.bucket,
             **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
             **({"ADVERTISE_ADDRESS": "public"} if public_ip else {}),
             **({"DNS_SERVICE_NAME": facts["dns_service_name"], "MIRROR_PREFIX": self.mirror_prefix,

@@ -152,9 +152,10 @@ class Sim:
                 for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress"))}
 
     def agent_operations(self) -> set[str]:
-        """Every ``service:Operation`` the agents sent to AWS so far."""
+        """Every ``service:Operation`` the agents sent to AWS so far, S3's as the IAM actions that allow them."""
         with open(os.path.join(self.state_dir, "aws-calls.log")) as calls:
-            return {line.split(" ", 3)[2] for line in calls if line.split(" ", 3)[1].startswith("i-")}
+            made = {line.split(" ", 3)[2] for line in calls if line.split(" ", 3)[1].startswith("i-")}
+        return {S3_IAM_ACTIONS.get(operation, operation) for operation in made}
 
     def aws_calls(self, since: float = 0.0) -> list[tuple[float, str, str]]:
         """The agents' AWS calls logged by the simulator's proxy: (time, instance, service:Operation)."""
@@ -239,6 +240,13 @@ def stopped_group():
             pass
 
 
+# S3 operations whose IAM action has another name (AWS's Service Authorization Reference, Amazon S3).
+S3_IAM_ACTIONS = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket",
+                  "s3:ListObjects": "s3:ListBucket", "s3:DeleteObjects": "s3:DeleteObject",
+                  "s3:CreateMultipartUpload": "s3:PutObject", "s3:UploadPart": "s3:PutObject",
+                  "s3:CompleteMultipartUpload": "s3:PutObject"}
+
+
 def policy_statements(template: dict) -> list[dict]:
     """The statements of the instance role's one inline policy in a decoded template."""
     return template["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -251,6 +259,8 @@ def policy_actions(template_path: Path) -> set[str]:
     template, _ = decode_str(template_path.read_text())
     allowed = set()
     for statement in policy_statements(template):
+        if "Fn::If" in statement:  # a conditional statement: what it allows when its condition holds
+            statement = statement["Fn::If"][1]
         actions = statement["Action"]
         allowed.update([actions] if isinstance(actions, str) else actions)
     return allowed
