@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from appliance.etcd.client import EtcdClient
 from appliance.sim import aws, state
+from appliance.sim.aws import free_port
 from appliance.sim.supervisor import etcd_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -217,6 +219,26 @@ def cluster3(tmp_path_factory):
         yield sim
     finally:
         sim.down()
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory):
+    """One real etcd on loopback; killed (with its process group) at the end."""
+    data = tmp_path_factory.mktemp("etcd")
+    client_url, peer_url = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    with open(data / "etcd.log", "wb") as out:
+        proc = subprocess.Popen([etcd_binary(), "--name", "solo", "--data-dir", str(data / "data"),
+                                 "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+                                 "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                                 "--initial-cluster", f"solo={peer_url}"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        client = EtcdClient([client_url], timeout=2)
+        wait_until(lambda: client.healthy(client_url), 30, "etcd to serve")
+        yield client, client_url
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 
 import pytest
@@ -12,28 +9,7 @@ import pytest
 from appliance.cluster.locks import LeaseLock, holder
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 from appliance.sim.aws import free_port
-from appliance.sim.supervisor import etcd_binary
 from tests.integration.conftest import wait_until
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory):
-    """One real etcd on loopback; killed (with its process group) at the end."""
-    data = tmp_path_factory.mktemp("etcd")
-    client_url, peer_url = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-    with open(data / "etcd.log", "wb") as out:
-        proc = subprocess.Popen([etcd_binary(), "--name", "solo", "--data-dir", str(data / "data"),
-                                 "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-                                 "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                                 "--initial-cluster", f"solo={peer_url}"],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        client = EtcdClient([client_url], timeout=2)
-        wait_until(lambda: client.healthy(client_url), 30, "etcd to serve")
-        yield client, client_url
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 def test_member_add_learner_promote_and_remove(etcd):

@@ -9,6 +9,7 @@ newest snapshot corrupt (the previous one is restored, never an empty cluster).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -171,3 +172,30 @@ def test_all_terminated_restore_the_newest_good_snapshot(sim):
     assert f"snapshot {newest['uri']} is corrupt" in logs
     assert f"RECOVERY THAT MAY LOSE WRITES: restored {good['uri']}" in logs
     assert not set(old) & {m["name"] for m in sim.members()}
+
+
+def test_restore_command_checks_first_and_the_agent_refuses_while_a_leader_answers(sim, tmp_path):
+    """`restore` checks the snapshot and says what it would do (--dry-run); for real, the agent refuses
+    while the cluster has a leader (exit 14) and nothing changes; bad input is exit 2, a corrupt file 13."""
+    sim.wait_healthy(60)
+    target = sim.non_leader()["id"]
+    before = {m["ID"] for m in sim.members()}
+    assert cli(sim, "backup").returncode == 0  # the newest before it is the corrupt one of the previous test
+    dry = cli(sim, "restore", "--snapshot", "latest", "--instance", target, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    newest = snapshots(sim)[0]
+    assert f"dry run: would restore {newest['uri']} (revision {newest['revision']}" in dry.stdout
+    refused = cli(sim, "restore", "--snapshot", "latest", "--instance", target)
+    assert refused.returncode == 14, refused.stdout + refused.stderr
+    assert "refused: restore from" in refused.stdout and "has a leader" in refused.stdout
+    data_dir = f"{sim.state_dir}/instances/{target}/data"
+    assert not os.path.exists(data_dir + ".restore-request.json")
+    assert {m["ID"] for m in sim.members()} == before and sim.healthy()
+    assert cli(sim, "restore", "--snapshot", str(tmp_path / "missing.db"), "--instance", target).returncode == 2
+    assert cli(sim, "restore", "--own-data", "--snapshot", "latest", "--instance", target).returncode == 2
+    assert cli(sim, "restore", "--own-data").returncode == 2  # --sim needs --instance
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"not a snapshot" * 100)
+    done = cli(sim, "restore", "--snapshot", str(corrupt), "--instance", target)
+    assert done.returncode == 13, done.stdout + done.stderr
+    assert "does not check" in done.stdout

@@ -6,7 +6,7 @@ import pytest
 
 from appliance.aws.discovery import Instance, Listing
 from appliance.cluster.bootstrap import decide
-from appliance.cluster.model import Action, AgentSnapshot, ClusterView, PeerStatus
+from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Marker, PeerStatus, RestoreRequest
 from appliance.etcd.client import Member
 from appliance.etcd.process import LocalData
 
@@ -147,6 +147,30 @@ CASES = [
      Action.PROMOTE, "learner"),
     ("terminating: leave", snap(etcd_running=True, terminating=True, cluster=CLUSTER), Action.LEAVE, "terminated"),
     ("terminating before joining: leave", snap(terminating=True), Action.LEAVE, "leaving"),
+    # The durable marker (snapshots on): never an empty cluster where one existed.
+    ("marker absent, announced: seed empty", snap(seed_announced=True, marker=Marker.ABSENT), Action.SEED,
+     "seeding a one-member cluster"),
+    ("marker present, announced: restore the newest snapshot",
+     snap(seed_announced=True, marker=Marker.PRESENT), Action.RESTORE_SNAPSHOT, "never an empty one"),
+    ("marker present, not announced yet: announce first", snap(marker=Marker.PRESENT), Action.ANNOUNCE_SEED,
+     "announcing"),
+    ("marker unknown (S3 down): neither seed nor restore",
+     snap(seed_announced=True, marker=Marker.UNKNOWN, marker_problem="S3 GetObject unreachable"),
+     Action.WAIT, "S3 GetObject unreachable"),
+    ("marker present but a peer holds data: wait for it (its data beats any snapshot)",
+     snap(seed_announced=True, marker=Marker.PRESENT,
+          peers={A: PeerStatus(A, True, True), B: PeerStatus(B, False, False)}), Action.WAIT, "hold a member's data"),
+    # After a recovery elsewhere: this member's data can never rejoin.
+    ("etcd runs with data of a member the led cluster removed: set aside",
+     snap(etcd_running=True, local=LocalData(True, 7), cluster=CLUSTER), Action.SET_ASIDE, "does not list"),
+    ("etcd runs, unmarked data, cluster does not list it: serve (it may be joining)",
+     snap(etcd_running=True, local=LocalData(True, None), cluster=CLUSTER), Action.SERVE, "does not list this member"),
+    ("quorum lost: the recovery rules decide",
+     snap(etcd_running=True, local=LocalData(True, 3), quorum_lost_for=1.0, revision=9), Action.WAIT,
+     "quorum lost"),
+    ("operator's restore request comes first, refused while a leader answers",
+     snap(etcd_running=True, local=LocalData(True, 3), cluster=MINE, restore_request=RestoreRequest("own-data")),
+     Action.REFUSE_RESTORE, "has a leader"),
 ]
 
 

@@ -28,6 +28,14 @@ def test_flag_wins_over_env():
     ({"CLUSTER_NAME": "bad name!"}, "CLUSTER_NAME: must be"),
     ({"HOUSEKEEPING_TTL": "1"}, "HOUSEKEEPING_TTL: must be whole seconds"),
     ({"STATUS_PORT": "2379"}, "must differ"),
+    ({"SNAPSHOT_BUCKET": "Bad_Bucket"}, "SNAPSHOT_BUCKET: must be an S3 bucket name"),
+    ({"SNAPSHOT_PREFIX": "/etcd/"}, "SNAPSHOT_PREFIX: must be empty or an S3 key prefix"),
+    ({"SNAPSHOT_PREFIX": "etcd"}, "SNAPSHOT_PREFIX: must be empty or an S3 key prefix"),
+    ({"SNAPSHOT_INTERVAL": "0"}, "SNAPSHOT_INTERVAL: must be a positive number"),
+    ({"SNAPSHOT_KEEP": "0"}, "SNAPSHOT_KEEP: must be a whole number, 1 or more"),
+    ({"SNAPSHOT_KEEP_DAYS": "-1"}, "SNAPSHOT_KEEP_DAYS: must be a whole number of days"),
+    ({"QUORUM_RECOVERY": "sometimes"}, "QUORUM_RECOVERY: must be auto or manual"),
+    ({"QUORUM_LOSS_WAIT": "-5"}, "QUORUM_LOSS_WAIT: must be zero or a positive number"),
 ])
 def test_bad_values_name_their_variable(env, words):
     with pytest.raises(ConfigError) as caught:
@@ -112,3 +120,12 @@ def test_bad_advertise_address(env, words):
     with pytest.raises(ConfigError) as caught:
         load_agent_settings({}, {**GOOD, **env})
     assert words in str(caught.value) and caught.value.exit_code == EXIT_CONFIG
+
+
+def test_snapshot_settings():
+    settings = load_agent_settings({}, {**GOOD, "SNAPSHOT_BUCKET": "ops-etcd-backups", "SNAPSHOT_PREFIX": "prod/",
+                                        "SNAPSHOT_INTERVAL": "600", "SNAPSHOT_KEEP": "10", "QUORUM_RECOVERY": "manual"})
+    assert (settings.snapshot_bucket, settings.snapshot_prefix, settings.snapshot_interval, settings.snapshot_keep,
+            settings.snapshot_keep_days, settings.quorum_recovery, settings.quorum_loss_wait) == \
+        ("ops-etcd-backups", "prod/", 600.0, 10, 14, "manual", 60.0)
+    assert load_agent_settings({}, GOOD).snapshot_bucket is None  # off unless asked for

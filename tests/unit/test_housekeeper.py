@@ -47,6 +47,14 @@ CASES = [
     ("never-started learner of a vanished IP: remove first",
      snap(members=HEALTH + (MemberHealth(m(9, "", "127.0.1.99", learner=True), False),),
           gone_since={3: 90.0, 9: 80.0}), 9, "never started"),
+    ("snapshots on, none attempted since the instance went: snapshot first",
+     snap(snapshot_done_at=85.0), None, "taking a snapshot before removing it"),
+    ("snapshots on, an attempt ended after the instance went (failed or not): remove",
+     snap(snapshot_done_at=95.0), 3, "removing it"),
+    ("snapshots on, never attempted: snapshot first", snap(snapshot_done_at=float("-inf")), None,
+     "taking a snapshot before removing it"),
+    ("snapshot pending but within grace: the grace speaks", snap(gone_since={3: 97.0}, snapshot_done_at=0.0), None,
+     "grace"),
 ]
 
 
@@ -55,6 +63,7 @@ def test_decide(name, snapshot, removed, words):
     verdict = decide(snapshot)
     assert (verdict.member.id if verdict.member else None) == removed, verdict.reason
     assert words in verdict.reason
+    assert verdict.snapshot_first == ("taking a snapshot" in words)
 
 
 def test_fate():
