@@ -104,7 +104,8 @@ def senza(env: dict, *args: str) -> subprocess.CompletedProcess:
 def test_senza_create_deploys_the_stack(local_aws, template_path, definition_path):
     multiregion = definition_path == MULTI_DEFINITION
     done = senza(local_aws, "create", "--force", "--region", aws.REGION, str(definition_path), "1", "sim.internal.",
-                 IMAGE, "10.0.0.0/16", *([ACTIVE_REGIONS] if multiregion else []), "DnsServiceName=config")
+                 IMAGE, "10.0.0.0/16", *([ACTIVE_REGIONS] if multiregion else []), "DnsServiceName=config",
+                 "SnapshotBucket=ops-etcd-backups")
     assert done.returncode == 0, done.stdout + done.stderr
     session = boto3.session.Session(region_name=aws.REGION, aws_access_key_id="testing",
                                     aws_secret_access_key="testing")
@@ -136,6 +137,7 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
     assert config["source"] == IMAGE and config["networking"] == "host"
     assert config["environment"] == {"HOSTED_ZONE": "sim.internal.", "CLUSTER_NAME": "etcd-1",
                                      "GRACE_PERIOD": "300", "DNS_SERVICE_NAME": "config",
+                                     "SNAPSHOT_BUCKET": "ops-etcd-backups",
                                      **({"ACTIVE_REGIONS": ACTIVE_REGIONS, "ADVERTISE_ADDRESS": "private"}
                                         if multiregion else {})}
 
@@ -164,13 +166,19 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
     policy = client["iam"].get_role_policy(RoleName=role, PolicyName="etcd-appliance-discovery")["PolicyDocument"]
     if isinstance(policy, str):  # moto keeps a policy made by CloudFormation as the Python text of the dict
         policy = ast.literal_eval(policy)
-    names = policy["Statement"][-1]["Condition"]["ForAllValues:StringLike"][
+    by_action = {str(st["Action"]): st for st in policy["Statement"]}
+    names = by_action["route53:ChangeResourceRecordSets"]["Condition"]["ForAllValues:StringLike"][
         "route53:ChangeResourceRecordSetsNormalizedRecordNames"]
     # The single-region stack's leader may keep the write record too (regional clusters linked by the mirror).
     assert names == ["etcd-1.*", "*.etcd-1.*", "_etcd-client._tcp.config.*"] + (
         ["_etcd-client-rw._tcp.config.*"] if "multiregion" not in str(template_path) else [])
     assert [s["Action"] for s in policy["Statement"]] == [
-        s["Action"] for s in policy_statements(template)]
+        (s["Fn::If"][1] if "Fn::If" in s else s)["Action"] for s in policy_statements(template)]
+    # The snapshots: the bucket's keys under the stack's name, nothing else of it.
+    assert by_action["s3:ListBucket"]["Resource"] == "arn:aws:s3:::ops-etcd-backups"
+    assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": "etcd-1/*"}}
+    objects = next(st for st in policy["Statement"] if "s3:PutObject" in st["Action"])
+    assert objects["Resource"] == "arn:aws:s3:::ops-etcd-backups/etcd-1/*"
 
 
 @pytest.mark.parametrize("definition_path", [DEFINITION, MULTI_DEFINITION], ids=["single-region", "multiregion"])
