@@ -74,17 +74,17 @@ class Agent:
         security_groups: the active regions' security groups of a cluster stretched across
             regions (their /32 peer rules), None in a single region.
         store: the cluster's snapshots and marker in S3 (SNAPSHOT_BUCKET), None without.
-        snapshot_tool: etcdutl or etcdctl beside the etcd binary (needed with ``store``).
+        snapshot_tools: etcdctl and etcdutl beside the etcd binary (needed with ``store``).
     """
 
     def __init__(self, settings: AgentSettings, identity: Identity, metadata: MetadataClient,
                  discovery: Discovery, binary_version: tuple[int, int, int] = (3, 5, 0),
                  zone: HostedZone | None = None, security_groups: SecurityGroups | None = None,
-                 store: SnapshotStore | None = None, snapshot_tool: str = ""):
+                 store: SnapshotStore | None = None, snapshot_tools: snapshots.Tools | None = None):
         self.settings = settings
         self.metrics = AgentMetrics()
         self.store = store
-        self.snapshot_tool = snapshot_tool
+        self.snapshot_tools = snapshot_tools
         self.no_quorum_since: float | None = None  # monotonic; while etcd runs and no member sees a leader
         self.revision: int | None = None
         self.security_groups = security_groups
@@ -158,9 +158,9 @@ class Agent:
             if settings.mirror_prefix and zone is not None and settings.dns_service_name else ""
         self.sources_read_at = -math.inf
         self.last_inbound = ""
-        self.backups = Backups(store, snapshot_tool, restore.spool_dir(settings.data_dir), self._local, self.metrics,
-                               settings.snapshot_interval, settings.snapshot_keep, settings.snapshot_keep_days,
-                               identity.instance_id) if store is not None else None
+        self.backups = Backups(store, snapshot_tools, restore.spool_dir(settings.data_dir), self.credentials,
+                               self.metrics, settings.snapshot_interval, settings.snapshot_keep,
+                               settings.snapshot_keep_days, identity.instance_id) if store is not None else None
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
@@ -521,9 +521,11 @@ class Agent:
         start it. Whatever fails leaves the data directory as it was, and is said in one line."""
         self.etcd.stop()
         try:
-            snapshot, source = restore.fetch(decision.source, self.store, self.snapshot_tool,
+            if self.snapshot_tools is None:
+                raise ValueError("no etcdctl/etcdutl beside ETCD_BINARY: cannot restore a snapshot")
+            snapshot, source = restore.fetch(decision.source, self.store, self.snapshot_tools,
                                              restore.spool_dir(self.settings.data_dir))
-            moved = restore.into_data_dir(snapshot, self.snapshot_tool, self.settings.data_dir,
+            moved = restore.into_data_dir(snapshot, self.snapshot_tools, self.settings.data_dir,
                                           self.me.instance_id, self.urls.peer,
                                           f"{self.settings.cluster_name}-{self.me.instance_id}-r{snapshot.revision}")
         except (snapshots.SnapshotError, StoreError, ValueError, OSError) as exc:
@@ -633,7 +635,10 @@ class Agent:
             grace_period=self.settings.grace_period, upgrade_lock_holder=upgrade,
             snapshot_done_at=self.backups.done_at if self.backups is not None else None))
         if self.backups is not None and lease_holder == self.me.instance_id:
-            self.backups.tick(self.urls.local_client, s.cluster.cluster_id, verdict.snapshot_first)
+            # From a healthy follower where there is one: the leader's etcd need not send the snapshot.
+            source = next((h.member.client_urls[0] for h in health if h.healthy and h.member.name != self.me.instance_id
+                           and not h.member.is_learner and h.member.client_urls), self.urls.local_client)
+            self.backups.tick(source, s.cluster.cluster_id, verdict.snapshot_first)
         # A member the listing does not show yet (it joined since) keeps the leader busy, so
         # the next listing soon shows its instance and the records can publish it.
         listed = s.listing is None or not s.listing.complete or all(
@@ -788,16 +793,17 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     if discovery.other_regions:
         security_groups = SecurityGroups(settings.cluster_name, settings.active_regions,
                                          timeout=settings.request_timeout)
-    store, tool = None, ""
+    store, tools = None, None
+    try:
+        tools = snapshots.tools_for(settings.etcd_binary)  # restore requests need them without a bucket too
+    except snapshots.SnapshotError as exc:
+        if settings.snapshot_bucket:
+            raise ConfigError(f"SNAPSHOT_BUCKET is set, but {exc}") from None
     if settings.snapshot_bucket:
-        try:
-            tool = snapshots.tool_for(settings.etcd_binary)
-        except snapshots.SnapshotError as exc:
-            raise ConfigError(f"SNAPSHOT_BUCKET is set but {exc}") from None
         # S3 is not asked now: a bucket that does not answer must not keep etcd from starting.
         store = SnapshotStore(settings.snapshot_bucket, settings.snapshot_prefix, settings.cluster_name,
                               identity.region, timeout=max(settings.request_timeout, 10.0))
-    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups, store, tool)
+    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups, store, tools)
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status),
                           more=[(host, settings.status_port) for host in agent.listen[1:]],

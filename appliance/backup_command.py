@@ -92,7 +92,7 @@ def _store(target: Target):
 
 
 def cmd_backup(args) -> int:
-    """Take one snapshot now, from the leader (else any member that answers), and upload it verified."""
+    """Take one snapshot now, from a follower (else any member that answers), and upload it verified."""
     from appliance.aws.snapshots import StoreError
     from appliance.cluster import backup
     from appliance.cluster.access import credentials_for
@@ -104,28 +104,28 @@ def cmd_backup(args) -> int:
         raise ConfigError("backup needs --endpoints (the cluster's client URLs), or --sim")
     store = _store(target)
     try:
-        tool = snapshots.tool_for(target.etcd_binary)
+        tools = snapshots.tools_for(target.etcd_binary)
     except snapshots.SnapshotError as exc:
         raise ConfigError(str(exc)) from None
     credentials = credentials_for(target.credentials_file, "appliance") if target.credentials_file else None
     client = EtcdClient(list(target.endpoints), timeout=args.timeout, credentials=credentials)
     source, cluster_id = None, 0
-    for endpoint in target.endpoints:  # the leader's copy is the newest
+    for endpoint in target.endpoints:  # a follower with a leader, as the agent does; else whoever answers
         try:
             status = client.status(endpoint)
+            cluster_id = client.member_list(endpoint).cluster_id
         except (EtcdError, EtcdUnavailable):
             continue
-        if source is None or status.leader_id == status.member_id:
+        source = source or endpoint
+        if status.leader_id and status.leader_id != status.member_id and not status.is_learner:
             source = endpoint
-            cluster_id = client.member_list(endpoint).cluster_id
-        if status.leader_id == status.member_id:
             break
     if source is None:
         print("etcd.py: error: no member answered: " + ", ".join(target.endpoints))
         return EXIT_SNAPSHOT_FAILED
     work_dir = args.work_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "etcd-appliance-backup")
     try:
-        stored = backup.take(client, source, store, tool, work_dir, cluster_id)
+        stored = backup.take(source, store, tools, work_dir, cluster_id, credentials)
     except (StoreError, snapshots.SnapshotError, EtcdError, EtcdUnavailable, OSError) as exc:
         print(f"etcd.py: error: snapshot failed: {exc}")
         return EXIT_SNAPSHOT_FAILED
@@ -177,8 +177,8 @@ def cmd_restore(args) -> int:
         source = "" if args.snapshot == "latest" else args.snapshot
         store = _store(target) if target.bucket else None
         try:
-            tool = snapshots.tool_for(target.etcd_binary)
-            checked, origin = restore.fetch(source, store, tool, restore.spool_dir(target.data_dir))
+            tools = snapshots.tools_for(target.etcd_binary)
+            checked, origin = restore.fetch(source, store, tools, restore.spool_dir(target.data_dir))
         except snapshots.SnapshotCorrupt as exc:
             print(f"etcd.py: error: the snapshot does not check: {exc}")
             return EXIT_CORRUPT

@@ -22,7 +22,7 @@ from typing import Callable
 from appliance.aws.snapshots import SnapshotStore, StoredSnapshot, StoreError
 from appliance.cluster import retention
 from appliance.etcd import snapshot as snapshots
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.etcd.client import Credentials, EtcdError, EtcdUnavailable
 from appliance.metrics import AgentMetrics
 
 log = logging.getLogger("backup")
@@ -85,14 +85,14 @@ def decide(s: BackupSnapshot) -> BackupDecision:
     return BackupDecision(Step.WAIT, f"the newest snapshot is {age:.0f} s old; next in {s.interval - age:.0f} s")
 
 
-def take(client: EtcdClient, endpoint: str, store: SnapshotStore, tool: str, work_dir: str,
-         cluster_id: int, timeout: float = SNAPSHOT_TIMEOUT) -> StoredSnapshot:
-    """Stream a snapshot from the member at ``endpoint`` into ``work_dir``, check it, upload and verify it.
+def take(endpoint: str, store: SnapshotStore, tools: snapshots.Tools, work_dir: str, cluster_id: int,
+         credentials: Credentials | None = None, timeout: float = SNAPSHOT_TIMEOUT) -> StoredSnapshot:
+    """Take a snapshot from the member at ``endpoint`` into ``work_dir``, check it, upload and verify it.
 
     The local file is deleted afterwards, whatever happened.
 
     Raises:
-        EtcdUnavailable, EtcdError: the member did not give it. snapshots.SnapshotError: it did not check.
+        snapshots.SnapshotError: the member did not give it, or it did not check.
         StoreError: the upload failed or did not verify. OSError: ``work_dir`` is not writable.
     """
     os.makedirs(work_dir, exist_ok=True)
@@ -100,7 +100,7 @@ def take(client: EtcdClient, endpoint: str, store: SnapshotStore, tool: str, wor
     fd, path = tempfile.mkstemp(prefix="snapshot-", suffix=".db", dir=work_dir)
     os.close(fd)
     try:
-        local = snapshots.save(client, endpoint, path, tool, timeout)
+        local = snapshots.save(endpoint, path, tools, credentials, timeout)
         return store.upload(local, taken_at, cluster_id)
     finally:
         for leftover in (path, path + ".part"):
@@ -112,16 +112,16 @@ class Backups:
     """The leader's snapshot work: one background job at a time.
 
     Args:
-        store: where snapshots go. tool: etcdutl/etcdctl (:func:`snapshots.tool_for`).
+        store: where snapshots go. tools: :func:`snapshots.tools_for`.
         work_dir: local spool directory (a snapshot is as large as the database).
-        client: an etcd client (with the agent's credentials). interval: seconds between snapshots.
-        keep, keep_days: retention (:func:`retention.plan`). instance_id: written into the marker.
+        credentials: the agent's etcd user (None without authentication). interval: seconds between
+            snapshots. keep, keep_days: retention (:func:`retention.plan`). instance_id: written into the marker.
     """
 
-    def __init__(self, store: SnapshotStore, tool: str, work_dir: str, client: EtcdClient, metrics: AgentMetrics,
-                 interval: float, keep: int, keep_days: int, instance_id: str,
+    def __init__(self, store: SnapshotStore, tools: snapshots.Tools, work_dir: str, credentials: Credentials | None,
+                 metrics: AgentMetrics, interval: float, keep: int, keep_days: int, instance_id: str,
                  clock: Callable[[], float] = time.time):
-        self.store, self.tool, self.work_dir, self.client = store, tool, work_dir, client
+        self.store, self.tools, self.work_dir, self.credentials = store, tools, work_dir, credentials
         self.metrics = metrics
         self.interval, self.keep, self.keep_days = interval, keep, keep_days
         self.instance_id = instance_id
@@ -143,7 +143,11 @@ class Backups:
         self.surveyed = False
 
     def tick(self, endpoint: str, cluster_id: int, removal_waiting: bool) -> str:
-        """On the leader, each cycle: start the work that is due; returns the decision's reason."""
+        """On the leader, each cycle: start the work that is due; returns the decision's reason.
+
+        ``endpoint``: the member to take a snapshot from (a healthy follower, where there is one,
+        spares the leader the work of sending it).
+        """
         decision = decide(BackupSnapshot(self.clock(), self.in_progress, self.surveyed, self.newest_at,
                                          self.failed_at, removal_waiting, self.interval))
         if decision.reason != self.last_reason and decision.step is not Step.WAIT:
@@ -160,6 +164,7 @@ class Backups:
         self.thread.start()
 
     def _guarded(self, work, *args) -> None:
+        _lowest_priority_thread()
         failed = True
         try:
             work(*args)
@@ -196,15 +201,24 @@ class Backups:
 
     def _take(self, endpoint: str, cluster_id: int) -> None:
         started = time.monotonic()
-        stored = take(self.client, endpoint, self.store, self.tool, self.work_dir, cluster_id)
+        stored = take(endpoint, self.store, self.tools, self.work_dir, cluster_id, self.credentials)
         self.newest_at = stored.taken_at.timestamp()
         self.metrics.snapshots.labels(outcome="ok").inc()
         self.metrics.snapshot_last_success.set(self.newest_at)
         self.metrics.snapshot_bytes.set(stored.size)
         self.last_outcome = f"took {stored.uri} (revision {stored.revision}, {stored.size} bytes, verified)"
-        log.info("snapshots: %s in %.1f s", self.last_outcome, time.monotonic() - started)
+        log.info("snapshots: %s from %s in %.1f s", self.last_outcome, endpoint, time.monotonic() - started)
         prune = retention.plan(self.store.list(), self.keep, self.keep_days,
                                datetime.datetime.now(datetime.timezone.utc))
         if prune.delete:
             self.store.delete(prune.delete)
             log.info("snapshots: %s", prune.reason)
+
+
+def _lowest_priority_thread() -> None:
+    """Hash and upload at the lowest CPU priority: on Linux a thread has a nice value of its own
+    (setpriority on its thread id), so the agent's cycle and etcd are served first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: full priority then
+        pass

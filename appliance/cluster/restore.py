@@ -84,7 +84,8 @@ def read_result(data_dir: str, request_id: str) -> dict | None:
     return result if result.get("id") == request_id else None
 
 
-def fetch(source: str, store: SnapshotStore | None, tool: str, work_dir: str) -> tuple[snapshots.SnapshotFile, str]:
+def fetch(source: str, store: SnapshotStore | None, tools: snapshots.Tools,
+          work_dir: str) -> tuple[snapshots.SnapshotFile, str]:
     """A checked snapshot on local disk, and where it came from.
 
     Args:
@@ -101,27 +102,27 @@ def fetch(source: str, store: SnapshotStore | None, tool: str, work_dir: str) ->
     if source and not source.startswith("s3://"):
         if not os.path.isfile(source):
             raise ValueError(f"no snapshot file at {source}")
-        return snapshots.check(source, tool), source
+        return snapshots.check(source, tools), source
     if store is None:
         raise ValueError("SNAPSHOT_BUCKET is not set: give the snapshot as s3://… with the bucket, or a file")
     if source:
         bucket, key = parse_uri(source)
         expected = store.download(bucket, key, path)
-        return snapshots.check(path, tool, expected or None), source
+        return snapshots.check(path, tools, expected or None), source
     candidates = store.list()
     if not candidates:
         raise snapshots.SnapshotError(f"no snapshot in {store.location}")
     for candidate in candidates:
         try:
             expected = store.download(candidate.bucket, candidate.key, path)
-            return snapshots.check(path, tool, expected or None), candidate.uri
+            return snapshots.check(path, tools, expected or None), candidate.uri
         except snapshots.SnapshotCorrupt as exc:
             log.error("snapshot %s is corrupt (%s): trying the previous one", candidate.uri, exc)
     raise snapshots.SnapshotError(f"none of the {len(candidates)} snapshots in {store.location} checks")
 
 
-def into_data_dir(snapshot: snapshots.SnapshotFile, tool: str, data_dir: str, name: str, peer_url: str,
-                  token: str) -> str | None:
+def into_data_dir(snapshot: snapshots.SnapshotFile, tools: snapshots.Tools, data_dir: str, name: str,
+                  peer_url: str, token: str) -> str | None:
     """Restore ``snapshot`` as a one-member cluster in ``data_dir``; the old content is set aside.
 
     Restored next to it first, so a failed restore leaves ``data_dir`` as it was. Returns
@@ -132,7 +133,7 @@ def into_data_dir(snapshot: snapshots.SnapshotFile, tool: str, data_dir: str, na
     """
     staging = data_dir.rstrip("/") + ".restoring"
     shutil.rmtree(staging, ignore_errors=True)
-    snapshots.restore(tool, snapshot.path, staging, name, peer_url, token)
+    snapshots.restore(tools, snapshot.path, staging, name, peer_url, token)
     moved = set_aside(data_dir)
     os.replace(staging, data_dir)
     return moved

@@ -13,8 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import time
-from typing import BinaryIO, Iterable, Sequence
+from typing import Iterable, Sequence
 from urllib.parse import urlparse
 
 import requests
@@ -494,46 +493,3 @@ class EtcdClient:
         """Txn: delete ``key`` only if it holds ``value`` (compare-and-delete). True if deleted."""
         answer = self.txn([compare_value(key, value)], [op_delete(key)])
         return bool(answer.get("succeeded"))
-
-    def snapshot(self, endpoint: str, out: BinaryIO, deadline: float) -> int:
-        """Maintenance Snapshot of the member at ``endpoint``, streamed into ``out``; returns the bytes written.
-
-        The gateway streams newline-delimited ``{"result": {"blob": <base64>}}`` messages; the
-        member writes its whole backend followed by etcd's integrity hash (see
-        :mod:`appliance.etcd.snapshot`). With authentication on, only a user with the ``root``
-        role may take one (etcd's auth: maintenance calls are admin-only).
-
-        Args:
-            deadline: ``time.monotonic()`` by which the whole stream must have arrived; the
-                client's timeout applies to the connection and to each pause in the stream.
-
-        Raises:
-            EtcdUnavailable: the member did not answer, or the stream stalled or ran past ``deadline``.
-            EtcdError: etcd refused (e.g. "etcdserver: permission denied") or broke off the stream.
-        """
-        endpoint = endpoint.rstrip("/")
-        headers = self.auth_headers(endpoint)
-        written = 0
-        try:
-            with self._http.post(endpoint + "/v3/maintenance/snapshot", data="{}", headers=headers,
-                                 timeout=self.timeout, stream=True) as response:
-                for line in response.iter_lines(chunk_size=1 << 20):
-                    if time.monotonic() > deadline:
-                        raise EtcdUnavailable(f"{endpoint}: the snapshot took longer than its deadline")
-                    if not line:
-                        continue
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        raise EtcdError(f"non-JSON snapshot message (HTTP {response.status_code})",
-                                        endpoint=endpoint) from None
-                    if response.status_code != 200 or "error" in message:
-                        error = message.get("error")
-                        text = error.get("message", "") if isinstance(error, dict) else message.get("message", "")
-                        raise EtcdError(text or f"HTTP {response.status_code}", endpoint=endpoint)
-                    blob = _unb64(message.get("result", {}).get("blob"))
-                    out.write(blob)
-                    written += len(blob)
-        except requests.RequestException as exc:
-            raise EtcdUnavailable(f"{endpoint}: snapshot stream broke off ({type(exc).__name__})") from None
-        return written

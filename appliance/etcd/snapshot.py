@@ -7,8 +7,12 @@ hash does not match (etcd's "snapshot missing hash but --skip-hash-check=false")
 ``server/etcdserver/api/v3rpc/maintenance.go`` (Snapshot appends the sha256) and
 ``etcdutl/snapshot/v3_snapshot.go`` (restore verifies it).
 
-The restore tool is ``etcdutl`` beside the etcd binary (etcd 3.5), else ``etcdctl`` (etcd 3.4,
-whose ``etcdctl snapshot restore`` does the same).
+Snapshots are taken with ``etcdctl snapshot save`` (etcd's Maintenance.Snapshot over gRPC), not
+through the JSON gateway the rest of the appliance speaks: the gateway sends the file as base64 in
+JSON, which cost the serving member and the reader about twice the CPU and doubled the leader's
+put latency in ``benchmarks/bench_snapshots.py``. The child runs at the lowest CPU priority.
+Files are read and restored with ``etcdutl`` (etcd 3.5), else ``etcdctl`` (etcd 3.4, whose
+``snapshot status`` and ``snapshot restore`` do the same). Both sit beside the etcd binary.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ import hashlib
 import json
 import os
 import subprocess
-import time
 
-from appliance.etcd.client import EtcdClient
+from appliance.etcd.client import Credentials
 from appliance.etcd.process import child_environment
 
 HASH_SIZE = 32  # bytes of etcd's SHA-256 trailer
@@ -53,18 +56,27 @@ class SnapshotFile:
     revision: int
 
 
-def tool_for(etcd_binary: str) -> str:
-    """The snapshot tool beside ``etcd_binary``: etcdutl (3.5+), else etcdctl (3.4).
+@dataclasses.dataclass(frozen=True)
+class Tools:
+    """The snapshot tools beside an etcd binary: ``etcdctl`` takes snapshots from a member; ``offline``
+    (etcdutl, else etcdctl for 3.4) reads and restores snapshot files."""
+
+    etcdctl: str
+    offline: str
+
+
+def tools_for(etcd_binary: str) -> Tools:
+    """The tools beside ``etcd_binary``.
 
     Raises:
-        SnapshotError: neither is there.
+        SnapshotError: etcdctl is not there.
     """
     directory = os.path.dirname(os.path.realpath(etcd_binary))
-    for name in ("etcdutl", "etcdctl"):
-        candidate = os.path.join(directory, name)
-        if os.access(candidate, os.X_OK):
-            return candidate
-    raise SnapshotError(f"neither etcdutl nor etcdctl beside {etcd_binary}: cannot read or restore snapshots")
+    found = {name: os.path.join(directory, name) for name in ("etcdutl", "etcdctl")
+             if os.access(os.path.join(directory, name), os.X_OK)}
+    if "etcdctl" not in found:
+        raise SnapshotError(f"no etcdctl beside {etcd_binary}: cannot take, read or restore snapshots")
+    return Tools(found["etcdctl"], found.get("etcdutl", found["etcdctl"]))
 
 
 def hashes(path: str) -> tuple[int, str, tuple[str, ...], bool]:
@@ -83,8 +95,8 @@ def hashes(path: str) -> tuple[int, str, tuple[str, ...], bool]:
     return size, whole.hexdigest(), tuple(parts), size > HASH_SIZE and body.digest() == tail
 
 
-def check(path: str, tool: str, expected_sha256: str | None = None) -> SnapshotFile:
-    """Check a snapshot file: etcd's trailer, ``expected_sha256`` if given, and that the tool reads it.
+def check(path: str, tools: Tools, expected_sha256: str | None = None) -> SnapshotFile:
+    """Check a snapshot file: etcd's trailer, ``expected_sha256`` if given, and that etcdutl reads it.
 
     Raises:
         SnapshotCorrupt: a hash does not match, or the tool cannot read the file as a snapshot.
@@ -96,47 +108,48 @@ def check(path: str, tool: str, expected_sha256: str | None = None) -> SnapshotF
     if not trailer_ok:
         raise SnapshotCorrupt(f"{path}: etcd's integrity hash at the end of the snapshot does not match "
                               f"its {size} bytes")
-    return SnapshotFile(path, size, sha256, parts, status(tool, path)["revision"])
+    return SnapshotFile(path, size, sha256, parts, status(tools, path)["revision"])
 
 
-def status(tool: str, path: str) -> dict:
-    """``<tool> snapshot status -w json``: {"hash", "revision", "totalKey", "totalSize"}.
+def status(tools: Tools, path: str) -> dict:
+    """``etcdutl snapshot status -w json``: {"hash", "revision", "totalKey", "totalSize"}.
 
     Raises:
         SnapshotCorrupt: the tool cannot read the file. SnapshotError: the tool did not run.
     """
-    output = _run([tool, "snapshot", "status", path, "-w", "json"], f"{os.path.basename(tool)} snapshot status")
+    output = _run([tools.offline, "snapshot", "status", path, "-w", "json"],
+                  f"{os.path.basename(tools.offline)} snapshot status")
     try:
         return json.loads(output)
     except ValueError:
         raise SnapshotCorrupt(f"{path}: unreadable snapshot status {output[:80]!r}") from None
 
 
-def save(client: EtcdClient, endpoint: str, path: str, tool: str, timeout: float) -> SnapshotFile:
-    """Stream a snapshot from the member at ``endpoint`` into ``path`` and check it.
+def save(endpoint: str, path: str, tools: Tools, credentials: Credentials | None, timeout: float) -> SnapshotFile:
+    """Take a snapshot from the member at ``endpoint`` into ``path`` and check it.
 
     Written to ``path + ".part"`` first, so ``path`` only ever holds a complete snapshot;
-    ``timeout`` (seconds) bounds the whole stream.
+    ``timeout`` (seconds) bounds the whole transfer. The user and password reach etcdctl in its
+    environment (``ETCDCTL_USER``), never on its command line. With authentication on, the user
+    needs the ``root`` role (etcd's maintenance calls are admin-only).
 
     Raises:
-        EtcdUnavailable, EtcdError: the member did not give the snapshot.
-        SnapshotCorrupt: what arrived does not check. SnapshotError: the tool did not run.
-        OSError: the file cannot be written.
+        SnapshotError: etcdctl failed (e.g. the member did not answer) or did not finish in time.
+        SnapshotCorrupt: what arrived does not check.
     """
     partial = path + ".part"
+    env = {"ETCDCTL_USER": f"{credentials.user}:{credentials.password}"} if credentials else {}
     try:
-        with open(partial, "wb") as out:
-            client.snapshot(endpoint, out, time.monotonic() + timeout)
-            out.flush()
-            os.fsync(out.fileno())
+        _run([tools.etcdctl, "--endpoints", endpoint, "--dial-timeout=5s", f"--command-timeout={int(timeout)}s",
+              "snapshot", "save", partial], "etcdctl snapshot save", timeout + 10, env, nice=True)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
-    return check(path, tool)
+    return check(path, tools)
 
 
-def restore(tool: str, snapshot_path: str, data_dir: str, name: str, peer_url: str, token: str) -> None:
+def restore(tools: Tools, snapshot_path: str, data_dir: str, name: str, peer_url: str, token: str) -> None:
     """Restore a checked snapshot into ``data_dir`` (which must not exist) as a one-member cluster.
 
     The member is ``name`` at ``peer_url``; ``token`` makes the new cluster's id unique. The
@@ -146,20 +159,24 @@ def restore(tool: str, snapshot_path: str, data_dir: str, name: str, peer_url: s
         SnapshotError: the tool refused or did not run (nothing is left at ``data_dir`` then).
     """
     try:
-        _run([tool, "snapshot", "restore", snapshot_path, "--data-dir", data_dir, "--name", name,
+        _run([tools.offline, "snapshot", "restore", snapshot_path, "--data-dir", data_dir, "--name", name,
               "--initial-cluster", f"{name}={peer_url}", "--initial-advertise-peer-urls", peer_url,
-              "--initial-cluster-token", token], f"{os.path.basename(tool)} snapshot restore")
+              "--initial-cluster-token", token], f"{os.path.basename(tools.offline)} snapshot restore")
     except SnapshotError:
         subprocess.run(["rm", "-rf", data_dir], check=False, timeout=60)
         raise
 
 
-def _run(command: list[str], what: str) -> str:
-    env = child_environment(os.environ)
-    env["ETCDCTL_API"] = "3"  # etcdctl 3.4 defaults to it too; stated for the older builds
+def _lowest_priority() -> None:  # pragma: no cover - runs in the child between fork and exec
+    os.nice(19)
+
+
+def _run(command: list[str], what: str, timeout: float = TOOL_TIMEOUT, env: dict | None = None,
+         nice: bool = False) -> str:
+    full_env = {**child_environment(os.environ), "ETCDCTL_API": "3", **(env or {})}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TOOL_TIMEOUT, env=env,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env,
+                              stdin=subprocess.DEVNULL, preexec_fn=_lowest_priority if nice else None)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SnapshotError(f"{what} did not run: {exc}") from None
     if done.returncode != 0:

@@ -42,15 +42,15 @@ def store_at(endpoint: str, cluster: str, timeout: float = 10.0) -> SnapshotStor
 
 
 @pytest.fixture
-def tool() -> str:
-    return snapshots.tool_for(etcd_binary())
+def tool() -> snapshots.Tools:
+    return snapshots.tools_for(etcd_binary())
 
 
 def test_take_uploads_a_verified_snapshot_that_restores(etcd, s3_endpoint, tool, tmp_path):
     client, url = etcd
     revision = client.put("/config/a", "1")
     store = store_at(s3_endpoint, "take")
-    stored = backup.take(client, url, store, tool, str(tmp_path / "spool"), 0xC1)
+    stored = backup.take(url, store, tool, str(tmp_path / "spool"), 0xC1)
     assert stored.revision >= revision and stored.key.startswith("prod/take/snapshots/take-")
     assert list((tmp_path / "spool").iterdir()) == [], "the spooled file was left behind"
     head = store.s3.head_object(Bucket=BUCKET, Key=stored.key, ChecksumMode="ENABLED")
@@ -66,7 +66,7 @@ def test_take_uploads_a_verified_snapshot_that_restores(etcd, s3_endpoint, tool,
 def test_an_upload_that_does_not_verify_is_deleted(etcd, s3_endpoint, tool, tmp_path):
     client, url = etcd
     store = store_at(s3_endpoint, "verify")
-    local = snapshots.save(client, url, str(tmp_path / "s.db"), tool, 30)
+    local = snapshots.save(url, str(tmp_path / "s.db"), tool, None, 30)
     lying = snapshots.SnapshotFile(local.path, local.size, "0" * 64, local.part_sha256, local.revision)
     with pytest.raises(StoreError, match="did not verify"):
         store.upload(lying, datetime.datetime.now(datetime.timezone.utc), 0xC1)
@@ -77,10 +77,10 @@ def test_a_corrupt_newest_snapshot_falls_back_to_the_previous(etcd, s3_endpoint,
     client, url = etcd
     store = store_at(s3_endpoint, "corrupt")
     client.put("/config/first", "1")
-    first = backup.take(client, url, store, tool, str(tmp_path), 0xC1)
+    first = backup.take(url, store, tool, str(tmp_path), 0xC1)
     time.sleep(1.1)  # keys name the second
     client.put("/config/second", "2")
-    second = backup.take(client, url, store, tool, str(tmp_path), 0xC1)
+    second = backup.take(url, store, tool, str(tmp_path), 0xC1)
     body = bytearray(store.s3.get_object(Bucket=BUCKET, Key=second.key)["Body"].read())
     body[-1] ^= 0xFF  # the last byte of etcd's own hash
     metadata = store.s3.head_object(Bucket=BUCKET, Key=second.key)["Metadata"]
@@ -97,9 +97,9 @@ def test_retention_deletes_what_the_rule_drops(etcd, s3_endpoint, tool, tmp_path
     taken = []
     for n in range(3):
         client.put("/config/n", str(n))
-        taken.append(backup.take(client, url, store, tool, str(tmp_path), 0xC1))
+        taken.append(backup.take(url, store, tool, str(tmp_path), 0xC1))
         time.sleep(1.1)
-    backups = backup.Backups(store, tool, str(tmp_path), client, AgentMetrics(), interval=3600, keep=2,
+    backups = backup.Backups(store, tool, str(tmp_path), None, AgentMetrics(), interval=3600, keep=2,
                              keep_days=0, instance_id="i-1")
     backups._take(url, 0xC1)  # the leader's take: upload, then retention
     kept = store.list()
@@ -112,12 +112,12 @@ def test_s3_not_answering_is_one_error_not_a_hang(etcd, tool, tmp_path):
     store = store_at(f"http://127.0.0.1:{aws.free_port()}", "down", timeout=1)
     started = time.monotonic()
     with pytest.raises(StoreError, match="unreachable|failed"):
-        backup.take(client, url, store, tool, str(tmp_path), 0xC1)
+        backup.take(url, store, tool, str(tmp_path), 0xC1)
     with pytest.raises(StoreError):
         store.read_marker()
     assert time.monotonic() - started < 30
     metrics = AgentMetrics()
-    backups = backup.Backups(store, tool, str(tmp_path), client, metrics, interval=3600, keep=2, keep_days=0,
+    backups = backup.Backups(store, tool, str(tmp_path), None, metrics, interval=3600, keep=2, keep_days=0,
                              instance_id="i-1")
     backups.tick(url, 0xC1, removal_waiting=False)
     backups.thread.join(30)
