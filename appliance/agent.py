@@ -59,6 +59,7 @@ PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security group
 # Seconds between reads of the other region's read record while the inbound mirror runs (it follows
 # replacements there), and while it waits for one.
 SOURCE_REFRESH, SOURCE_RETRY = 60.0, 5.0
+RESTORE_RETRY = 60.0  # seconds between a seeder's attempts to restore when no snapshot could be restored
 # What reading or changing the regions' security groups may fail with: the groups stay as they are.
 _GROUP_ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -86,6 +87,7 @@ class Agent:
         self.store = store
         self.snapshot_tools = snapshot_tools
         self.no_quorum_since: float | None = None  # monotonic; while etcd runs and no member sees a leader
+        self.restore_failed_at = -math.inf
         self.revision: int | None = None
         self.security_groups = security_groups
         self.own_access_open = security_groups is None
@@ -518,7 +520,10 @@ class Agent:
 
     def _restore_snapshot(self, decision: Decision, s: AgentSnapshot) -> None:
         """Restore a snapshot (the newest good one in S3, or the operator's) into a one-member cluster and
-        start it. Whatever fails leaves the data directory as it was, and is said in one line."""
+        start it. Whatever fails leaves the data directory as it was, is said in one line, and is tried
+        again after :data:`RESTORE_RETRY` seconds (an operator's request is answered at once)."""
+        if s.restore_request is None and time.monotonic() - self.restore_failed_at < RESTORE_RETRY:
+            return
         self.etcd.stop()
         try:
             if self.snapshot_tools is None:
@@ -529,7 +534,8 @@ class Agent:
                                           self.me.instance_id, self.urls.peer,
                                           f"{self.settings.cluster_name}-{self.me.instance_id}-r{snapshot.revision}")
         except (snapshots.SnapshotError, StoreError, ValueError, OSError) as exc:
-            log.error("restore failed, nothing changed: %s", exc)
+            log.error("restore failed, nothing changed (next try in %.0f s): %s", RESTORE_RETRY, exc)
+            self.restore_failed_at = time.monotonic()
             if s.restore_request is not None:
                 restore.finish(self.settings.data_dir, False, f"restore failed, nothing changed: {exc}")
             return

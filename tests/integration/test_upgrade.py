@@ -99,6 +99,9 @@ def test_rolling_upgrade_from_34_to_35_loses_no_acknowledged_write(sim_factory, 
     assert logs.count("upgrade lock: taken") == 3 and logs.count("upgrade lock released") == 3
 
 
+# A soak test (`make test-all`) since the snapshots' tests joined `make test`: the join rule is a row of
+# tests/unit/test_bootstrap_decide.py, and the rotation above runs the same rotate code on a newer binary.
+@pytest.mark.soak
 def test_an_older_etcd_refuses_to_join(sim_factory, etcd_old):
     sim = sim_factory("downgrade")
     sim.up(3)
