@@ -26,7 +26,7 @@ from appliance.aws.metadata import Identity, MetadataClient
 from appliance.aws.security_groups import GroupsUnknown, SecurityGroups
 from appliance.aws.snapshots import SnapshotStore, StoreError
 from appliance.cluster import bootstrap, housekeeper, locks, membership, peer_access, records, restore
-from appliance.cluster.access import Mode, credentials_for, read_mode
+from appliance.cluster.access import MODE_KEY, Mode, credentials_for, read_mode
 from appliance.cluster.backup import Backups
 from appliance.cluster.heartbeat import Heartbeat
 from appliance.cluster.locks import HOUSEKEEPING_KEY, UPGRADE_KEY, LeaseLock, holder
@@ -60,6 +60,7 @@ PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security group
 # replacements there), and while it waits for one.
 SOURCE_REFRESH, SOURCE_RETRY = 60.0, 5.0
 RESTORE_RETRY = 60.0  # seconds between a seeder's attempts to restore when no snapshot could be restored
+TOKEN_RESTART_INTERVAL = 600.0  # seconds: at most one restart of etcd for rejected tokens in this time
 # What reading or changing the regions' security groups may fail with: the groups stay as they are.
 _GROUP_ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -88,6 +89,8 @@ class Agent:
         self.snapshot_tools = snapshot_tools
         self.no_quorum_since: float | None = None  # monotonic; while etcd runs and no member sees a leader
         self.restore_failed_at = -math.inf
+        self.tokens_checked_pid: int | None = None
+        self.tokens_restarted_at = -math.inf
         self.revision: int | None = None
         self.security_groups = security_groups
         self.own_access_open = security_groups is None
@@ -142,6 +145,7 @@ class Agent:
         self.credentials = credentials_for(settings.credentials_file, "appliance") if settings.credentials_file \
             else None
         self._probe = EtcdClient([], timeout=PROBE_TIMEOUT, credentials=self.credentials)
+        self._anonymous = EtcdClient([], timeout=PROBE_TIMEOUT)
         self._serving = EtcdClient([], timeout=settings.request_timeout, credentials=self.credentials)
         self._local = EtcdClient([self.urls.local_client], timeout=settings.request_timeout,
                                  credentials=self.credentials)
@@ -272,21 +276,23 @@ class Agent:
         if self.no_quorum_since is None:
             self.no_quorum_since = now
         try:
-            self.revision = self._probe.status(self.urls.local_client).revision or None
+            # Without credentials: authenticating goes through raft, which a member without quorum cannot
+            # do, while Maintenance Status needs no user (etcd's auth gates only the admin maintenance calls).
+            self.revision = self._anonymous.status(self.urls.local_client).revision or None
         except (EtcdError, EtcdUnavailable):
             self.revision = None
         return now - self.no_quorum_since, self.revision
 
     def _observe_marker(self, listing: Listing | None, peers: dict[str, PeerStatus | None]) -> tuple[Marker, str]:
         """The cluster's marker, read only when this instance may be the seeder (the lowest InService
-        instance id, every other agent answering without data): one S3 read a cycle then."""
+        instance id, every other agent answering without data): one S3 read a cycle then. Otherwise
+        it is UNKNOWN, never OFF: with a bucket, nothing may seed without having read it."""
         if self.store is None:
             return Marker.OFF, ""
         if listing is None or not listing.complete or any(
-                p is None or p.running or p.has_data for p in peers.values()):
-            return Marker.OFF, ""
-        if min(i.instance_id for i in listing.in_service()) != self.me.instance_id:
-            return Marker.OFF, ""
+                p is None or p.running or p.has_data for p in peers.values()) or \
+                min((i.instance_id for i in listing.in_service()), default="") != self.me.instance_id:
+            return Marker.UNKNOWN, "not read: this instance may not seed now"
         try:
             return (Marker.PRESENT if self.store.read_marker() is not None else Marker.ABSENT), ""
         except StoreError as exc:
@@ -481,6 +487,7 @@ class Agent:
             elif decision.action is Action.PROMOTE:
                 self._cluster_client(s.cluster).member_promote(decision.member_id)
                 log.info("promoted member %x to a voting member", decision.member_id)
+                self._check_local_tokens()  # at once: clients reach it from now on
             elif decision.action is Action.TAKE_UPGRADE_LOCK:
                 self.watch_upgrade_lock = True
                 now_held_by = locks.take(self._cluster_client(s.cluster), UPGRADE_KEY, self.me.instance_id,
@@ -502,6 +509,7 @@ class Agent:
             if not self.is_leader and self.backups is not None:
                 self.backups.lost_leadership()
             if decision.action is Action.SERVE:
+                self._check_local_tokens()
                 self.keep_inbound_mirror()
             elif self.inbound is not None and self.inbound.source is not None:
                 # etcd here is not serving (restarting, rejoining): this member leads nothing.
@@ -570,6 +578,34 @@ class Agent:
         if s.restore_request is not None:
             restore.finish(self.settings.data_dir, True, "restarted this member's data as a one-member cluster; "
                            "the other instances set their data aside and join")
+
+    def _check_local_tokens(self) -> None:
+        """Once per etcd start, with authentication: restart etcd if it rejects the tokens it issues.
+
+        etcd 3.5.1 bug (etcd-io/etcd#13134, fixed by #13172 in later releases): a member that caught
+        up from the leader's snapshot (as every joiner of a restored cluster does, and any joiner once
+        the leader has compacted its log) answers "invalid auth token" to every request until it is
+        restarted. At most one restart per :data:`TOKEN_RESTART_INTERVAL` seconds.
+        """
+        proc = self.etcd.proc
+        if self.credentials is None or proc is None or self.tokens_checked_pid == proc.pid:
+            return
+        self.tokens_checked_pid = proc.pid
+        try:  # a client of its own: a fresh token from this member
+            EtcdClient([self.urls.local_client], timeout=self.settings.request_timeout,
+                       credentials=self.credentials).get(MODE_KEY)
+        except EtcdUnavailable:
+            self.tokens_checked_pid = None  # not answering yet: look again next cycle
+        except EtcdError as exc:
+            if "invalid auth token" not in exc.message:
+                return
+            if time.monotonic() - self.tokens_restarted_at < TOKEN_RESTART_INTERVAL:
+                log.error("etcd still rejects the tokens it issues after a restart; leaving it running")
+                return
+            log.warning("etcd rejects the tokens it issues (etcd 3.5.1 bug etcd-io/etcd#13134, after catching up "
+                        "from a snapshot): restarting it with its data")
+            self.tokens_restarted_at = time.monotonic()
+            self.etcd.stop()
 
     def _snapshots_status(self) -> dict | None:
         if self.backups is None:
@@ -644,7 +680,8 @@ class Agent:
             # From a healthy follower where there is one: the leader's etcd need not send the snapshot.
             source = next((h.member.client_urls[0] for h in health if h.healthy and h.member.name != self.me.instance_id
                            and not h.member.is_learner and h.member.client_urls), self.urls.local_client)
-            self.backups.tick(source, s.cluster.cluster_id, verdict.snapshot_first)
+            self.backups.tick(source, s.cluster.cluster_id, verdict.snapshot_first,
+                              must_cover=self.own_mode[1] if self.own_mode is not None else 0)
         # A member the listing does not show yet (it joined since) keeps the leader busy, so
         # the next listing soon shows its instance and the records can publish it.
         listed = s.listing is None or not s.listing.complete or all(

@@ -124,6 +124,7 @@ def cmd_backup(args) -> int:
         print("etcd.py: error: no member answered: " + ", ".join(target.endpoints))
         return EXIT_SNAPSHOT_FAILED
     work_dir = args.work_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "etcd-appliance-backup")
+    os.nice(19)  # as the leader's snapshots: hashing and uploading yield to etcd and its clients
     try:
         stored = backup.take(source, store, tools, work_dir, cluster_id, credentials)
     except (StoreError, snapshots.SnapshotError, EtcdError, EtcdUnavailable, OSError) as exc:

@@ -174,18 +174,14 @@ def _key_prefix(text: str) -> str:
     return text
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("must be a whole number, 1 or more")
-    return value
-
-
-def _days(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be a whole number of days, 0 or more")
-    return value
+def _whole_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """A parser of whole numbers of ``what`` from ``minimum`` up."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise ValueError(f"must be a whole number of {what}, {minimum} or more")
+        return value
+    return parse
 
 
 def _recovery(text: str) -> str:
@@ -281,8 +277,9 @@ _SPECS = (
           "key prefix in SNAPSHOT_BUCKET; objects go under <prefix><CLUSTER_NAME>/"),
     _Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", _positive_float,
           "seconds between the leader's snapshots (one is also taken before every member removal)"),
-    _Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _count, "the newest snapshots kept whatever their age"),
-    _Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _days,
+    _Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _whole_at_least(1, "snapshots"),
+          "the newest snapshots kept whatever their age"),
+    _Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _whole_at_least(0, "days"),
           "beyond SNAPSHOT_KEEP, one snapshot a day is kept for this many days"),
     _Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", _recovery,
           "after a quorum loss: auto (the survivor with the highest revision restarts as a one-member cluster) "

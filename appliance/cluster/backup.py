@@ -47,6 +47,9 @@ class BackupSnapshot:
         failed_at: when the last attempt failed, None if it did not.
         removal_waiting: the housekeeper waits for a snapshot before it removes a member.
         interval, retry_after: seconds.
+        newest_revision: the store revision of the newest snapshot, None if there is none.
+        must_cover: a revision the newest snapshot must hold (the cluster's mode record, whose
+            loss would restore a passive cluster as active); 0 for none.
     """
 
     now: float
@@ -57,6 +60,8 @@ class BackupSnapshot:
     removal_waiting: bool
     interval: float
     retry_after: float = RETRY_AFTER
+    newest_revision: int | None = None
+    must_cover: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +78,15 @@ def decide(s: BackupSnapshot) -> BackupDecision:
         return BackupDecision(Step.WAIT, f"the last attempt failed {s.now - s.failed_at:.0f} s ago; retrying "
                               f"{s.retry_after:.0f} s after it" + (" (a removal waits for it)" if s.removal_waiting
                                                                     else ""))
+    if s.removal_waiting:  # before the survey: a new leader's first removal waits no longer than it must
+        return BackupDecision(Step.TAKE, "a member is to be removed: snapshot first")
     if not s.surveyed:
         return BackupDecision(Step.SURVEY, "new leadership: checking the marker and the newest snapshot")
-    if s.removal_waiting:
-        return BackupDecision(Step.TAKE, "a member is to be removed: snapshot first")
     if s.newest_at is None:
         return BackupDecision(Step.TAKE, "no snapshot of this cluster yet")
+    if s.must_cover and (s.newest_revision or 0) < s.must_cover:
+        return BackupDecision(Step.TAKE, f"the cluster's mode changed at revision {s.must_cover}, after the newest "
+                              f"snapshot (revision {s.newest_revision})")
     age = s.now - s.newest_at
     if age >= s.interval:
         return BackupDecision(Step.TAKE, f"the newest snapshot is {age:.0f} s old (interval {s.interval:.0f} s)")
@@ -129,6 +137,7 @@ class Backups:
         self.thread: threading.Thread | None = None
         self.surveyed = False
         self.newest_at: float | None = None
+        self.newest_revision: int | None = None
         self.failed_at: float | None = None
         self.done_at = -float("inf")  # monotonic end of the last attempt (for the housekeeper)
         self.last_outcome = ""
@@ -142,14 +151,15 @@ class Backups:
         """Forget what this leadership learnt; the next one surveys again."""
         self.surveyed = False
 
-    def tick(self, endpoint: str, cluster_id: int, removal_waiting: bool) -> str:
+    def tick(self, endpoint: str, cluster_id: int, removal_waiting: bool, must_cover: int = 0) -> str:
         """On the leader, each cycle: start the work that is due; returns the decision's reason.
 
         ``endpoint``: the member to take a snapshot from (a healthy follower, where there is one,
-        spares the leader the work of sending it).
+        spares the leader the work of sending it). ``must_cover``: see :class:`BackupSnapshot`.
         """
         decision = decide(BackupSnapshot(self.clock(), self.in_progress, self.surveyed, self.newest_at,
-                                         self.failed_at, removal_waiting, self.interval))
+                                         self.failed_at, removal_waiting, self.interval,
+                                         newest_revision=self.newest_revision, must_cover=must_cover))
         if decision.reason != self.last_reason and decision.step is not Step.WAIT:
             log.info("snapshots: %s", decision.reason)
         self.last_reason = decision.reason
@@ -193,6 +203,7 @@ class Backups:
                      "instead of starting an empty cluster", self.store.marker_key)
         found = self.store.list()
         self.newest_at = found[0].taken_at.timestamp() if found else None
+        self.newest_revision = found[0].revision if found else None
         if found:
             self.metrics.snapshot_last_success.set(self.newest_at)
         self.surveyed = True
@@ -203,6 +214,7 @@ class Backups:
         started = time.monotonic()
         stored = take(endpoint, self.store, self.tools, self.work_dir, cluster_id, self.credentials)
         self.newest_at = stored.taken_at.timestamp()
+        self.newest_revision = stored.revision
         self.metrics.snapshots.labels(outcome="ok").inc()
         self.metrics.snapshot_last_success.set(self.newest_at)
         self.metrics.snapshot_bytes.set(stored.size)

@@ -32,8 +32,8 @@ def test_flag_wins_over_env():
     ({"SNAPSHOT_PREFIX": "/etcd/"}, "SNAPSHOT_PREFIX: must be empty or an S3 key prefix"),
     ({"SNAPSHOT_PREFIX": "etcd"}, "SNAPSHOT_PREFIX: must be empty or an S3 key prefix"),
     ({"SNAPSHOT_INTERVAL": "0"}, "SNAPSHOT_INTERVAL: must be a positive number"),
-    ({"SNAPSHOT_KEEP": "0"}, "SNAPSHOT_KEEP: must be a whole number, 1 or more"),
-    ({"SNAPSHOT_KEEP_DAYS": "-1"}, "SNAPSHOT_KEEP_DAYS: must be a whole number of days"),
+    ({"SNAPSHOT_KEEP": "0"}, "SNAPSHOT_KEEP: must be a whole number of snapshots, 1 or more"),
+    ({"SNAPSHOT_KEEP_DAYS": "-1"}, "SNAPSHOT_KEEP_DAYS: must be a whole number of days, 0 or more"),
     ({"QUORUM_RECOVERY": "sometimes"}, "QUORUM_RECOVERY: must be auto or manual"),
     ({"QUORUM_LOSS_WAIT": "-5"}, "QUORUM_LOSS_WAIT: must be zero or a positive number"),
 ])

@@ -25,12 +25,17 @@ DUE = [
     ("none yet: take", snap(newest_at=None), Step.TAKE, "no snapshot"),
     ("a removal waits: take now", snap(removal_waiting=True), Step.TAKE, "snapshot first"),
     ("new leadership: survey first", snap(surveyed=False, newest_at=None), Step.SURVEY, "checking the marker"),
+    ("new leadership, a removal waits: the snapshot before the survey",
+     snap(surveyed=False, newest_at=None, removal_waiting=True), Step.TAKE, "snapshot first"),
     ("one in progress: wait", snap(in_progress=True, removal_waiting=True), Step.WAIT, "being taken"),
     ("failed a moment ago: wait for the retry", snap(failed_at=9_990.0, newest_at=None), Step.WAIT,
      "failed 10 s ago"),
     ("failed, a removal waits: still the retry delay", snap(failed_at=9_990.0, removal_waiting=True), Step.WAIT,
      "a removal waits for it"),
     ("failed long ago: take", snap(failed_at=9_000.0, newest_at=None), Step.TAKE, "no snapshot"),
+    ("the mode changed after the newest snapshot: take", snap(newest_revision=40, must_cover=57), Step.TAKE,
+     "mode changed at revision 57, after the newest snapshot (revision 40)"),
+    ("the newest snapshot holds the mode: wait", snap(newest_revision=57, must_cover=57), Step.WAIT, "next in"),
 ]
 
 
