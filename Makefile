@@ -49,6 +49,7 @@ bench: $(STAMP) etcd-old
 	$(PY) benchmarks/bench_switchover.py
 	$(PY) benchmarks/bench_stretched.py
 	$(PY) benchmarks/bench_mirrored.py
+	$(PY) benchmarks/bench_snapshots.py
 
 clean:
 	-$(PY) etcd.py sim down
