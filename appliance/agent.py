@@ -91,7 +91,6 @@ class Agent:
         self.restore_failed_at = -math.inf
         self.tokens_checked_pid: int | None = None
         self.tokens_restarted_at = -math.inf
-        self.revision: int | None = None
         self.security_groups = security_groups
         self.own_access_open = security_groups is None
         # What the peer rules were last brought to (listed addresses, member hosts), and when.
@@ -270,7 +269,6 @@ class Agent:
         while one does. The revision is read only then: it decides which survivor recovers."""
         if not running or (cluster is not None and cluster.leader_id is not None):
             self.no_quorum_since = None
-            self.revision = None
             return None, None
         now = time.monotonic()
         if self.no_quorum_since is None:
@@ -278,10 +276,10 @@ class Agent:
         try:
             # Without credentials: authenticating goes through raft, which a member without quorum cannot
             # do, while Maintenance Status needs no user (etcd's auth gates only the admin maintenance calls).
-            self.revision = self._anonymous.status(self.urls.local_client).revision or None
+            revision = self._anonymous.status(self.urls.local_client).revision or None
         except (EtcdError, EtcdUnavailable):
-            self.revision = None
-        return now - self.no_quorum_since, self.revision
+            revision = None
+        return now - self.no_quorum_since, revision
 
     def _observe_marker(self, listing: Listing | None, peers: dict[str, PeerStatus | None]) -> tuple[Marker, str]:
         """The cluster's marker, read only when this instance may be the seeder (the lowest InService
@@ -571,9 +569,7 @@ class Agent:
         log.warning("RECOVERY THAT MAY LOSE WRITES: restarting member %s with its data (revision %s) as a "
                     "one-member cluster; writes only the lost members had acknowledged are gone",
                     format(s.local.member_id, "x") if s.local.member_id else "?", s.revision)
-        self.status["running"] = True
-        self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
-                                     self.urls, None, "existing", self.settings.cluster_name, force_new_cluster=True))
+        self._start(None, "existing", force_new_cluster=True)
         self.no_quorum_since = None
         if s.restore_request is not None:
             restore.finish(self.settings.data_dir, True, "restarted this member's data as a one-member cluster; "
@@ -616,10 +612,12 @@ class Agent:
     def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:
         return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout, self.credentials)
 
-    def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None) -> None:
+    def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None,
+               force_new_cluster: bool = False) -> None:
         self.status["running"] = True  # before etcd starts: no peer may read "not running" meanwhile
         self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
-                                     self.urls, initial_cluster, state, token or self.settings.cluster_name))
+                                     self.urls, initial_cluster, state, token or self.settings.cluster_name,
+                                     force_new_cluster))
 
     def _join(self, cluster: ClusterView | None) -> None:
         new, initial = membership.add_learner(self._cluster_client(cluster), self.me.instance_id, self.urls.peer)

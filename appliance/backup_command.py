@@ -127,7 +127,7 @@ def cmd_backup(args) -> int:
     os.nice(19)  # as the leader's snapshots: hashing and uploading yield to etcd and its clients
     try:
         stored = backup.take(source, store, tools, work_dir, cluster_id, credentials)
-    except (StoreError, snapshots.SnapshotError, EtcdError, EtcdUnavailable, OSError) as exc:
+    except (StoreError, snapshots.SnapshotError, OSError) as exc:
         print(f"etcd.py: error: snapshot failed: {exc}")
         return EXIT_SNAPSHOT_FAILED
     print(f"{stored.uri} (revision {stored.revision}, {stored.size} bytes, verified) from {source}")

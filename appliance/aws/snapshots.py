@@ -84,7 +84,6 @@ class SnapshotStore:
         self.s3 = session.client("s3", region_name=region, config=client_config(timeout))
         self.transfer = boto3.s3.transfer.TransferConfig(multipart_threshold=PART_SIZE,
                                                          multipart_chunksize=PART_SIZE)
-        self.calls = 0
 
     @property
     def marker_key(self) -> str:
@@ -98,7 +97,6 @@ class SnapshotStore:
         return f"{self.base}snapshots/{self.cluster}-{taken_at.strftime(_TIME)}-r{revision}.db"
 
     def _call(self, operation: str, **kwargs):
-        self.calls += 1
         try:
             return getattr(self.s3, operation)(**kwargs)
         except botocore.exceptions.ClientError as exc:
@@ -121,7 +119,6 @@ class SnapshotStore:
         key = self.key_for(taken_at, snapshot.revision)
         metadata = {"sha256": snapshot.sha256, "revision": str(snapshot.revision),
                     "cluster-id": format(cluster_id, "x")}
-        self.calls += 1
         try:
             self.s3.upload_file(snapshot.path, self.bucket, key, Config=self.transfer,
                                 ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": metadata})
@@ -166,7 +163,6 @@ class SnapshotStore:
             StoreError.
         """
         head = self._call("head_object", Bucket=bucket, Key=key)
-        self.calls += 1
         try:
             self.s3.download_file(bucket, key, path, Config=self.transfer)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -192,7 +188,6 @@ class SnapshotStore:
             StoreError: S3 did not say whether it exists (never taken for "absent").
         """
         try:
-            self.calls += 1
             body = self.s3.get_object(Bucket=self.bucket, Key=self.marker_key)["Body"].read()
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):

@@ -17,12 +17,11 @@ import os
 import tempfile
 import threading
 import time
-from typing import Callable
 
 from appliance.aws.snapshots import SnapshotStore, StoredSnapshot, StoreError
 from appliance.cluster import retention
 from appliance.etcd import snapshot as snapshots
-from appliance.etcd.client import Credentials, EtcdError, EtcdUnavailable
+from appliance.etcd.client import Credentials
 from appliance.metrics import AgentMetrics
 
 log = logging.getLogger("backup")
@@ -127,13 +126,11 @@ class Backups:
     """
 
     def __init__(self, store: SnapshotStore, tools: snapshots.Tools, work_dir: str, credentials: Credentials | None,
-                 metrics: AgentMetrics, interval: float, keep: int, keep_days: int, instance_id: str,
-                 clock: Callable[[], float] = time.time):
+                 metrics: AgentMetrics, interval: float, keep: int, keep_days: int, instance_id: str):
         self.store, self.tools, self.work_dir, self.credentials = store, tools, work_dir, credentials
         self.metrics = metrics
         self.interval, self.keep, self.keep_days = interval, keep, keep_days
         self.instance_id = instance_id
-        self.clock = clock
         self.thread: threading.Thread | None = None
         self.surveyed = False
         self.newest_at: float | None = None
@@ -157,7 +154,7 @@ class Backups:
         ``endpoint``: the member to take a snapshot from (a healthy follower, where there is one,
         spares the leader the work of sending it). ``must_cover``: see :class:`BackupSnapshot`.
         """
-        decision = decide(BackupSnapshot(self.clock(), self.in_progress, self.surveyed, self.newest_at,
+        decision = decide(BackupSnapshot(time.time(), self.in_progress, self.surveyed, self.newest_at,
                                          self.failed_at, removal_waiting, self.interval,
                                          newest_revision=self.newest_revision, must_cover=must_cover))
         if decision.reason != self.last_reason and decision.step is not Step.WAIT:
@@ -179,7 +176,7 @@ class Backups:
         try:
             work(*args)
             self.failed_at, failed = None, False
-        except (StoreError, snapshots.SnapshotError, EtcdError, EtcdUnavailable, OSError) as exc:
+        except (StoreError, snapshots.SnapshotError, OSError) as exc:
             self.last_outcome = f"failed: {exc}"
             log.error("snapshots: %s (the cluster goes on; retrying in %.0f s)", exc, RETRY_AFTER)
         except Exception:  # noqa: BLE001 - a bug here must not end the agent; it is counted and logged
@@ -187,7 +184,7 @@ class Backups:
             log.exception("snapshots: unexpected failure")
         finally:
             if failed:
-                self.failed_at = self.clock()
+                self.failed_at = time.time()
                 self.metrics.snapshots.labels(outcome="failed").inc()
             # A removal waits for an attempt, not a success: S3 being down must not block the cluster.
             if failed or work == self._take:

@@ -17,7 +17,7 @@ import shutil
 from appliance.aws.snapshots import SnapshotStore, parse_uri
 from appliance.cluster.model import RestoreRequest
 from appliance.etcd import snapshot as snapshots
-from appliance.etcd.process import set_aside
+from appliance.etcd.process import set_aside, write_json
 
 log = logging.getLogger("restore")
 
@@ -35,20 +35,11 @@ def spool_dir(data_dir: str) -> str:
     return data_dir.rstrip("/") + ".snapshots"
 
 
-def _write_json(path: str, content: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(content, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_request(data_dir: str, source: str, request_id: str) -> None:
     """Leave a restore request for the agent (replacing an older result)."""
     if os.path.exists(result_path(data_dir)):
         os.unlink(result_path(data_dir))
-    _write_json(request_path(data_dir), {"source": source, "id": request_id})
+    write_json(request_path(data_dir), {"source": source, "id": request_id})
 
 
 def read_request(data_dir: str) -> RestoreRequest | None:
@@ -69,7 +60,7 @@ def finish(data_dir: str, ok: bool, message: str) -> None:
             request_id = json.load(f).get("id", "")
     except (OSError, ValueError):
         request_id = ""
-    _write_json(result_path(data_dir), {"id": request_id, "ok": ok, "message": message})
+    write_json(result_path(data_dir), {"id": request_id, "ok": ok, "message": message})
     if os.path.exists(request_path(data_dir)):
         os.unlink(request_path(data_dir))
 

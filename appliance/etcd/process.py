@@ -82,16 +82,21 @@ def read_local_data(data_dir: str) -> LocalData:
     return LocalData(has_data=has_data, member_id=member_id if has_data else None)
 
 
+def write_json(path: str, content: dict) -> None:
+    """Write ``content`` as JSON to ``path`` atomically and durably (a sibling file, fsync, rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(content, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def write_marker(data_dir: str, member_id: int, cluster_id: int | None = None) -> None:
     """Record (atomically) that ``data_dir`` belongs to ``member_id``."""
     os.makedirs(data_dir, exist_ok=True)
-    tmp = os.path.join(data_dir, MARKER + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump({"member_id": format(member_id, "x"),
-                   "cluster_id": format(cluster_id, "x") if cluster_id else None}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(data_dir, MARKER))
+    write_json(os.path.join(data_dir, MARKER), {"member_id": format(member_id, "x"),
+                                                "cluster_id": format(cluster_id, "x") if cluster_id else None})
 
 
 def set_aside(data_dir: str) -> str | None:

@@ -118,7 +118,7 @@ def status(tools: Tools, path: str) -> dict:
         SnapshotCorrupt: the tool cannot read the file. SnapshotError: the tool did not run.
     """
     output = _run([tools.offline, "snapshot", "status", path, "-w", "json"],
-                  f"{os.path.basename(tools.offline)} snapshot status")
+                  f"{os.path.basename(tools.offline)} snapshot status", failure=SnapshotCorrupt)
     try:
         return json.loads(output)
     except ValueError:
@@ -172,7 +172,7 @@ def _lowest_priority() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _run(command: list[str], what: str, timeout: float = TOOL_TIMEOUT, env: dict | None = None,
-         nice: bool = False) -> str:
+         nice: bool = False, failure: type[SnapshotError] = SnapshotError) -> str:
     full_env = {**child_environment(os.environ), "ETCDCTL_API": "3", **(env or {})}
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env,
@@ -181,6 +181,5 @@ def _run(command: list[str], what: str, timeout: float = TOOL_TIMEOUT, env: dict
         raise SnapshotError(f"{what} did not run: {exc}") from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        cls = SnapshotCorrupt if "status" in what else SnapshotError
-        raise cls(f"{what} failed: {last}")
+        raise failure(f"{what} failed: {last}")
     return done.stdout
