@@ -34,7 +34,7 @@ from appliance.cluster.model import Action, AgentSnapshot, ClusterView, Decision
 from appliance.config import AgentSettings
 from appliance.errors import AwsPermissionError, ConfigError
 from appliance.etcd import snapshot as snapshots
-from appliance.etcd import versions
+from appliance.etcd import tls, versions
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, Member
 from appliance.etcd.process import (
     EtcdProcess,
@@ -101,7 +101,8 @@ class Agent:
         self.zone = zone
         self.publisher = RecordPublisher(zone) if zone is not None else None
         self.domain = records.domain(settings.cluster_name, zone.name) if zone is not None else ""
-        self.read_name = records.read_record_name(settings.dns_service_name, zone.name) \
+        self.tls = settings.client_tls
+        self.read_name = records.read_record_name(settings.dns_service_name, zone.name, self.tls is not None) \
             if zone is not None and settings.dns_service_name else ""
         self.last_records = ""
         # Read the upgrade lock while this instance may hold it: after taking it, and once
@@ -116,7 +117,8 @@ class Agent:
         self.listen = (identity.private_ip,) + ((self.address,) if self.address != identity.private_ip
                                                 and local_address(self.address) else ())
         self.urls = EtcdUrls.for_ip(self.address, settings.peer_port, settings.client_port,
-                                    settings.metrics_port, listen=self.listen)
+                                    settings.metrics_port, listen=self.listen, client_scheme=tls.scheme(self.tls),
+                                    peer_scheme=tls.scheme(settings.peer_tls))
         self.etcd = EtcdProcess()
         self.stop_requested = threading.Event()
         self.listing: Listing | None = None
@@ -143,17 +145,18 @@ class Agent:
         # Membership, locks and the heartbeat need the user appliance once authentication is on.
         self.credentials = credentials_for(settings.credentials_file, "appliance") if settings.credentials_file \
             else None
-        self._probe = EtcdClient([], timeout=PROBE_TIMEOUT, credentials=self.credentials)
-        self._anonymous = EtcdClient([], timeout=PROBE_TIMEOUT)
-        self._serving = EtcdClient([], timeout=settings.request_timeout, credentials=self.credentials)
+        self._probe = EtcdClient([], timeout=PROBE_TIMEOUT, credentials=self.credentials, tls=self.tls)
+        self._anonymous = EtcdClient([], timeout=PROBE_TIMEOUT, tls=self.tls)
+        self._serving = EtcdClient([], timeout=settings.request_timeout, credentials=self.credentials, tls=self.tls)
         self._local = EtcdClient([self.urls.local_client], timeout=settings.request_timeout,
-                                 credentials=self.credentials)
+                                 credentials=self.credentials, tls=self.tls)
         # Written while this member leads, for readers of a mirrored copy (lag, staleness).
-        self.heartbeat = Heartbeat(EtcdClient([self.urls.local_client], timeout=0.9, credentials=self.credentials),
+        self.heartbeat = Heartbeat(EtcdClient([self.urls.local_client], timeout=0.9, credentials=self.credentials,
+                                              tls=self.tls),
                                    lambda: self.is_leader)
         # Regional clusters linked by the mirror: the passive cluster's leader runs the inbound mirror.
         self.inbound = MirrorChild((self.urls.local_client,), settings.mirror_prefix, settings.credentials_file,
-                                   identity.instance_id) if settings.mirror_prefix else None
+                                   identity.instance_id, self.tls) if settings.mirror_prefix else None
         self.inbound_sources: dict[str, tuple[str, ...]] | None = None
         self.target_addresses: dict[str, str] = {}  # read record target -> IP (fixed for an instance's life)
         # This cluster's mode and its record's revision (0: no record), read each cycle by the leader of a
@@ -165,7 +168,8 @@ class Agent:
         self.last_inbound = ""
         self.backups = Backups(store, snapshot_tools, restore.spool_dir(settings.data_dir), self.credentials,
                                self.metrics, settings.snapshot_interval, settings.snapshot_keep,
-                               settings.snapshot_keep_days, identity.instance_id) if store is not None else None
+                               settings.snapshot_keep_days, identity.instance_id, self.tls) \
+            if store is not None else None
 
     # --- the loop -----------------------------------------------------------
     def run(self, status_server: StatusServer | None = None) -> int:
@@ -313,7 +317,9 @@ class Agent:
     def _agent_status(self, host: str) -> dict | None:
         """Another instance's agent status (``GET /status`` on ``host``), None if it does not answer."""
         try:
-            return self._http.get(f"http://{host}:{self.settings.status_port}/status", timeout=PROBE_TIMEOUT).json()
+            # Peers' status endpoints serve HTTPS with their instance certificate where etcd speaks TLS.
+            return self._http.get(f"{tls.scheme(self.tls)}://{host}:{self.settings.status_port}/status",
+                                  timeout=PROBE_TIMEOUT, verify=self.tls.ca_file if self.tls else True).json()
         except (requests.RequestException, ValueError):
             return None
 
@@ -385,7 +391,7 @@ class Agent:
         endpoints = [self.urls.local_client] if running else []
         endpoints += self.known_client_urls
         if listing is not None:
-            endpoints += [f"http://{i.address}:{self.settings.client_port}" for i in listing.instances
+            endpoints += [f"{tls.scheme(self.tls)}://{i.address}:{self.settings.client_port}" for i in listing.instances
                           if i.address and i.instance_id != self.me.instance_id and not i.terminating]
         return list(dict.fromkeys(e for e in endpoints if running or e not in (self.urls.client,
                                                                                self.urls.local_client)))
@@ -589,7 +595,7 @@ class Agent:
         self.tokens_checked_pid = proc.pid
         try:  # a client of its own: a fresh token from this member
             EtcdClient([self.urls.local_client], timeout=self.settings.request_timeout,
-                       credentials=self.credentials).get(MODE_KEY)
+                       credentials=self.credentials, tls=self.tls).get(MODE_KEY)
         except EtcdUnavailable:
             self.tokens_checked_pid = None  # not answering yet: look again next cycle
         except EtcdError as exc:
@@ -610,14 +616,15 @@ class Agent:
                 "next": self.backups.last_reason if self.is_leader else "not the leader"}
 
     def _cluster_client(self, cluster: ClusterView | None) -> EtcdClient:
-        return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout, self.credentials)
+        return membership.voting_client(cluster, self.urls.client, self.settings.request_timeout, self.credentials,
+                                        self.tls)
 
     def _start(self, initial_cluster: dict[str, str] | None, state: str, token: str | None = None,
                force_new_cluster: bool = False) -> None:
         self.status["running"] = True  # before etcd starts: no peer may read "not running" meanwhile
         self.etcd.start(etcd_command(self.settings.etcd_binary, self.me.instance_id, self.settings.data_dir,
                                      self.urls, initial_cluster, state, token or self.settings.cluster_name,
-                                     force_new_cluster))
+                                     force_new_cluster, self.tls, self.settings.peer_tls))
 
     def _join(self, cluster: ClusterView | None) -> None:
         new, initial = membership.add_learner(self._cluster_client(cluster), self.me.instance_id, self.urls.peer)
@@ -643,7 +650,7 @@ class Agent:
                                                                               self.urls.peer)
         if mine is not None and s.etcd_running:
             membership.leave(cluster, mine, self.urls.client, self.settings.request_timeout,
-                             credentials=self.credentials)
+                             credentials=self.credentials, tls=self.tls)
         if self.lock is not None:
             self.lock.release()
         if self.watch_upgrade_lock and cluster is not None:
@@ -768,7 +775,8 @@ class Agent:
             # A target names an instance, whose address never changes: only new targets are looked up.
             known = {t: ip for t, ip in self.target_addresses.items() if t in targets}
             self.target_addresses = {**known, **self.zone.addresses(targets - set(known))}
-            self.inbound_sources = inbound.source_urls(sets, self.target_addresses, self.me.region)
+            self.inbound_sources = inbound.source_urls(sets, self.target_addresses, self.me.region,
+                                                       tls.scheme(self.tls))
         except (AwsPermissionError, ConfigError, botocore.exceptions.BotoCoreError,
                 botocore.exceptions.ClientError) as exc:
             log.warning("inbound mirror: the read records could not be read (%s)", exc)
@@ -786,13 +794,13 @@ class Agent:
         plan = records.plan(records.RecordsSnapshot(
             domain=self.domain, listing=listing, members=health, upgrade_lock_holder=upgrade_lock_holder,
             ttl=self.settings.dns_ttl, peer_port=self.settings.peer_port, client_port=self.settings.client_port,
-            read_name=self.read_name, region=self.me.region, write_domain=write_domain))
+            read_name=self.read_name, region=self.me.region, write_domain=write_domain, tls=self.tls is not None))
         outcome = plan.reason
         if plan.desired is not None:
             try:
                 outcome = f"{plan.reason}; " + self.publisher.sync(
                     self.domain, plan.desired, read_name=self.read_name, region=self.me.region,
-                    write_name=records.write_record_name(write_domain) if write_domain else "")
+                    write_name=records.write_record_name(write_domain, self.tls is not None) if write_domain else "")
             except (AwsPermissionError, ConfigError) as exc:
                 outcome = f"Route53: {exc}"
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -848,7 +856,8 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status),
                           more=[(host, settings.status_port) for host in agent.listen[1:]],
-                          metrics=agent.metrics.exposition)
+                          metrics=agent.metrics.exposition,
+                          tls=settings.client_tls.server_context() if settings.client_tls else None)
     log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s%s",
              identity.instance_id, identity.region, identity.availability_zone, ", ".join(agent.listen),
              agent.urls.peer, agent.urls.client, ".".join(map(str, binary)), agent.domain or "off",

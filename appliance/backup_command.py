@@ -1,7 +1,7 @@
 """``etcd.py backup``, ``etcd.py snapshots`` and ``etcd.py restore``: the operators' side of the snapshots.
 
 Where things are comes from the agent's settings (``SNAPSHOT_BUCKET``, ``SNAPSHOT_PREFIX``,
-``CLUSTER_NAME``, ``DATA_DIR``, ``ETCD_BINARY``, ``ETCD_CREDENTIALS_FILE``), so on an instance the
+``CLUSTER_NAME``, ``DATA_DIR``, ``ETCD_BINARY``, ``ETCD_CREDENTIALS_FILE``, ``CLIENT_*_FILE``), so on an instance the
 commands need no flags beyond ``--endpoints``; ``--sim`` takes them from a simulator's state instead.
 
 Exit codes: 0 done; 1 a runtime failure (e.g. the agent did not answer a restore in time);
@@ -19,6 +19,7 @@ import time
 import uuid
 
 from appliance.errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from appliance.etcd.tls import TlsFiles
 
 EXIT_SNAPSHOT_FAILED = 12
 EXIT_CORRUPT = 13
@@ -37,6 +38,7 @@ class Target:
     credentials_file: str | None
     data_dir: str = ""
     instance_id: str = ""
+    tls: TlsFiles | None = None  # the CA and client certificate where the members speak HTTPS
 
 
 def _sim_target(args) -> Target:
@@ -60,10 +62,10 @@ def _sim_target(args) -> Target:
     os.environ.pop("AWS_SDK_UA_APP_ID", None)
     chosen = instances.get(instance_id, {})
     return Target(current.get("snapshot_bucket"), "", current["regions"][region]["stack"],
-                  tuple(f"http://{i['private_ip']}:2379" for i in instances.values()),
+                  tuple(state.client_url(current, i["private_ip"]) for i in instances.values()),
                   chosen.get("etcd_binary") or etcd_binary(), current.get("credentials_file"),
                   os.path.join(state.instance_dir(current["state_dir"], instance_id), "data") if instance_id else "",
-                  instance_id)
+                  instance_id, state.tls_files(current))
 
 
 def _env_target(args) -> Target:
@@ -73,7 +75,7 @@ def _env_target(args) -> Target:
     settings = load_agent_settings({}, os.environ)
     endpoints = _urls(args.endpoints, "--endpoints") if getattr(args, "endpoints", None) else ()
     return Target(settings.snapshot_bucket, settings.snapshot_prefix, settings.cluster_name, tuple(endpoints),
-                  settings.etcd_binary, settings.credentials_file, settings.data_dir)
+                  settings.etcd_binary, settings.credentials_file, settings.data_dir, tls=settings.client_tls)
 
 
 def _target(args) -> Target:
@@ -108,7 +110,7 @@ def cmd_backup(args) -> int:
     except snapshots.SnapshotError as exc:
         raise ConfigError(str(exc)) from None
     credentials = credentials_for(target.credentials_file, "appliance") if target.credentials_file else None
-    client = EtcdClient(list(target.endpoints), timeout=args.timeout, credentials=credentials)
+    client = EtcdClient(list(target.endpoints), timeout=args.timeout, credentials=credentials, tls=target.tls)
     source, cluster_id = None, 0
     for endpoint in target.endpoints:  # a follower with a leader, as the agent does; else whoever answers
         try:
@@ -126,7 +128,7 @@ def cmd_backup(args) -> int:
     work_dir = args.work_dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "etcd-appliance-backup")
     os.nice(19)  # as the leader's snapshots: hashing and uploading yield to etcd and its clients
     try:
-        stored = backup.take(source, store, tools, work_dir, cluster_id, credentials)
+        stored = backup.take(source, store, tools, work_dir, cluster_id, credentials, tls=target.tls)
     except (StoreError, snapshots.SnapshotError, OSError) as exc:
         print(f"etcd.py: error: snapshot failed: {exc}")
         return EXIT_SNAPSHOT_FAILED

@@ -15,6 +15,8 @@ import shutil
 from typing import Any, Callable, Mapping
 
 from appliance.errors import ConfigError
+from appliance.etcd import tls
+from appliance.etcd.tls import TlsFiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,26 @@ class AgentSettings:
     snapshot_keep_days: int = 14
     quorum_recovery: str = "auto"
     quorum_loss_wait: float = 60.0
+    client_ca_file: str | None = None
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    peer_ca_file: str | None = None
+    peer_cert_file: str | None = None
+    peer_key_file: str | None = None
+
+    @property
+    def client_tls(self) -> TlsFiles | None:
+        """HTTPS on the client port, and the agent's client certificate (CLIENT_*_FILE); None: plain HTTP."""
+        if self.client_cert_file is None:
+            return None
+        return TlsFiles(self.client_ca_file, self.client_cert_file, self.client_key_file)
+
+    @property
+    def peer_tls(self) -> TlsFiles | None:
+        """TLS between members (PEER_*_FILE, else the CLIENT_*_FILE ones); None: plain HTTP."""
+        if self.peer_cert_file is None:
+            return self.client_tls
+        return TlsFiles(self.peer_ca_file, self.peer_cert_file, self.peer_key_file)
 
     @property
     def advertise_public(self) -> bool:
@@ -209,6 +231,12 @@ def _credentials_file(text: str) -> str | None:
     return text
 
 
+def _pem_path(text: str) -> str | None:
+    if text == "":
+        return None
+    return _absolute_path(text)
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -286,6 +314,17 @@ _SPECS = (
           "or manual (the agents wait for `etcd.py restore`)"),
     _Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", _non_negative_float,
           "seconds quorum must stay lost, with every instance's agent answering, before recovery"),
+    _Spec("client_ca_file", "CLIENT_CA_FILE", "", _pem_path,
+          "CA bundle (PEM) that signs the members' and clients' certificates; with CLIENT_CERT_FILE and "
+          "CLIENT_KEY_FILE: HTTPS on the client port, client certificates required; empty: plain HTTP"),
+    _Spec("client_cert_file", "CLIENT_CERT_FILE", "", _pem_path,
+          "this instance's certificate (PEM) for the client port and as the agent's client certificate "
+          "(serverAuth and clientAuth, the instance's addresses as IP SANs)"),
+    _Spec("client_key_file", "CLIENT_KEY_FILE", "", _pem_path, "CLIENT_CERT_FILE's private key (PEM)"),
+    _Spec("peer_ca_file", "PEER_CA_FILE", "", _pem_path,
+          "CA bundle (PEM) for TLS between members; empty: the CLIENT_* files serve peers too"),
+    _Spec("peer_cert_file", "PEER_CERT_FILE", "", _pem_path, "this instance's peer certificate (PEM)"),
+    _Spec("peer_key_file", "PEER_KEY_FILE", "", _pem_path, "PEER_CERT_FILE's private key (PEM)"),
 )
 
 
@@ -327,6 +366,15 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
         # Route53 refuses a latency record and a simple record of the same name and type.
         raise ConfigError(f"DNS_SERVICE_NAME must differ from CLUSTER_NAME (both {service!r}): the read record "
                           "would collide with the cluster's own _etcd-client record")
+    client_tls = tls.files_from(values["client_ca_file"], values["client_cert_file"], values["client_key_file"],
+                                ("CLIENT_CA_FILE", "CLIENT_CERT_FILE", "CLIENT_KEY_FILE"))
+    peer_tls = tls.files_from(values["peer_ca_file"], values["peer_cert_file"], values["peer_key_file"],
+                              ("PEER_CA_FILE", "PEER_CERT_FILE", "PEER_KEY_FILE"))
+    if peer_tls is not None and client_tls is None:
+        # The agent reaches members on their client port; TLS between members only would still send
+        # the credentials and the keys in clear on the client port.
+        raise ConfigError("PEER_*_FILE needs CLIENT_CA_FILE, CLIENT_CERT_FILE and CLIENT_KEY_FILE (TLS between "
+                          "members only would leave the client port in clear)")
     if values["advertise_address"] == "public" and len(values["active_regions"]) < 2:
         # Within one region the private addresses route; public ones would only add NAT and rules.
         raise ConfigError("ADVERTISE_ADDRESS=public needs ACTIVE_REGIONS with two regions or more (a cluster "

@@ -18,6 +18,7 @@ import json
 import requests
 
 from appliance.errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from appliance.etcd import tls
 
 EXIT_DEGRADED = 9
 STATUS_PORT = 2378  # the agents' status endpoint (STATUS_PORT of the agents)
@@ -71,8 +72,9 @@ def verdict(view: ClusterStatus) -> tuple[int, str]:
 
 
 def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
-            status_port: int = STATUS_PORT) -> ClusterStatus:
-    """Look at the cluster through ``endpoints``.
+            status_port: int = STATUS_PORT, tls=None) -> ClusterStatus:
+    """Look at the cluster through ``endpoints`` (``tls``: a :class:`~appliance.etcd.tls.TlsFiles` for
+    ``https`` endpoints; the agents' status endpoints are then HTTPS too, verified with its CA).
 
     Raises:
         EtcdUnavailable: no endpoint answered the member list. EtcdError: etcd refused it.
@@ -80,7 +82,7 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
     from appliance.cluster import access
     from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 
-    client = EtcdClient(list(endpoints), timeout=timeout, credentials=credentials)
+    client = EtcdClient(list(endpoints), timeout=timeout, credentials=credentials, tls=tls)
     listed = client.member_list()
     try:
         mode, revision = access.read_mode(client)
@@ -91,7 +93,7 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
     for m in listed.members:
         url = m.client_urls[0] if m.client_urls else ""
         seen = dict(name=m.name, member_id=m.hex_id, client_url=url, learner=m.is_learner,
-                    agent=_agent_status(url, status_port, timeout))
+                    agent=_agent_status(url, status_port, timeout, tls.ca_file if tls else None))
         try:
             status = client.status(url)
         except (EtcdError, EtcdUnavailable, ValueError):
@@ -104,13 +106,16 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
     return ClusterStatus(format(listed.cluster_id, "x"), mode_line, tuple(members))
 
 
-def _agent_status(client_url: str, port: int, timeout: float) -> dict:
-    """The agent's ``/status`` on the member's host, or {} when no agent answers there."""
-    host = client_url.split("://", 1)[-1].rsplit(":", 1)[0]
+def _agent_status(client_url: str, port: int, timeout: float, ca_file: str | None = None) -> dict:
+    """The agent's ``/status`` on the member's host (HTTPS verified with ``ca_file`` where the member's
+    URL is ``https``), or {} when no agent answers there."""
+    scheme, _, rest = client_url.partition("://")
+    host = rest.rsplit(":", 1)[0]
     if not host:
         return {}
     try:
-        answer = requests.get(f"http://{host}:{port}/status", timeout=timeout)
+        answer = requests.get(f"{scheme}://{host}:{port}/status", timeout=timeout,
+                              verify=ca_file if ca_file else True)
         return answer.json() if answer.status_code == 200 else {}
     except (requests.RequestException, ValueError):
         return {}
@@ -164,6 +169,7 @@ def add_parser(sub) -> None:
     p.add_argument("--status-port", type=int, default=STATUS_PORT, help="the agents' status port (default 2378)")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds per request (default 3)")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    tls.add_flags(p)
     p.set_defaults(handler=cmd_status)
 
 
@@ -177,17 +183,19 @@ def cmd_status(args) -> int:
         from appliance.sim import state
         current = state.load(args.state_dir) or {}
         region = args.region or (current.get("region") if current.get("mode") == "mirrored" else None)
-        urls = tuple(f"http://{i['private_ip']}:2379" for i in current.get("instances", {}).values()
+        urls = tuple(state.client_url(current, i["private_ip"]) for i in current.get("instances", {}).values()
                      if i.get("private_ip") and region in (None, i.get("region")))
         if not urls:
             raise ConfigError(f"--sim: no running simulator with instances in {args.state_dir}")
+        files = tls.from_flags(args) or state.tls_files(current)
     else:
         urls = _urls(args.endpoints, "--endpoints")
+        files = tls.from_flags(args)
     if args.timeout <= 0:
         raise ConfigError("--timeout must be a positive number of seconds")
     credentials = credentials_for(args.credentials, args.user) if args.credentials else None
     try:
-        view = observe(urls, credentials, args.timeout, args.status_port)
+        view = observe(urls, credentials, args.timeout, args.status_port, files)
     except (EtcdError, EtcdUnavailable) as exc:
         print(f"etcd.py: error: no member answered the member list: {exc}")
         return EXIT_FAILURE

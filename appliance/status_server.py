@@ -1,17 +1,39 @@
-"""The agent's status endpoint (HTTP, JSON) on the instance's private IP.
+"""The agent's status endpoint (HTTP, JSON; HTTPS with the instance's certificate where etcd speaks TLS)
+on the instance's private IP.
 
 ``GET /status`` answers the agent's state (what peers read before seeding);
 ``GET /health`` answers 200 while the local member serves as a voting member,
 503 otherwise (for load balancers and ASG health checks); ``GET /metrics`` answers the
-agent's Prometheus metrics where it has them.
+agent's Prometheus metrics where it has them. No client certificate is asked for: load balancers'
+health checks and Prometheus scrapers have none, and nothing served is secret.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Sequence
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """HTTPS: each accepted connection is wrapped, its handshake left to the request's own thread (on the
+    first read), so that a client that never completes it cannot stall ``accept``."""
+
+    def __init__(self, address: tuple[str, int], handler, context: ssl.SSLContext):
+        self.context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, tuple]:
+        conn, peer = self.socket.accept()
+        conn.settimeout(10.0)  # a handshake or a request that stalls gives up after this many seconds
+        return self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), peer
+
+    def handle_error(self, request, client_address) -> None:
+        # A refused handshake (plain HTTP, a wrong CA) is the client's problem: no traceback on stderr.
+        pass
 
 
 class StatusServer:
@@ -21,13 +43,14 @@ class StatusServer:
         address: (ip, port) to bind. status: called per request; its ``"healthy"`` key decides ``/health``.
         more: further addresses to serve the same on (e.g. a public address of this host).
         metrics: called per ``/metrics`` request: the Prometheus text exposition.
+        tls: a server SSL context (HTTPS), None for plain HTTP.
 
     Raises:
         OSError: an address cannot be bound (e.g. already in use).
     """
 
     def __init__(self, address: tuple[str, int], status: Callable[[], dict], more: Sequence[tuple[str, int]] = (),
-                 metrics: Callable[[], bytes] | None = None):
+                 metrics: Callable[[], bytes] | None = None, tls: ssl.SSLContext | None = None):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the http.server API
                 if self.path == "/metrics" and metrics is not None:
@@ -56,7 +79,8 @@ class StatusServer:
         self._servers = []
         try:
             for where in (address, *more):
-                server = ThreadingHTTPServer(where, Handler)
+                server = (_TlsServer(where, Handler, tls) if tls is not None
+                          else ThreadingHTTPServer(where, Handler))
                 server.daemon_threads = True
                 self._servers.append(server)
                 threading.Thread(target=server.serve_forever, name="status", daemon=True).start()

@@ -35,6 +35,7 @@ import stat
 
 from appliance.errors import ConfigError
 from appliance.etcd.client import Credentials, EtcdClient, EtcdUnavailable, Permission, prefix_end
+from appliance.etcd.tls import TlsFiles
 
 MODE_KEY = "/__appliance/mode"
 APPLIANCE_PREFIX = b"/__appliance/"
@@ -117,9 +118,10 @@ def credentials_for(path: str, user: str) -> Credentials:
 
 # --- setting the mode ---------------------------------------------------------
 def admin_client(endpoints: list[str] | tuple[str, ...], credentials: dict[str, Credentials],
-                 timeout: float) -> EtcdClient:
-    """A client as the user ``appliance``; until authentication is on, its requests carry no token."""
-    return EtcdClient(endpoints, timeout=timeout, credentials=credentials["appliance"])
+                 timeout: float, tls: TlsFiles | None = None) -> EtcdClient:
+    """A client as the user ``appliance`` (over TLS with ``tls``); until authentication is on, its
+    requests carry no token."""
+    return EtcdClient(endpoints, timeout=timeout, credentials=credentials["appliance"], tls=tls)
 
 
 def authentication_on(client: EtcdClient) -> bool:
@@ -194,14 +196,15 @@ def read_mode(client: EtcdClient) -> tuple[Mode, int]:
 
 
 def set_mode(endpoints: list[str] | tuple[str, ...], credentials: dict[str, Credentials], mode: Mode,
-             prefix: bytes, timeout: float = 5.0) -> tuple[list[str], int]:
+             prefix: bytes, timeout: float = 5.0, tls: TlsFiles | None = None) -> tuple[list[str], int]:
     """Make the cluster ``mode`` for clients of ``prefix``: users and roles first, authentication
     on, then the permissions and the mode record. Idempotent. Returns (what was done, revision).
+    ``tls``: CA and client certificate for ``https`` endpoints.
 
     Raises:
         EtcdError, EtcdUnavailable.
     """
-    admin = admin_client(endpoints, credentials, timeout)
+    admin = admin_client(endpoints, credentials, timeout, tls)
     enabled = authentication_on(admin)
     done = ensure_users(admin, credentials)
     if not enabled:
@@ -211,7 +214,7 @@ def set_mode(endpoints: list[str] | tuple[str, ...], credentials: dict[str, Cred
                 admin.role_grant(role, permission)
         admin.auth_enable()
         done.append("authentication enabled")
-        admin = admin_client(endpoints, credentials, timeout)  # a fresh client authenticates now
+        admin = admin_client(endpoints, credentials, timeout, tls)  # a fresh client authenticates now
     revision = apply_mode(admin, mode, prefix)
     done.append(f"mode {mode.value} (revision {revision})")
     return done, revision

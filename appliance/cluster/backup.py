@@ -22,6 +22,7 @@ from appliance.aws.snapshots import SnapshotStore, StoredSnapshot, StoreError
 from appliance.cluster import retention
 from appliance.etcd import snapshot as snapshots
 from appliance.etcd.client import Credentials
+from appliance.etcd.tls import TlsFiles
 from appliance.metrics import AgentMetrics
 
 log = logging.getLogger("backup")
@@ -93,8 +94,10 @@ def decide(s: BackupSnapshot) -> BackupDecision:
 
 
 def take(endpoint: str, store: SnapshotStore, tools: snapshots.Tools, work_dir: str, cluster_id: int,
-         credentials: Credentials | None = None, timeout: float = SNAPSHOT_TIMEOUT) -> StoredSnapshot:
+         credentials: Credentials | None = None, timeout: float = SNAPSHOT_TIMEOUT,
+         tls: TlsFiles | None = None) -> StoredSnapshot:
     """Take a snapshot from the member at ``endpoint`` into ``work_dir``, check it, upload and verify it.
+    ``tls``: CA and client certificate for an ``https`` endpoint.
 
     The local file is deleted afterwards, whatever happened.
 
@@ -107,7 +110,7 @@ def take(endpoint: str, store: SnapshotStore, tools: snapshots.Tools, work_dir: 
     fd, path = tempfile.mkstemp(prefix="snapshot-", suffix=".db", dir=work_dir)
     os.close(fd)
     try:
-        local = snapshots.save(endpoint, path, tools, credentials, timeout)
+        local = snapshots.save(endpoint, path, tools, credentials, timeout, tls)
         return store.upload(local, taken_at, cluster_id)
     finally:
         for leftover in (path, path + ".part"):
@@ -123,11 +126,14 @@ class Backups:
         work_dir: local spool directory (a snapshot is as large as the database).
         credentials: the agent's etcd user (None without authentication). interval: seconds between
             snapshots. keep, keep_days: retention (:func:`retention.plan`). instance_id: written into the marker.
+        tls: the agent's CA and client certificate where the members speak HTTPS.
     """
 
     def __init__(self, store: SnapshotStore, tools: snapshots.Tools, work_dir: str, credentials: Credentials | None,
-                 metrics: AgentMetrics, interval: float, keep: int, keep_days: int, instance_id: str):
+                 metrics: AgentMetrics, interval: float, keep: int, keep_days: int, instance_id: str,
+                 tls: TlsFiles | None = None):
         self.store, self.tools, self.work_dir, self.credentials = store, tools, work_dir, credentials
+        self.tls = tls
         self.metrics = metrics
         self.interval, self.keep, self.keep_days = interval, keep, keep_days
         self.instance_id = instance_id
@@ -209,7 +215,7 @@ class Backups:
 
     def _take(self, endpoint: str, cluster_id: int) -> None:
         started = time.monotonic()
-        stored = take(endpoint, self.store, self.tools, self.work_dir, cluster_id, self.credentials)
+        stored = take(endpoint, self.store, self.tools, self.work_dir, cluster_id, self.credentials, tls=self.tls)
         self.newest_at = stored.taken_at.timestamp()
         self.newest_revision = stored.revision
         self.metrics.snapshots.labels(outcome="ok").inc()

@@ -13,6 +13,7 @@ import tenacity
 
 from appliance.cluster.model import ClusterView
 from appliance.etcd.client import Credentials, EtcdClient, EtcdError, EtcdUnavailable, Member
+from appliance.etcd.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,10 @@ LEAVE_TIMEOUT = 30.0  # seconds a leaving member retries its MemberRemove
 
 
 def voting_client(cluster: ClusterView | None, fallback_url: str, timeout: float,
-                  credentials: Credentials | None = None) -> EtcdClient:
+                  credentials: Credentials | None = None, tls: TlsFiles | None = None) -> EtcdClient:
     """A client on the voting members' client URLs (learners answer "rpc not supported for learner")."""
     urls = [u for m in (cluster.members if cluster else ()) if not m.is_learner for u in m.client_urls[:1]]
-    return EtcdClient(urls or [fallback_url], timeout=timeout, credentials=credentials)
+    return EtcdClient(urls or [fallback_url], timeout=timeout, credentials=credentials, tls=tls)
 
 
 def add_learner(client: EtcdClient, name: str, peer_url: str) -> tuple[Member, dict[str, str]]:
@@ -43,7 +44,8 @@ def add_learner(client: EtcdClient, name: str, peer_url: str) -> tuple[Member, d
 
 
 def leave(cluster: ClusterView, mine: Member, my_client_url: str, timeout: float,
-          retry_for: float = LEAVE_TIMEOUT, credentials: Credentials | None = None) -> bool:
+          retry_for: float = LEAVE_TIMEOUT, credentials: Credentials | None = None,
+          tls: TlsFiles | None = None) -> bool:
     """Move leadership away if ``mine`` leads, then MemberRemove ``mine``, retrying up to ``retry_for`` s.
 
     Returns:
@@ -52,7 +54,7 @@ def leave(cluster: ClusterView, mine: Member, my_client_url: str, timeout: float
     """
     others = [m for m in cluster.members if m.id != mine.id and not m.is_learner and m.client_urls]
     other_urls = [m.client_urls[0] for m in others]
-    client = EtcdClient(other_urls or [my_client_url], timeout=timeout, credentials=credentials)
+    client = EtcdClient(other_urls or [my_client_url], timeout=timeout, credentials=credentials, tls=tls)
     try:
         if cluster.leader_id == mine.id and others:
             client.move_leader(my_client_url, others[0].id)

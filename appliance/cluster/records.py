@@ -158,7 +158,7 @@ def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer
     Returns:
         :attr:`RecordSet.key` -> :class:`RecordSet`.
     """
-    suffix = "-ssl" if tls else ""
+    suffix = _ssl(tls)
     targets = {m.instance_id: fqdn(f"{m.instance_id}.{domain_name}") for m in members}
     client = RecordSet.of(f"_etcd-client{suffix}._tcp.{domain_name}", "SRV", ttl,
                           (f"{SRV_PRIORITY} {SRV_WEIGHT} {client_port} {t}" for t in targets.values()))
@@ -172,7 +172,7 @@ def desired(domain_name: str, members: Sequence[PublishedMember], ttl: int, peer
     if read_name:
         sets.append(RecordSet(fqdn(read_name), "SRV", ttl, client.values, region))
     if write_domain:
-        sets.append(write_record(write_domain, client))
+        sets.append(write_record(write_domain, client, tls))
     return {rs.key: rs for rs in sets}
 
 
@@ -218,25 +218,33 @@ def diff(current: Mapping[tuple[str, ...], RecordSet],
     return changes
 
 
-def client_srv_name(domain_name: str) -> str:
-    """``_etcd-client._tcp.<domain>.``: where clients of the cluster at ``domain_name`` look."""
-    return f"_etcd-client._tcp.{fqdn(domain_name)}"
+def _ssl(tls: bool) -> str:
+    # etcd's DNS discovery marks a service spoken over TLS by "-ssl" after its name; the read and
+    # write records, the appliance's own, follow the same rule.
+    return "-ssl" if tls else ""
 
 
-def read_record_name(service_name: str, zone_name: str) -> str:
-    """``_etcd-client._tcp.<service_name>.<zone>.``: the read record the regional clusters of one
-    service share, one latency record per region (``DNS_SERVICE_NAME``)."""
-    return client_srv_name(f"{service_name}.{fqdn(zone_name)}")
+def client_srv_name(domain_name: str, tls: bool = False) -> str:
+    """``_etcd-client._tcp.<domain>.`` (``_etcd-client-ssl`` with TLS): where clients of the cluster at
+    ``domain_name`` look."""
+    return f"_etcd-client{_ssl(tls)}._tcp.{fqdn(domain_name)}"
 
 
-def write_record_name(write_name: str) -> str:
-    """``_etcd-client-rw._tcp.<write_name>.``: where clients that write look."""
-    return f"_etcd-client-rw._tcp.{fqdn(write_name)}"
+def read_record_name(service_name: str, zone_name: str, tls: bool = False) -> str:
+    """``_etcd-client._tcp.<service_name>.<zone>.`` (``_etcd-client-ssl`` with TLS): the read record the
+    regional clusters of one service share, one latency record per region (``DNS_SERVICE_NAME``)."""
+    return client_srv_name(f"{service_name}.{fqdn(zone_name)}", tls)
 
 
-def write_record(write_name: str, client_srv: RecordSet) -> RecordSet:
+def write_record_name(write_name: str, tls: bool = False) -> str:
+    """``_etcd-client-rw._tcp.<write_name>.`` (``_etcd-client-rw-ssl`` with TLS): where clients that write
+    look."""
+    return f"_etcd-client-rw{_ssl(tls)}._tcp.{fqdn(write_name)}"
+
+
+def write_record(write_name: str, client_srv: RecordSet, tls: bool = False) -> RecordSet:
     """The write record ``_etcd-client-rw._tcp.<write_name>.``, with the targets and TTL of the
     active cluster's ``client_srv``. Clients that write look it up; a switchover moves it, and
     between switchovers the active cluster's leader keeps it (regional clusters linked by the
     mirror, see :func:`owned`)."""
-    return RecordSet(write_record_name(write_name), "SRV", client_srv.ttl, client_srv.values)
+    return RecordSet(write_record_name(write_name, tls), "SRV", client_srv.ttl, client_srv.values)

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 import requests
 
+from appliance.etcd.tls import TlsFiles
+
 
 class EtcdError(Exception):
     """etcd answered with an error (e.g. ``etcdserver: unhealthy cluster``)."""
@@ -190,19 +192,36 @@ class EndpointStatus:
     revision: int = 0
 
 
+def _ssl_reason(exc: Exception) -> str:
+    """The innermost reason of an SSL failure (e.g. "certificate verify failed: …"), one line."""
+    text = str(exc)
+    for marker in ("SSLError(", "SSLCertVerificationError("):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+    return text.strip("()'\" ").replace("\n", " ")[:200]
+
+
 class EtcdClient:
     """Calls etcd's JSON gateway on a list of client URLs, trying each in turn.
 
     Args:
-        endpoints: client URLs, e.g. ``["http://127.0.1.4:2379"]``.
+        endpoints: client URLs, e.g. ``["http://127.0.1.4:2379"]`` or, with TLS, ``https://…``.
         timeout: seconds for connect and for read, per endpoint tried.
+        credentials: a user and password for etcd's authentication, None for none.
+        tls: the CA that verifies the members' certificates (host names included) and the client
+            certificate to present (:mod:`appliance.etcd.tls`); None for plain HTTP.
     """
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 3.0, credentials: Credentials | None = None):
+    def __init__(self, endpoints: Sequence[str], timeout: float = 3.0, credentials: Credentials | None = None,
+                 tls: TlsFiles | None = None):
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.timeout = timeout
         self.credentials = credentials
+        self.tls = tls
         self._http = requests.Session()
+        # Given on every call, not set on the session: a session's ``verify`` loses to REQUESTS_CA_BUNDLE
+        # in the environment (psf/requests#3829), which would trust the system's CAs instead of ours.
+        self._tls_options = tls.requests_options() if tls is not None else {}
         self._tokens: dict[str, str] = {}  # endpoint -> token; etcd's simple tokens are per member
 
     def auth_headers(self, endpoint: str) -> dict[str, str]:
@@ -237,7 +256,11 @@ class EtcdClient:
 
     def _request(self, endpoint: str, path: str, body: dict, headers: dict[str, str]) -> dict:
         try:
-            response = self._http.post(endpoint + path, data=json.dumps(body), headers=headers, timeout=self.timeout)
+            response = self._http.post(endpoint + path, data=json.dumps(body), headers=headers, timeout=self.timeout,
+                                       **self._tls_options)
+        except requests.exceptions.SSLError as exc:
+            # A wrong CA or certificate is not a member being down: say what TLS said.
+            raise EtcdUnavailable(f"{endpoint}: TLS: {_ssl_reason(exc)}") from None
         except requests.RequestException as exc:
             raise EtcdUnavailable(f"{endpoint}: {type(exc).__name__}") from None
         text = response.text
@@ -331,7 +354,7 @@ class EtcdClient:
     def healthy(self, endpoint: str) -> bool:
         """True if ``GET /health`` on ``endpoint`` says the member serves (has a leader, answers reads)."""
         try:
-            response = self._http.get(endpoint.rstrip("/") + "/health", timeout=self.timeout)
+            response = self._http.get(endpoint.rstrip("/") + "/health", timeout=self.timeout, **self._tls_options)
             return response.status_code == 200 and response.json().get("health") == "true"
         except (requests.RequestException, ValueError):
             return False
@@ -345,7 +368,7 @@ class EtcdClient:
             EtcdUnavailable: the endpoint did not answer. EtcdError: not a JSON answer.
         """
         try:
-            response = self._http.get(endpoint.rstrip("/") + "/version", timeout=self.timeout)
+            response = self._http.get(endpoint.rstrip("/") + "/version", timeout=self.timeout, **self._tls_options)
         except requests.RequestException as exc:
             raise EtcdUnavailable(f"{endpoint}: {type(exc).__name__}") from None
         try:

@@ -19,6 +19,8 @@ import subprocess
 import time
 from typing import Mapping, Sequence
 
+from appliance.etcd.tls import TlsFiles
+
 log = logging.getLogger(__name__)
 
 MARKER = "appliance-member.json"
@@ -48,14 +50,18 @@ class EtcdUrls:
 
     @classmethod
     def for_ip(cls, ip: str, peer_port: int = 2380, client_port: int = 2379,
-               metrics_port: int = 2381, listen: Sequence[str] = ()) -> "EtcdUrls":
+               metrics_port: int = 2381, listen: Sequence[str] = (), client_scheme: str = "http",
+               peer_scheme: str = "http") -> "EtcdUrls":
         """URLs advertised on ``ip``; ``listen``: the addresses to listen on, the private IP first
         (default: ``ip`` only). On AWS a public address is not on any interface (the VPC maps it
-        to the private one), so etcd listens on the private IP and advertises the public one."""
+        to the private one), so etcd listens on the private IP and advertises the public one.
+        ``client_scheme``, ``peer_scheme``: ``https`` with TLS. The metrics URL stays plain HTTP: it
+        serves only ``/metrics`` and ``/health``, for scrapers and load balancers without certificates."""
         hosts = tuple(listen) or (ip,)
-        return cls(f"http://{ip}:{peer_port}", f"http://{ip}:{client_port}", f"http://{hosts[0]}:{metrics_port}",
-                   ",".join(f"http://{h}:{peer_port}" for h in hosts),
-                   ",".join(f"http://{h}:{client_port}" for h in hosts), f"http://{hosts[0]}:{client_port}")
+        c, p = client_scheme, peer_scheme
+        return cls(f"{p}://{ip}:{peer_port}", f"{c}://{ip}:{client_port}", f"http://{hosts[0]}:{metrics_port}",
+                   ",".join(f"{p}://{h}:{peer_port}" for h in hosts),
+                   ",".join(f"{c}://{h}:{client_port}" for h in hosts), f"{c}://{hosts[0]}:{client_port}")
 
 
 def local_address(address: str) -> bool:
@@ -115,7 +121,8 @@ def set_aside(data_dir: str) -> str | None:
 
 def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
                  initial_cluster: Mapping[str, str] | None, state: str, token: str,
-                 force_new_cluster: bool = False) -> list[str]:
+                 force_new_cluster: bool = False, client_tls: TlsFiles | None = None,
+                 peer_tls: TlsFiles | None = None) -> list[str]:
     """The etcd command line.
 
     Args:
@@ -125,6 +132,8 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
         token: the initial cluster token, so that two clusters never cross-talk.
         force_new_cluster: restart ``data_dir`` as a one-member cluster (etcd's disaster
             recovery; for one start only, see :mod:`appliance.cluster.recovery`).
+        client_tls, peer_tls: HTTPS with certificates required on the client port, TLS between
+            members (see :mod:`appliance.etcd.tls`); None for plain HTTP.
     """
     cmd = [
         binary, "--name", name, "--data-dir", data_dir,
@@ -140,6 +149,10 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
         # clients cannot write. One small message a second per watch. Both 3.4 and 3.5 know the flag.
         "--experimental-watch-progress-notify-interval=1s",
     ]
+    if client_tls is not None:
+        cmd += client_tls.etcd_client_flags()
+    if peer_tls is not None:
+        cmd += peer_tls.etcd_peer_flags()
     if force_new_cluster:
         cmd.append("--force-new-cluster")
     if initial_cluster is not None:

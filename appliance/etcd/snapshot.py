@@ -25,6 +25,7 @@ import subprocess
 
 from appliance.etcd.client import Credentials
 from appliance.etcd.process import child_environment
+from appliance.etcd.tls import TlsFiles
 
 HASH_SIZE = 32  # bytes of etcd's SHA-256 trailer
 PART_SIZE = 16 * 1024 * 1024  # bytes per part of a multipart upload (and of its composite checksum)
@@ -125,13 +126,15 @@ def status(tools: Tools, path: str) -> dict:
         raise SnapshotCorrupt(f"{path}: unreadable snapshot status {output[:80]!r}") from None
 
 
-def save(endpoint: str, path: str, tools: Tools, credentials: Credentials | None, timeout: float) -> SnapshotFile:
+def save(endpoint: str, path: str, tools: Tools, credentials: Credentials | None, timeout: float,
+         tls: TlsFiles | None = None) -> SnapshotFile:
     """Take a snapshot from the member at ``endpoint`` into ``path`` and check it.
 
     Written to ``path + ".part"`` first, so ``path`` only ever holds a complete snapshot;
     ``timeout`` (seconds) bounds the whole transfer. The user and password reach etcdctl in its
     environment (``ETCDCTL_USER``), never on its command line. With authentication on, the user
-    needs the ``root`` role (etcd's maintenance calls are admin-only).
+    needs the ``root`` role (etcd's maintenance calls are admin-only). With ``tls``, etcdctl gets the CA
+    and the client certificate in its environment too (``ETCDCTL_CACERT`` and so on).
 
     Raises:
         SnapshotError: etcdctl failed (e.g. the member did not answer) or did not finish in time.
@@ -139,6 +142,7 @@ def save(endpoint: str, path: str, tools: Tools, credentials: Credentials | None
     """
     partial = path + ".part"
     env = {"ETCDCTL_USER": f"{credentials.user}:{credentials.password}"} if credentials else {}
+    env.update(tls.etcdctl_environment() if tls is not None else {})
     try:
         _run([tools.etcdctl, "--endpoints", endpoint, "--dial-timeout=5s", f"--command-timeout={int(timeout)}s",
               "snapshot", "save", partial], "etcdctl snapshot save", timeout + 10, env, nice=True)

@@ -18,6 +18,7 @@ from typing import Iterator
 import requests
 
 from appliance.etcd.client import EtcdError, EtcdUnavailable, KeyValue
+from appliance.etcd.tls import TlsFiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,7 @@ class WatchStream:
             ``--experimental-watch-progress-notify-interval``, 10 minutes by default).
         connect_timeout: seconds to connect. idle_timeout: seconds without any message
             after which iteration raises :class:`EtcdUnavailable` (reconnect then).
+        tls: CA and client certificate for an ``https`` endpoint (see :class:`EtcdClient`).
 
     Raises (while iterating):
         EtcdUnavailable: the connection failed or stayed silent for ``idle_timeout``.
@@ -77,7 +79,7 @@ class WatchStream:
 
     def __init__(self, endpoint: str, key: bytes, range_end: bytes, start_revision: int = 0, prev_kv: bool = False,
                  progress_notify: bool = True, connect_timeout: float = 3.0, idle_timeout: float = 60.0,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, tls: TlsFiles | None = None):
         request = {"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(range_end).decode(),
                    "prev_kv": prev_kv, "progress_notify": progress_notify}
         if start_revision:
@@ -86,7 +88,8 @@ class WatchStream:
         try:
             self._response = requests.post(self.endpoint + "/v3/watch", data=json.dumps({"create_request": request}),
                                            headers=headers or {}, stream=True,
-                                           timeout=(connect_timeout, idle_timeout))
+                                           timeout=(connect_timeout, idle_timeout),
+                                           **(tls.requests_options() if tls is not None else {}))
         except requests.RequestException as exc:
             raise EtcdUnavailable(f"{endpoint}: watch: {type(exc).__name__}") from None
         if self._response.status_code != 200:

@@ -6,6 +6,7 @@ import argparse
 
 from appliance import logs
 from appliance.errors import ConfigError
+from appliance.etcd import tls
 
 
 def add_parser(sub) -> None:
@@ -20,6 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--heartbeat-key", default="/__appliance/heartbeat", help="the heartbeat key")
     p.add_argument("--credentials", help="credentials file (see cluster-mode), where authentication is on")
     p.add_argument("--user", default="client", help="the user in --credentials (default client)")
+    tls.add_flags(p)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
     p.set_defaults(handler=cmd_guard)
 
@@ -41,6 +43,6 @@ def cmd_guard(args) -> int:
         raise ConfigError(f"--max-staleness ({args.max_staleness:g} s) must exceed --interval ({args.interval:g} s)")
     credentials = credentials_for(args.credentials, args.user) if args.credentials else None
     check = FreshnessCheck(_urls(args.endpoints, "--endpoints"), args.max_staleness, args.heartbeat_key,
-                           credentials, timeout=min(args.interval, 3.0))
+                           credentials, timeout=min(args.interval, 3.0), tls=tls.from_flags(args))
     logs.setup()
     return run_guarded(argv, check, args.interval, args.grace)

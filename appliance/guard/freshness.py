@@ -22,6 +22,7 @@ import time
 from appliance.cluster.heartbeat import HEARTBEAT_KEY
 from appliance.errors import ApplianceError
 from appliance.etcd.client import Credentials, EtcdClient, EtcdError, EtcdUnavailable
+from appliance.etcd.tls import TlsFiles
 
 
 class StaleData(ApplianceError):
@@ -56,11 +57,12 @@ class FreshnessCheck:
         endpoints: client URLs of one cluster. max_staleness: seconds.
         key: the heartbeat key. credentials: where authentication is on (e.g. the user client).
         timeout: seconds per read attempt (keep it at or below the check interval).
+        tls: CA and client certificate for ``https`` endpoints (:mod:`appliance.etcd.tls`).
     """
 
     def __init__(self, endpoints: list[str] | tuple[str, ...], max_staleness: float, key: str = HEARTBEAT_KEY,
-                 credentials: Credentials | None = None, timeout: float = 1.0):
-        self.client = EtcdClient(endpoints, timeout=timeout, credentials=credentials)
+                 credentials: Credentials | None = None, timeout: float = 1.0, tls: TlsFiles | None = None):
+        self.client = EtcdClient(endpoints, timeout=timeout, credentials=credentials, tls=tls)
         self.max_staleness = max_staleness
         self.key = key
         self.newest: float | None = None

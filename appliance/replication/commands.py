@@ -8,6 +8,7 @@ import signal
 
 from appliance import logs
 from appliance.errors import EXIT_FAILURE, EXIT_OK, ConfigError
+from appliance.etcd import tls
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 
 log = logging.getLogger("mirror")
@@ -39,6 +40,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "(default /__replication/<dest-prefix>)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
     p.add_argument("--credentials", help="credentials file (see cluster-mode): authenticate as the user mirror")
+    tls.add_flags(p)
 
 
 def add_parsers(sub) -> None:
@@ -77,6 +79,7 @@ def add_parsers(sub) -> None:
                       help="credentials file (JSON user -> password, mode 0600); created if missing")
     mode.add_argument("--prefix", required=True, help="the clients' prefix, e.g. /config/")
     mode.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    tls.add_flags(mode)
     mode.add_argument("mode", nargs="?", choices=("active", "passive"), help="the mode to set (none: show it)")
     mode.set_defaults(handler=cmd_cluster_mode)
     from appliance.replication import switchover_command
@@ -106,7 +109,7 @@ def settings_from(args):
                           leases=not args.no_leases, mode_key=args.mode_key.encode(), reload=args.reload,
                           auto_reload=args.auto_reload, heartbeat_key=args.heartbeat_key.encode(),
                           copy_heartbeat=not set(source) & set(dest), credentials=mirror_credentials(args),
-                          timeout=args.timeout, idle_timeout=args.idle_timeout)
+                          tls=tls.from_flags(args), timeout=args.timeout, idle_timeout=args.idle_timeout)
 
 
 def mirror_credentials(args):
@@ -144,7 +147,8 @@ def cmd_mirror(args) -> int:
         signal.signal(sig, interrupt)
     lock = None
     if args.lock_holder:
-        lock = MirrorLock(EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials),
+        lock = MirrorLock(EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials,
+                                     tls=settings.tls),
                           args.lock_holder, args.lock_ttl, on_lost=lambda _: mirror.stop())
     try:
         if lock is not None:
@@ -175,9 +179,9 @@ def cmd_verify(args) -> int:
 
     source, dest = _urls(args.source, "--source"), _urls(args.dest, "--dest")
     try:
-        credentials = mirror_credentials(args)
-        report = verify(EtcdClient(source, timeout=args.timeout, credentials=credentials),
-                        EtcdClient(dest, timeout=args.timeout, credentials=credentials),
+        credentials, files = mirror_credentials(args), tls.from_flags(args)
+        report = verify(EtcdClient(source, timeout=args.timeout, credentials=credentials, tls=files),
+                        EtcdClient(dest, timeout=args.timeout, credentials=credentials, tls=files),
                         _prefix(args.source_prefix, "--source-prefix"), _prefix(args.dest_prefix, "--dest-prefix"),
                         _position_key(args))
     except (EtcdError, EtcdUnavailable) as exc:
@@ -195,6 +199,7 @@ def cmd_cluster_mode(args) -> int:
 
     endpoints = _urls(args.endpoints, "--endpoints")
     prefix = _prefix(args.prefix, "--prefix")
+    files = tls.from_flags(args)
     if args.mode and not os.path.exists(args.credentials):
         credentials = access.create_credentials(args.credentials)
         print(f"created the credentials file {args.credentials} (mode 0600): keep it secret, give it to both regions")
@@ -205,9 +210,9 @@ def cmd_cluster_mode(args) -> int:
         raise ConfigError(f"--credentials {args.credentials}: no password for {', '.join(missing)}")
     try:
         if args.mode:
-            done, _ = access.set_mode(endpoints, credentials, access.Mode(args.mode), prefix, args.timeout)
+            done, _ = access.set_mode(endpoints, credentials, access.Mode(args.mode), prefix, args.timeout, files)
             print("; ".join(done))
-        client = access.admin_client(endpoints, credentials, args.timeout)
+        client = access.admin_client(endpoints, credentials, args.timeout, files)
         mode, revision = access.read_mode(client)
         enforced = access.mode_of(client.role_permissions("client"), prefix) if access.authentication_on(client) \
             else None

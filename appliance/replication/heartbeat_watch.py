@@ -16,6 +16,7 @@ import time
 from typing import Sequence
 
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.etcd.tls import TlsFiles
 from appliance.etcd.watch import WatchStream
 
 log = logging.getLogger("mirror.heartbeat")
@@ -30,14 +31,16 @@ class HeartbeatWatch:
         endpoints: source client URLs. key: the heartbeat key (bytes).
         depth: heartbeats remembered at most (one a second: ten minutes by default).
         auth: a client whose credentials open the watch, where authentication is on.
+        tls: CA and client certificate for ``https`` endpoints, None for plain HTTP.
     """
 
     def __init__(self, endpoints: Sequence[str], key: bytes, timeout: float = 5.0, depth: int = 600,
-                 auth: EtcdClient | None = None):
+                 auth: EtcdClient | None = None, tls: TlsFiles | None = None):
         self.endpoints = list(endpoints)
         self.key = key
         self.timeout = timeout
         self.auth = auth
+        self.tls = tls
         self.beats: collections.deque[tuple[int, float]] = collections.deque(maxlen=depth)
         self.applied: float | None = None  # the newest heartbeat time at or before the position
         self._lock = threading.Lock()
@@ -81,7 +84,8 @@ class HeartbeatWatch:
             try:
                 headers = self.auth.auth_headers(endpoint) if self.auth is not None else None
                 stream = WatchStream(endpoint, self.key, self.key + b"\0", progress_notify=False,
-                                     connect_timeout=self.timeout, idle_timeout=30, headers=headers)
+                                     connect_timeout=self.timeout, idle_timeout=30, headers=headers,
+                                     tls=self.tls)
                 try:
                     for response in stream:
                         for event in response.events:

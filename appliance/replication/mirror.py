@@ -41,6 +41,7 @@ from appliance.etcd.client import (
     op_put,
     prefix_end,
 )
+from appliance.etcd.tls import TlsFiles
 from appliance.etcd.watch import Event, WatchResponse, WatchStream
 from appliance.replication import batching
 from appliance.replication.heartbeat_watch import HeartbeatWatch
@@ -89,6 +90,7 @@ class MirrorSettings:
     heartbeat_key: bytes = b"/__appliance/heartbeat"
     copy_heartbeat: bool = True
     credentials: Credentials | None = None
+    tls: TlsFiles | None = None
     page_size: int = PAGE_SIZE
     timeout: float = 5.0
     idle_timeout: float = 60.0
@@ -123,8 +125,10 @@ class Mirror:
 
     def __init__(self, settings: MirrorSettings, metrics: MirrorMetrics | None = None):
         self.s = settings
-        self.source = EtcdClient(settings.source, timeout=settings.timeout, credentials=settings.credentials)
-        self.dest = EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials)
+        self.source = EtcdClient(settings.source, timeout=settings.timeout, credentials=settings.credentials,
+                                 tls=settings.tls)
+        self.dest = EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials,
+                               tls=settings.tls)
         self.metrics = metrics or MirrorMetrics(None)
         self.leases = LeaseMap(self.source, self.dest, settings.position_key + b"/leases/") if settings.leases \
             else None
@@ -137,7 +141,7 @@ class Mirror:
         self._stream: WatchStream | None = None
         self._local = threading.local()
         self.heartbeats = HeartbeatWatch(settings.source, settings.heartbeat_key, settings.timeout,
-                                         auth=self.source) if settings.heartbeat_key else None
+                                         auth=self.source, tls=settings.tls) if settings.heartbeat_key else None
         self._beat_written: float | None = None  # the heartbeat time last written to the destination
 
     # --- position -----------------------------------------------------------
@@ -247,7 +251,7 @@ class Mirror:
         client = getattr(self._local, "dest", None)
         if client is None:  # one client (one HTTP session) a thread
             client = self._local.dest = EtcdClient(self.s.dest, timeout=self.s.timeout,
-                                                   credentials=self.s.credentials)
+                                                   credentials=self.s.credentials, tls=self.s.tls)
         self._commit(ops, None, client=client)
 
     # --- changes ------------------------------------------------------------
@@ -375,7 +379,7 @@ class Mirror:
                 return WatchStream(endpoint, self.s.source_prefix, prefix_end(self.s.source_prefix),
                                    start_revision=self.position + 1, prev_kv=self.s.strict, progress_notify=True,
                                    connect_timeout=self.s.timeout, idle_timeout=self.s.idle_timeout,
-                                   headers=self.source.auth_headers(endpoint))
+                                   headers=self.source.auth_headers(endpoint), tls=self.s.tls)
             except (EtcdUnavailable, EtcdError) as exc:
                 last_error = exc
         raise EtcdUnavailable(f"no source endpoint accepted the watch: {last_error}")

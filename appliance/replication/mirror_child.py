@@ -15,6 +15,7 @@ import sys
 import time
 
 from appliance.etcd.process import child_environment, die_with_parent, terminate
+from appliance.etcd.tls import TlsFiles
 
 log = logging.getLogger("agent")
 
@@ -34,10 +35,13 @@ class MirrorChild:
         prefix: the mirrored prefix (the same in both clusters).
         credentials_file: the file holding the user ``mirror``'s password.
         holder: the lock holder's name (the instance id).
+        tls: the agent's CA and client certificate, handed to the mirror (``--cacert`` and so on).
     """
 
-    def __init__(self, dest: tuple[str, ...], prefix: str, credentials_file: str, holder: str):
+    def __init__(self, dest: tuple[str, ...], prefix: str, credentials_file: str, holder: str,
+                 tls: TlsFiles | None = None):
         self.dest = dest
+        self.tls = tls
         self.prefix = prefix
         self.credentials_file = credentials_file
         self.holder = holder
@@ -49,7 +53,9 @@ class MirrorChild:
     def command(self, source: tuple[str, ...]) -> list[str]:
         return [sys.executable, ENTRY_POINT, "mirror", "--source", ",".join(source), "--source-prefix", self.prefix,
                 "--dest", ",".join(self.dest), "--dest-prefix", self.prefix, "--credentials", self.credentials_file,
-                "--lock-holder", self.holder, "--auto-reload"]
+                "--lock-holder", self.holder, "--auto-reload",
+                *(["--cacert", self.tls.ca_file, "--cert", self.tls.cert_file, "--key", self.tls.key_file]
+                  if self.tls is not None else [])]
 
     def running_source(self) -> tuple[str, ...] | None:
         """The running mirror's source URLs, None if none runs (an exit since the last look is logged)."""

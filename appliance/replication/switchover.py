@@ -41,6 +41,7 @@ from appliance.etcd.client import (
     op_delete,
     op_put,
 )
+from appliance.etcd.tls import TlsFiles
 
 log = logging.getLogger("switchover")
 
@@ -144,6 +145,7 @@ class SwitchoverSettings:
     old_prefix: bytes
     new_prefix: bytes
     credentials: dict[str, Credentials]
+    tls: TlsFiles | None = None  # CA and client certificate for https URLs
     catch_up_timeout: float = 30.0
     reverse_timeout: float = 30.0
     timeout: float = 5.0
@@ -162,8 +164,8 @@ class Switchover:
         self.s = settings
         self.say = say
         user = settings.credentials["appliance"]
-        self.old = EtcdClient(settings.old, timeout=settings.timeout, credentials=user)
-        self.new = EtcdClient(settings.new, timeout=settings.timeout, credentials=user)
+        self.old = EtcdClient(settings.old, timeout=settings.timeout, credentials=user, tls=settings.tls)
+        self.new = EtcdClient(settings.new, timeout=settings.timeout, credentials=user, tls=settings.tls)
         self.done: list[Step] = []
         self._old_passive_at = 0       # revision of OLD's passive record
         self._new_active_at = 0        # revision of NEW's active record

@@ -6,6 +6,7 @@ import logging
 import time
 
 from appliance.errors import EXIT_OK, ConfigError
+from appliance.etcd import tls
 
 log = logging.getLogger("switchover")
 
@@ -31,12 +32,15 @@ def add_parser(sub) -> None:
     p.add_argument("--to-domain", help="NEW's discovery domain, whose _etcd-client SRV the write record copies "
                    "(with --hosted-zone)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and check the preconditions only")
+    tls.add_flags(p)
     p.set_defaults(handler=cmd_switchover)
 
 
-def write_record_repointer(zone_name: str, write_name: str, new_domain: str, timeout: float, session=None):
+def write_record_repointer(zone_name: str, write_name: str, new_domain: str, timeout: float, session=None,
+                           tls: bool = False):
     """A function that points ``_etcd-client-rw._tcp.<write_name>`` at the SRV targets of
     ``_etcd-client._tcp.<new_domain>`` (UPSERT, then GetChange until INSYNC) and says what it did.
+    With ``tls`` the names are ``_etcd-client-rw-ssl`` and ``_etcd-client-ssl``.
     ``session``: a boto3 session (default: a new one). Calls ListHostedZonesByName,
     ListResourceRecordSets, ChangeResourceRecordSets and GetChange."""
     from appliance.aws.dns import HostedZone
@@ -45,10 +49,10 @@ def write_record_repointer(zone_name: str, write_name: str, new_domain: str, tim
     zone = HostedZone(zone_name, timeout=timeout, session=session)
 
     def repoint() -> str:
-        source = zone.read(records.fqdn(new_domain)).get((records.client_srv_name(new_domain), "SRV"))
+        source = zone.read(records.fqdn(new_domain)).get((records.client_srv_name(new_domain, tls), "SRV"))
         if source is None:
-            raise ConfigError(f"--to-domain: {records.client_srv_name(new_domain)} has no SRV record to copy")
-        wanted = records.write_record(write_name, source)
+            raise ConfigError(f"--to-domain: {records.client_srv_name(new_domain, tls)} has no SRV record to copy")
+        wanted = records.write_record(write_name, source, tls)
         change_id = zone.change([records.Change("UPSERT", wanted)], f"switchover to {new_domain}")
         deadline = time.monotonic() + INSYNC_TIMEOUT
         while zone.change_status(change_id) != "INSYNC":
@@ -77,10 +81,11 @@ def cmd_switchover(args) -> int:
         raise ConfigError("--hosted-zone, --write-name and --to-domain go together")
     if min(args.catch_up_timeout, args.reverse_timeout, args.timeout) <= 0:
         raise ConfigError("--catch-up-timeout, --reverse-timeout and --timeout must be positive seconds")
-    repoint = write_record_repointer(args.hosted_zone, args.write_name, args.to_domain, args.timeout) \
-        if args.hosted_zone else None
+    files = tls.from_flags(args)
+    repoint = write_record_repointer(args.hosted_zone, args.write_name, args.to_domain, args.timeout,
+                                     tls=files is not None) if args.hosted_zone else None
     settings = SwitchoverSettings(old=old, new=new, old_prefix=old_prefix, new_prefix=new_prefix,
-                                  credentials=credentials, catch_up_timeout=args.catch_up_timeout,
+                                  credentials=credentials, tls=files, catch_up_timeout=args.catch_up_timeout,
                                   reverse_timeout=args.reverse_timeout, timeout=args.timeout, write_record=repoint)
     Switchover(settings, say=lambda line: print(line, flush=True)).run(dry_run=args.dry_run)
     return EXIT_OK

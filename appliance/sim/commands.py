@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -44,6 +45,9 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
                          "ADVERTISE_ADDRESS=public")
     up.add_argument("--prefix", default="/config/",
                     help="mirrored: the clients' prefix, mirrored into the passive cluster (default /config/)")
+    up.add_argument("--tls", action="store_true",
+                    help="TLS everywhere: the simulator makes a CA and a certificate per instance; the members "
+                         "require client certificates (the operator's is printed)")
     up.add_argument("--detach", action="store_true", help="return once healthy, leaving it running")
     up.add_argument("--grace-period", type=float, default=5.0,
                     help="agents' GRACE_PERIOD in seconds (default 5, short for the simulator)")
@@ -101,6 +105,7 @@ def add_parser(sim: argparse.ArgumentParser) -> None:
     supervise.add_argument("--agent-env", action="append", default=[])
     supervise.add_argument("--mirror-prefix", default="")
     supervise.add_argument("--public-addresses", action="store_true")
+    supervise.add_argument("--tls", action="store_true")
 
 
 def _running_state(state_dir: str) -> dict:
@@ -182,7 +187,7 @@ def cmd_supervise(args) -> int:
     regions, counts = shape(args.regions, args.instances, bool(args.mirror_prefix))
     return Supervisor(args.state_dir, counts, args.grace_period, agent_env=_agent_env(args.agent_env),
                       regions=regions, mirror_prefix=args.mirror_prefix,
-                      public_addresses=args.public_addresses).run()
+                      public_addresses=args.public_addresses, tls=args.tls).run()
 
 
 def cmd_up(args) -> int:
@@ -205,6 +210,7 @@ def cmd_up(args) -> int:
         raise ConfigError(f"a simulator already runs in {state_dir}; stop it with: etcd.py sim down")
     # A new run starts clean; the old run's logs (sim.log, moto.log) are appended to.
     shutil.rmtree(os.path.join(state_dir, "instances"), ignore_errors=True)
+    shutil.rmtree(os.path.join(state_dir, state.TLS_DIR), ignore_errors=True)  # a new CA for a new run
     for stale in (state.STATE_FILE, state.LAUNCH_FILE, state.REQUEST_FILE, state.CREDENTIALS_FILE, "faults.json",
                   "aws-calls.log"):
         if os.path.exists(os.path.join(state_dir, stale)):
@@ -225,6 +231,8 @@ def cmd_up(args) -> int:
         command += ["--mirror-prefix", args.prefix]
     if args.public_addresses:
         command += ["--public-addresses"]
+    if args.tls:
+        command += ["--tls"]
     with open(os.path.join(state_dir, "sim.log"), "ab") as out:
         supervisor = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       start_new_session=True)
@@ -269,20 +277,25 @@ def cmd_up(args) -> int:
     print(f"\nAWS endpoint: {current['aws_endpoint']}  (region{'s' if len(regions) > 1 else ''} "
           f"{', '.join(regions)}, stack {current['stack']})")
     domain = f"{aws.stack_regions(current)[regions[0]]['stack']}.{current['hosted_zone']}"
+    files = state.tls_files(current)
+    tls_flags = f" --cacert {files.ca_file} --cert {files.cert_file} --key {files.key_file}" if files else ""
+    if files:
+        print(f"TLS: CA {files.ca_file}; the operator's client certificate {files.cert_file}, key {files.key_file}")
     if mirrored:
         _print_mirrored(current, regions)
     if current.get("dns_server"):
         print(f"DNS: {current['dns_server']} serves {current['hosted_zone']}; "
-              f"etcd's SRV records: _etcd-client._tcp.{domain}")
+              f"etcd's SRV records: _etcd-client{'-ssl' if files else ''}._tcp.{domain}")
     else:
         print(f"DNS: records under {domain} are in Route53 only (port 53 needs root)")
     etcdctl = os.path.join(os.path.dirname(sys.executable), "etcdctl")
     etcdctl = os.path.relpath(etcdctl) if os.path.exists(etcdctl) else "etcdctl"
     if mirrored:  # one cluster per region, authentication on: the active one's members, as a user
-        print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances
-                                                   if r["region"] == regions[0]) + " --user client member list")
+        urls = ",".join(r["client_url"] for r in report.instances if r["region"] == regions[0])
+        print(f"{etcdctl} --endpoints {urls}{tls_flags} --user client member list")
     else:
-        print(f"{etcdctl} --endpoints " + ",".join(r["client_url"] for r in report.instances) + " member list")
+        urls = ",".join(r["client_url"] for r in report.instances)
+        print(f"{etcdctl} --endpoints {urls}{tls_flags} member list")
     if args.detach:
         print(f"\nrunning in the background; stop it with: python etcd.py sim down --state-dir {args.state_dir}")
         return EXIT_OK
@@ -327,7 +340,10 @@ def _print_mirrored(current: dict, regions: list[str]) -> None:
     print(f"switchover to {regions[1]}: AWS_ENDPOINT_URL={current['aws_endpoint']} python etcd.py switchover "
           f"--from {old} --to {new} --prefix {current['mirror_prefix']} --credentials {current['credentials_file']} "
           f"--hosted-zone {zone} --write-name {current['stack']}.{zone} "
-          f"--to-domain {stacks[regions[1]]['stack']}.{zone}")
+          f"--to-domain {stacks[regions[1]]['stack']}.{zone}"
+          + ("".join(f" --{flag} {path}" for flag, path in zip(("cacert", "cert", "key"),
+                                                               dataclasses.astuple(state.tls_files(current)),
+                                                               strict=True)) if current.get("tls") else ""))
 
 
 def cmd_status(args) -> int:

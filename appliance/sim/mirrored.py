@@ -14,13 +14,13 @@ from appliance.cluster.access import Mode
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 from appliance.replication.mirror_lock import MIRROR_LOCK_KEY
 from appliance.replication.switchover import position_key
-from appliance.sim import aws, view
+from appliance.sim import aws, state, view
 
 
 def endpoints(sim_state: dict, region: str) -> list[str]:
     """The client URLs of ``region``'s instances (its cluster's members once healthy)."""
     facts = aws.stack_regions(sim_state)[region]
-    return [f"http://{i['private_ip']}:{view.CLIENT_PORT}"
+    return [state.client_url(sim_state, i["private_ip"], view.CLIENT_PORT)
             for i in aws.group_instances(aws.clients(sim_state["aws_endpoint"], region), facts["asg"], region)]
 
 
@@ -35,7 +35,8 @@ def set_modes(sim_state: dict, timeout: float = 5.0) -> dict[str, str]:
     done = {}
     for n, region in enumerate(aws.stack_regions(sim_state)):
         mode = Mode.ACTIVE if n == 0 else Mode.PASSIVE
-        steps, _ = access.set_mode(endpoints(sim_state, region), credentials, mode, prefix, timeout)
+        steps, _ = access.set_mode(endpoints(sim_state, region), credentials, mode, prefix, timeout,
+                                   state.tls_files(sim_state))
         done[region] = "; ".join(steps)
     return done
 
@@ -44,7 +45,7 @@ def mirror_state(sim_state: dict, region: str, timeout: float = 1.0) -> dict:
     """One region's cluster as the mirror sees it: {"mode", "mirror_lock_holder", "position"} (None where
     etcd did not answer; position: the inbound mirror's, a source revision)."""
     client = access.admin_client(endpoints(sim_state, region), access.load_credentials(sim_state["credentials_file"]),
-                                 timeout)
+                                 timeout, state.tls_files(sim_state))
     try:
         mode, _ = access.read_mode(client)
         found = client.get(position_key(sim_state["mirror_prefix"].encode()))
@@ -71,4 +72,5 @@ def wait_for_mirror(sim_state: dict, timeout: float) -> str | None:
 def client(sim_state: dict, region: str, user: str = "client", timeout: float = 3.0) -> EtcdClient:
     """A client of ``region``'s cluster as ``user`` (the credentials file's)."""
     return EtcdClient(endpoints(sim_state, region), timeout=timeout,
-                      credentials=access.load_credentials(sim_state["credentials_file"])[user])
+                      credentials=access.load_credentials(sim_state["credentials_file"])[user],
+                      tls=state.tls_files(sim_state))

@@ -6,6 +6,8 @@ import json
 import os
 import time
 
+from appliance.etcd.tls import TlsFiles, scheme
+
 STATE_FILE = "sim.json"
 
 
@@ -98,3 +100,17 @@ def load_request(state_dir: str) -> dict | None:
             return json.load(f)
     except (FileNotFoundError, ValueError):
         return None
+
+
+TLS_DIR = "tls"
+
+
+def tls_files(sim_state: dict) -> TlsFiles | None:
+    """The operator's CA and client certificate of a simulator started with ``--tls``, None without TLS."""
+    files = sim_state.get("tls")
+    return TlsFiles(files["ca_file"], files["cert_file"], files["key_file"]) if files else None
+
+
+def client_url(sim_state: dict, address: str, port: int = 2379) -> str:
+    """An instance's client URL: ``https://`` in a simulator started with ``--tls``."""
+    return f"{scheme(tls_files(sim_state))}://{address}:{port}"

@@ -9,6 +9,7 @@ crashes is restarted, as the container runtime's restart policy does on AWS.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -67,17 +68,24 @@ class Supervisor:
             ACTIVE_REGIONS. Mirrored: the single-region stack ``<stack>-<region>`` in each,
             DnsServiceName ``<stack>``, and the agents MIRROR_PREFIX ``mirror_prefix`` and the
             credentials file ``<state_dir>/credentials.json`` (which must exist).
+        public_addresses: an Elastic IP per instance, advertised (ADVERTISE_ADDRESS=public).
+        tls: a CA in ``<state_dir>/tls``, a certificate per instance (the agents' CLIENT_*_FILE) and one
+            for the operator's tools (the state's ``tls``).
     """
 
     def __init__(self, state_dir: str, instances: list[int], grace_period: float, stack: str = "etcd",
                  agent_env: dict | None = None, regions: list[str] | None = None, mirror_prefix: str = "",
-                 public_addresses: bool = False):
+                 public_addresses: bool = False, tls: bool = False):
         self.state_dir = os.path.abspath(state_dir)
         self.regions = list(regions or [aws.REGION])  # where it starts; `sim add-region` adds to the state
         self.instances = dict(zip(self.regions, instances, strict=True))
         self.mirror_prefix = mirror_prefix
         self.public_addresses = public_addresses
         self.public_ips: dict[str, str] = {}  # instance id -> its Elastic IP (public_addresses only)
+        self.authority = None
+        if tls:
+            from appliance.sim.certificates import Authority
+            self.authority = Authority(os.path.join(self.state_dir, state.TLS_DIR))
         # What instances launched from now on get (the launch template's ACTIVE_REGIONS).
         self.active_regions = tuple(self.regions) if len(self.regions) > 1 and not mirror_prefix else ()
         self.grace_period = grace_period
@@ -134,7 +142,9 @@ class Supervisor:
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
                       "instances": {}, "ready": True, "requests": {}, "hosted_zone_id": self.zone[0],
                       "hosted_zone": self.zone[1], "dns_server": self._start_dns(subnets[0], self.zone[0]),
-                      "regions": regions, "snapshot_bucket": self.bucket}
+                      "regions": regions, "snapshot_bucket": self.bucket,
+                      "tls": dataclasses.asdict(self.authority.issue("operator", server=False))
+                      if self.authority else None}
         self._save_shape()
         log.info("local AWS at %s; regions %s", moto_endpoint, ", ".join(self.regions))
         while not self.stop.is_set():
@@ -290,6 +300,7 @@ class Supervisor:
             "HOSTED_ZONE": self.state["hosted_zone"], "SNAPSHOT_BUCKET": self.bucket,
             **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
             **({"ADVERTISE_ADDRESS": "public"} if public_ip else {}),
+            **self._certificate_env(inst, public_ip),
             **({"DNS_SERVICE_NAME": facts["dns_service_name"], "MIRROR_PREFIX": self.mirror_prefix,
                 "ETCD_CREDENTIALS_FILE": state.credentials_file(self.state_dir)} if self.mirror_prefix else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
@@ -300,6 +311,14 @@ class Supervisor:
                                     preexec_fn=_die_with_supervisor, cwd=directory)
         self.agents[instance_id] = proc
         log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
+
+    def _certificate_env(self, inst: dict, public_ip: str | None) -> dict[str, str]:
+        """The agent's CLIENT_*_FILE: a certificate for this instance's addresses (TLS only)."""
+        if self.authority is None:
+            return {}
+        files = self.authority.issue_instance(inst["id"], [inst["private_ip"], *([public_ip] if public_ip else [])])
+        return {"CLIENT_CA_FILE": files.ca_file, "CLIENT_CERT_FILE": files.cert_file,
+                "CLIENT_KEY_FILE": files.key_file}
 
     def _public_address(self, inst: dict) -> str:
         """Associate an Elastic IP with the instance (once; an agent restart keeps it), as a subnet with

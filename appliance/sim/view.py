@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
-from appliance.sim import aws
+from appliance.sim import aws, state
 
 CLIENT_PORT = 2379
 
@@ -52,10 +52,10 @@ def observe_regions(sim_state: dict, timeout: float = 1.0) -> dict[str, ClusterR
 
 
 def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: int | None) -> ClusterReport:
-    client = EtcdClient([], timeout=timeout)
+    client = EtcdClient([], timeout=timeout, tls=state.tls_files(sim_state))
     members, leader_id = (), None
     for inst in instances:
-        url = f"http://{inst['private_ip']}:{CLIENT_PORT}"
+        url = state.client_url(sim_state, inst["private_ip"], CLIENT_PORT)
         try:
             members = client.member_list(url).members
             leader_id = client.status(url).leader_id or None
@@ -67,7 +67,7 @@ def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: i
     leader_name = None
     for inst in instances:
         member = by_name.get(inst["id"])
-        url = f"http://{inst['private_ip']}:{CLIENT_PORT}"
+        url = state.client_url(sim_state, inst["private_ip"], CLIENT_PORT)
         is_leader = member is not None and member.id == leader_id
         leader_name = inst["id"] if is_leader else leader_name
         healthy = member is not None and client.healthy(url)

@@ -45,10 +45,12 @@ class ContinuousWriter(threading.Thread):
         self.stopped_at = 0.0
         self._stop_event = threading.Event()
         self._clients: dict[str, EtcdClient] = {}
+        self.tls = None  # the operator's certificate where the simulator runs TLS (read with the endpoints)
 
     def _endpoints(self) -> list[str]:
         current = state.load(self.state_dir) or {}
-        return [f"http://{i['private_ip']}:{CLIENT_PORT}" for i in current.get("instances", {}).values()
+        self.tls = state.tls_files(current)
+        return [state.client_url(current, i["private_ip"], CLIENT_PORT) for i in current.get("instances", {}).values()
                 if i.get("private_ip")]
 
     def run(self) -> None:
@@ -63,7 +65,7 @@ class ContinuousWriter(threading.Thread):
             endpoint = endpoints[turn % len(endpoints)]
             turn += 1
             key = f"{self.prefix}{n:08d}"
-            client = self._clients.setdefault(endpoint, EtcdClient([endpoint], timeout=self.timeout))
+            client = self._clients.setdefault(endpoint, EtcdClient([endpoint], timeout=self.timeout, tls=self.tls))
             self.attempts += 1
             try:
                 revision = client.put(key, str(n))

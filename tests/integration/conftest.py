@@ -56,12 +56,13 @@ class Sim:
 
     def up(self, instances: int | str = 3, timeout: float = 120, agent_env: tuple[str, ...] = (),
            etcd_bin: str | None = None, regions: str | None = None, mode: str | None = None,
-           public_addresses: bool = False) -> None:
+           public_addresses: bool = False, tls: bool = False) -> None:
         extra = [a for pair in agent_env for a in ("--agent-env", pair)]
         extra += ["--etcd-bin", etcd_bin] if etcd_bin else []
         extra += ["--regions", regions] if regions else []
         extra += ["--mode", mode] if mode else []
         extra += ["--public-addresses"] if public_addresses else []
+        extra += ["--tls"] if tls else []
         done = self.cli("up", "--detach", "--instances", str(instances), "--timeout", str(timeout), *extra,
                         timeout=timeout + 60)
         assert done.returncode == 0, f"sim up failed:\n{done.stdout}\n{done.stderr}"
@@ -72,6 +73,16 @@ class Sim:
     @property
     def state(self) -> dict:
         return state.load(self.state_dir)
+
+    @property
+    def tls(self):
+        """The operator's CA and client certificate of a simulator started with ``tls``, else None."""
+        return state.tls_files(self.state)
+
+    def tls_flags(self) -> list[str]:
+        """etcdctl's (and etcd.py's) ``--cacert``, ``--cert``, ``--key`` where the simulator runs TLS."""
+        files = self.tls
+        return ["--cacert", files.ca_file, "--cert", files.cert_file, "--key", files.key_file] if files else []
 
     def status(self) -> dict:
         """The first region's part of ``sim status --json`` (a single-region simulator's whole)."""
@@ -105,7 +116,7 @@ class Sim:
 
     def etcdctl(self, *args: str, endpoints: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([ETCDCTL, "--endpoints", endpoints or self.endpoints(), "--command-timeout=5s",
-                               *args], capture_output=True, text=True, timeout=30)
+                               *self.tls_flags(), *args], capture_output=True, text=True, timeout=30)
 
     def members(self, endpoints: str | None = None) -> list[dict]:
         done = self.etcdctl("member", "list", "-w", "json", endpoints=endpoints)
@@ -126,9 +137,10 @@ class Sim:
         """The record sets the leader should publish for the instances the simulator shows now."""
         instances = {i["id"]: i["private_ip"] for i in self.status()["instances"]}
         targets = sorted(f"{i}.{SIM_DOMAIN}" for i in instances)
+        ssl = "-ssl" if self.tls else ""
         wanted = {
-            (f"_etcd-server._tcp.{SIM_DOMAIN}", "SRV"): [f"1 1 2380 {t}" for t in targets],
-            (f"_etcd-client._tcp.{SIM_DOMAIN}", "SRV"): [f"1 1 2379 {t}" for t in targets],
+            (f"_etcd-server{ssl}._tcp.{SIM_DOMAIN}", "SRV"): [f"1 1 2380 {t}" for t in targets],
+            (f"_etcd-client{ssl}._tcp.{SIM_DOMAIN}", "SRV"): [f"1 1 2379 {t}" for t in targets],
             (SIM_DOMAIN, "A"): sorted(instances.values()),
         }
         wanted.update({(f"{i}.{SIM_DOMAIN}", "A"): [ip] for i, ip in instances.items()})
@@ -177,8 +189,10 @@ class Sim:
 
     def agent_status(self, instance_id: str) -> dict:
         import requests
-        ip = self.state["instances"][instance_id]["private_ip"]
-        return requests.get(f"http://{ip}:2378/status", timeout=3).json()
+        ip, files = self.state["instances"][instance_id]["private_ip"], self.tls
+        if files is None:
+            return requests.get(f"http://{ip}:2378/status", timeout=3).json()
+        return requests.get(f"https://{ip}:2378/status", timeout=3, verify=files.ca_file).json()
 
 
 def etcd_pid(instance_id: str) -> int | None:

@@ -1,5 +1,6 @@
 """Regional clusters linked by the mirror (``sim up --mode mirrored``): a cluster of 1 in eu-central-1
-(active) and of 3 in eu-west-1 (passive), whose leader runs the inbound mirror under the mirror lock.
+(active) and of 3 in eu-west-1 (passive), whose leader runs the inbound mirror under the mirror lock,
+all over TLS (``--tls``: client certificates required, the ``-ssl`` records).
 Writes cross; killing the passive leader moves the mirror to the new leader with no change lost or
 repeated; a switchover makes eu-west-1 active, eu-central-1's leader then mirrors from it, and eu-west-1's
 leader keeps the write record naming its members."""
@@ -30,7 +31,8 @@ def linked(tmp_path_factory):
     sim = Sim(tmp_path_factory.mktemp("mirrored"))
     try:
         # Agents cycling every 2 s (5 by default) react sooner: the suite's time, not the behaviour.
-        sim.up("1,3", regions=f"{ACTIVE},{PASSIVE}", mode="mirrored", timeout=150, agent_env=("LOOP_INTERVAL=2",))
+        sim.up("1,3", regions=f"{ACTIVE},{PASSIVE}", mode="mirrored", timeout=150, agent_env=("LOOP_INTERVAL=2",),
+               tls=True)
         yield sim
     finally:
         sim.down()
@@ -117,7 +119,7 @@ def test_killing_the_passive_leader_moves_the_mirror_with_no_change_lost_or_repe
 def published(sim: Sim, region: str) -> bool | None:
     """True once the region's client SRV record names exactly its instances (the write record copies it)."""
     zone = sim.state["hosted_zone"]
-    srv = sim.records().get((records.client_srv_name(f"etcd-{region}.{zone}"), "SRV"), [])
+    srv = sim.records().get((records.client_srv_name(f"etcd-{region}.{zone}", tls=True), "SRV"), [])
     instances = sim.status_all()["regions"][region]["instances"]
     return sorted(v.split()[-1] for v in srv) == sorted(f"{i['id']}.etcd-{region}.{zone}" for i in instances) or None
 
@@ -125,8 +127,8 @@ def published(sim: Sim, region: str) -> bool | None:
 def write_record_follows(sim: Sim) -> bool | None:
     """True when the write record equals eu-west-1's client record."""
     zone, found = sim.state["hosted_zone"], sim.records()
-    return found.get((f"_etcd-client-rw._tcp.etcd.{zone}", "SRV")) == found[
-        (records.client_srv_name(f"etcd-{PASSIVE}.{zone}"), "SRV")] or None
+    return found.get((f"_etcd-client-rw-ssl._tcp.etcd.{zone}", "SRV")) == found[
+        (records.client_srv_name(f"etcd-{PASSIVE}.{zone}", tls=True), "SRV")] or None
 
 
 def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_around(linked):
@@ -139,7 +141,8 @@ def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_aroun
     done = run_cli("switchover", "--from", ",".join(mirrored.endpoints(state, ACTIVE)),
                    "--to", ",".join(mirrored.endpoints(state, PASSIVE)), "--prefix", "/config/",
                    "--credentials", state["credentials_file"], "--hosted-zone", zone,
-                   "--write-name", f"etcd.{zone}", "--to-domain", f"etcd-{PASSIVE}.{zone}", env=env, timeout=120)
+                   "--write-name", f"etcd.{zone}", "--to-domain", f"etcd-{PASSIVE}.{zone}", *linked.tls_flags(),
+                   env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "done: reverse-mirror" in done.stdout and "switched over" in done.stdout
     # Every write made in the old active region is in the new one, which now takes writes...
