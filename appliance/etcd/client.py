@@ -269,7 +269,8 @@ class EtcdClient:
         try:
             payload = json.loads(first)
         except ValueError:
-            raise EtcdError(f"non-JSON answer (HTTP {response.status_code})", endpoint=endpoint) from None
+            raise EtcdError(f"non-JSON answer (HTTP {response.status_code}): {first.strip()[:160]}",
+                            endpoint=endpoint) from None
         if response.status_code != 200 or "error" in payload:
             error = payload.get("error")
             if isinstance(error, dict):  # the shape of an error inside a stream

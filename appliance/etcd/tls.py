@@ -112,18 +112,22 @@ def check(files: TlsFiles, names: tuple[str, str, str] = ("CA file", "certificat
     if not client.get_ca_certs():  # OpenSSL lists only certificates that may sign others
         raise ConfigError(f"{names[0]}: {files.ca_file} holds no usable CA certificate (none may sign others)")
     try:
-        server = files.server_context()
+        # The certificate presented as a client's, which every certificate here is (an instance's has
+        # clientAuth as well as serverAuth, the operator's only clientAuth), to a server that checks it.
+        presenter = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        presenter.check_hostname, presenter.verify_mode = False, ssl.CERT_NONE
+        presenter.load_cert_chain(files.cert_file, files.key_file)
+        checker = files.server_context(require_client_certificate=True)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"{names[1]}, {names[2]}: {files.cert_file} and {files.key_file} are not a certificate "
                           f"and its key ({exc})") from None
-    problem = _handshake(server, client)
+    problem = _handshake(checker, presenter)
     if problem:
         raise ConfigError(f"{names[1]}: {files.cert_file} is not signed by a CA in {files.ca_file} ({problem})")
 
 
 def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> str:
-    """A TLS handshake in memory, the client verifying the server's chain: "" if it succeeds, else why."""
-    client.check_hostname = False  # the chain is in question here, not the addresses the certificate names
+    """A TLS handshake in memory between the two contexts: "" if it succeeds, else why."""
     to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
     s = server.wrap_bio(to_server, to_client, server_side=True)
     c = client.wrap_bio(to_client, to_server, server_side=False)

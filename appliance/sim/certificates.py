@@ -5,7 +5,13 @@ Keys are ECDSA P-256 (quick to make, accepted by etcd's Go TLS). Instance certif
 ``serverAuth`` and ``clientAuth``: the agent presents its instance's certificate to the members, and
 etcd's JSON gateway dials etcd with it under ``--client-cert-auth``. They also carry 127.0.0.1: on
 loopback the kernel gives connections between the simulated instances that source address, and etcd
-checks a peer certificate's IP SANs against the connection's remote address.
+checks a peer certificate's IP SANs against the connection's remote address (etcd docs, "Transport
+security model", notes on TLS authentication).
+
+The certificates have an empty subject; names and addresses are in the subject alternative name
+(RFC 5280: then critical). etcd 3.5 answers HTTP 400 ("CommonName of client sending a request against
+gateway will be ignored") to a JSON-gateway request whose client certificate has a CommonName once
+authentication is on, because the gateway could not pass that name on as the user.
 """
 
 from __future__ import annotations
@@ -75,7 +81,8 @@ class Authority:
         """A certificate and key for ``name`` (``<name>.pem``, ``<name>-key.pem`` in the CA's directory).
 
         Args:
-            name: the common name (an instance id, or "operator").
+            name: the files' name (an instance id, or "operator"); without ``addresses``, also the
+                certificate's DNS SAN (a client's name only, never dialled).
             addresses: IPv4 addresses for the IP SANs (a server's, as clients dial it).
             server: ``serverAuth`` as well as ``clientAuth`` (an instance); False for a client only.
 
@@ -86,16 +93,16 @@ class Authority:
         now = datetime.datetime.now(datetime.timezone.utc)
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH] + ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
         builder = (
-            x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            x509.CertificateBuilder().subject_name(x509.Name([]))
             .issuer_name(self.certificate.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False))
         ips = sorted(set(addresses))
-        if ips:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]), critical=False)
+        # No DNS name beside addresses: etcd would resolve a peer certificate's DNS names when checking it.
+        alternative = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] if ips else [x509.DNSName(name)]
+        builder = builder.add_extension(x509.SubjectAlternativeName(alternative), critical=True)
         certificate = builder.sign(self.key, hashes.SHA256())
         cert_file = os.path.join(self.directory, f"{name}.pem")
         key_file = os.path.join(self.directory, f"{name}-key.pem")
