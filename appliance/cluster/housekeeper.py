@@ -61,6 +61,13 @@ class HousekeepingDecision:
     reason: str
     snapshot_first: bool = False
 
+    @property
+    def action(self) -> str:
+        """The decision's kind, for metrics and the agent's status: "remove-member", "snapshot-first" or "none"."""
+        if self.member is not None:
+            return "remove-member"
+        return "snapshot-first" if self.snapshot_first else "none"
+
 
 def fate(member: Member, listing: Listing) -> InstanceFate:
     """Where a member's instance stands in a complete listing.

@@ -64,6 +64,7 @@ def test_decide(name, snapshot, removed, words):
     assert (verdict.member.id if verdict.member else None) == removed, verdict.reason
     assert words in verdict.reason
     assert verdict.snapshot_first == ("taking a snapshot" in words)
+    assert verdict.action == ("remove-member" if removed else "snapshot-first" if verdict.snapshot_first else "none")
 
 
 def test_fate():
