@@ -138,8 +138,8 @@ class Agent:
         self.lock: LeaseLock | None = None
         self.last_logged: tuple[str, str] | None = None
         self.last_housekeeping = ""
-        # The last decisions of this agent's housekeeping, each when it changed: time (epoch seconds),
-        # action, reason, and the member concerned (hex id and name) or None.
+        # The last decisions of this agent's housekeeping, each when it changed more than its durations
+        # (housekeeper.gist): time (epoch seconds), action, reason, and the member concerned (hex id, name) or None.
         self.housekeeping_decisions: collections.deque[dict] = collections.deque(maxlen=HOUSEKEEPING_HISTORY)
         self.last_failure = ""
         self.seed_intent = False
@@ -712,6 +712,8 @@ class Agent:
         if verdict.reason != self.last_housekeeping:
             log.info("housekeeping: %s", verdict.reason)
             self.last_housekeeping = verdict.reason
+        previous = self.housekeeping_decisions[-1]["reason"] if self.housekeeping_decisions else None
+        if previous is None or housekeeper.gist(previous) != housekeeper.gist(verdict.reason):
             concerned = verdict.member
             self.housekeeping_decisions.append({
                 "time": time.time(), "action": verdict.action, "reason": verdict.reason,
