@@ -11,6 +11,7 @@ One cycle (DESIGN.md, "The control loop"):
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import signal
@@ -20,6 +21,7 @@ import time
 import botocore.exceptions
 import requests
 
+from appliance.aws.calls import counted_session
 from appliance.aws.discovery import CLUSTER_TAG, TERMINATING_STATES, Discovery, Listing
 from appliance.aws.dns import HostedZone, RecordPublisher
 from appliance.aws.metadata import Identity, MetadataClient
@@ -61,6 +63,7 @@ PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security group
 SOURCE_REFRESH, SOURCE_RETRY = 60.0, 5.0
 RESTORE_RETRY = 60.0  # seconds between a seeder's attempts to restore when no snapshot could be restored
 TOKEN_RESTART_INTERVAL = 600.0  # seconds: at most one restart of etcd for rejected tokens in this time
+HOUSEKEEPING_HISTORY = 10  # the leader's last housekeeping decisions kept for the status endpoint
 # What reading or changing the regions' security groups may fail with: the groups stay as they are.
 _GROUP_ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -77,14 +80,17 @@ class Agent:
             regions (their /32 peer rules), None in a single region.
         store: the cluster's snapshots and marker in S3 (SNAPSHOT_BUCKET), None without.
         snapshot_tools: etcdctl and etcdutl beside the etcd binary (needed with ``store``).
+        metrics: the agent's metrics (default: new ones), given where AWS clients made before the
+            agent count into them.
     """
 
     def __init__(self, settings: AgentSettings, identity: Identity, metadata: MetadataClient,
                  discovery: Discovery, binary_version: tuple[int, int, int] = (3, 5, 0),
                  zone: HostedZone | None = None, security_groups: SecurityGroups | None = None,
-                 store: SnapshotStore | None = None, snapshot_tools: snapshots.Tools | None = None):
+                 store: SnapshotStore | None = None, snapshot_tools: snapshots.Tools | None = None,
+                 metrics: AgentMetrics | None = None):
         self.settings = settings
-        self.metrics = AgentMetrics()
+        self.metrics = metrics if metrics is not None else AgentMetrics()
         self.store = store
         self.snapshot_tools = snapshot_tools
         self.no_quorum_since: float | None = None  # monotonic; while etcd runs and no member sees a leader
@@ -132,6 +138,9 @@ class Agent:
         self.lock: LeaseLock | None = None
         self.last_logged: tuple[str, str] | None = None
         self.last_housekeeping = ""
+        # The last decisions of this agent's housekeeping, each when it changed more than its durations
+        # (housekeeper.gist): time (epoch seconds), action, reason, and the member concerned (hex id, name) or None.
+        self.housekeeping_decisions: collections.deque[dict] = collections.deque(maxlen=HOUSEKEEPING_HISTORY)
         self.last_failure = ""
         self.seed_intent = False
         # Served from the first moment: peers deciding whether to seed read it.
@@ -225,12 +234,18 @@ class Agent:
         if key != self.last_logged:
             log.info("%s: %s", decision.action.value, decision.reason)
             self.last_logged = key
+        self.metrics.decisions.labels(decider="bootstrap", action=decision.action.value).inc()
+        if snapshot.cluster is not None:
+            learners = sum(1 for m in snapshot.cluster.members if m.is_learner)
+            self.metrics.members.labels(role="voting").set(len(snapshot.cluster.members) - learners)
+            self.metrics.members.labels(role="learner").set(learners)
         self.status.update(
             state=decision.action.value, reason=decision.reason, running=snapshot.etcd_running,
             has_data=snapshot.local.has_data,
             member_id=format(snapshot.local.member_id, "x") if snapshot.local.member_id else None,
             healthy=decision.action is Action.SERVE and snapshot.etcd_running and snapshot.cluster is not None,
             leader=self.is_leader, housekeeping=self.last_housekeeping, records=self.last_records,
+            housekeeping_decisions=list(self.housekeeping_decisions),
             upgrade_lock_holder=snapshot.upgrade_lock_holder,
             peer_access=self.last_access, quorum=snapshot.etcd_running and snapshot.quorum_lost_for is None
             and snapshot.cluster is not None and snapshot.cluster.leader_id is not None, revision=snapshot.revision,
@@ -693,17 +708,32 @@ class Agent:
             housekeeper.fate(m, s.listing) is housekeeper.InstanceFate.PRESENT for m in s.cluster.members)
         self.calm = (all(h.healthy for h in health) and not self.gone_since and listed
                      and not any(m.is_learner for m in s.cluster.members))
+        self.metrics.decisions.labels(decider="housekeeping", action=verdict.action).inc()
         if verdict.reason != self.last_housekeeping:
             log.info("housekeeping: %s", verdict.reason)
             self.last_housekeeping = verdict.reason
+        previous = self.housekeeping_decisions[-1]["reason"] if self.housekeeping_decisions else None
+        if previous is None or housekeeper.gist(previous) != housekeeper.gist(verdict.reason):
+            concerned = verdict.member
+            self.housekeeping_decisions.append({
+                "time": time.time(), "action": verdict.action, "reason": verdict.reason,
+                "member": concerned.hex_id if concerned is not None else None,
+                "instance": (concerned.name or None) if concerned is not None else None})
         if verdict.member is not None:
             local.member_remove(verdict.member.id)
             log.info("housekeeping: removed member %s (%s)", verdict.member.hex_id,
                      verdict.member.name or "never started")
             self.gone_since.pop(verdict.member.id, None)
+            self._housekept(lease_holder)
             return  # the member list changed: the records follow next cycle, from a fresh look
         self.publish_records(s.listing, health, upgrade)
         self.keep_peer_access(s.listing, s.cluster)
+        self._housekept(lease_holder)
+
+    def _housekept(self, lease_holder: str | None) -> None:
+        """A housekeeping cycle ran to its end: the time counts as a success only for the lease holder."""
+        if lease_holder == self.me.instance_id:
+            self.metrics.housekeeping_last_success.set_to_current_time()
 
     def keep_peer_access(self, listing: Listing | None, cluster: ClusterView) -> None:
         """On the leader of a cluster across regions: bring every region's security group to exactly
@@ -825,15 +855,18 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     if settings.active_regions and identity.region not in settings.active_regions:
         raise ConfigError(f"ACTIVE_REGIONS ({','.join(settings.active_regions)}) leaves out this instance's "
                           f"region {identity.region}")
+    metrics = AgentMetrics()
+    # Every AWS client below comes from this session, so each of their calls is counted.
+    session = counted_session(metrics.aws_call)
     discovery = Discovery(identity.instance_id, identity.region, timeout=settings.request_timeout,
                           cluster_name=settings.cluster_name, other_regions=settings.active_regions,
-                          advertise_public=settings.advertise_public)
+                          advertise_public=settings.advertise_public, session=session)
     first = discovery.list()  # AccessDenied surfaces here, before anything starts
     if not first.complete:
         log.warning("first AWS listing incomplete: %s (will retry)", first.problem)
     zone = None
     if settings.hosted_zone:
-        zone = HostedZone(settings.hosted_zone, timeout=settings.request_timeout)
+        zone = HostedZone(settings.hosted_zone, timeout=settings.request_timeout, session=session)
         try:
             zone.resolve()  # a wrong zone name or a missing permission: exit 2 now
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -841,7 +874,7 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     security_groups = None
     if discovery.other_regions:
         security_groups = SecurityGroups(settings.cluster_name, settings.active_regions,
-                                         timeout=settings.request_timeout)
+                                         timeout=settings.request_timeout, session=session)
     store, tools = None, None
     try:
         tools = snapshots.tools_for(settings.etcd_binary)  # restore requests need them without a bucket too
@@ -851,8 +884,8 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     if settings.snapshot_bucket:
         # S3 is not asked now: a bucket that does not answer must not keep etcd from starting.
         store = SnapshotStore(settings.snapshot_bucket, settings.snapshot_prefix, settings.cluster_name,
-                              identity.region, timeout=max(settings.request_timeout, 10.0))
-    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups, store, tools)
+                              identity.region, timeout=max(settings.request_timeout, 10.0), session=session)
+    agent = Agent(settings, identity, metadata, discovery, binary, zone, security_groups, store, tools, metrics)
     agent.listing, agent.listed_at = first, time.monotonic()
     server = StatusServer((identity.private_ip, settings.status_port), lambda: dict(agent.status),
                           more=[(host, settings.status_port) for host in agent.listen[1:]],

@@ -53,7 +53,9 @@ def run_agent(flags: dict) -> int:
     from appliance.config import load_agent_settings
 
     settings = load_agent_settings(flags, os.environ)
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
+    # The inbound mirror the agent starts writes to the same stream: it reads LOG_FORMAT (a flag may have set it).
+    os.environ["LOG_FORMAT"] = settings.log_format
     endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT
     metadata = MetadataClient(endpoint, timeout=settings.request_timeout)
     try:

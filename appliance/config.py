@@ -39,6 +39,7 @@ class AgentSettings:
     request_timeout: float
     housekeeping_ttl: int
     log_level: str
+    log_format: str = "text"
     hosted_zone: str | None = None
     dns_ttl: int = 60
     upgrade_lock_ttl: int = 600
@@ -244,6 +245,13 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _log_format(text: str) -> str:
+    fmt = text.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return fmt
+
+
 @dataclasses.dataclass(frozen=True)
 class _Spec:
     field: str
@@ -278,6 +286,8 @@ _SPECS = (
     _Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
           "TTL in seconds of the leader's housekeeping lease"),
     _Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
+    _Spec("log_format", "LOG_FORMAT", "text", _log_format,
+          "log lines as text or json (one JSON object a line: ts, level, logger, message, exception)"),
     _Spec("hosted_zone", "HOSTED_ZONE", "", _hosted_zone,
           "Route53 hosted zone (name) for the discovery records; empty: publish none"),
     _Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),

@@ -2,8 +2,10 @@
 
 It observes into one snapshot (the member list; each member's Maintenance Status and
 ``/health``; the mode record; each member's agent status endpoint, which says the
-instance's region and the housekeeping and records decisions it last logged), then
-renders that snapshot as a table or as JSON. Nothing is changed.
+instance, its region, the records decision it last logged and, on a leader, its last
+housekeeping decisions), then renders that snapshot as a table or as JSON. Nothing is
+changed. Agents that do not answer (a firewall in front of their port, say) are named
+in one line; the rest is shown without them.
 
 Exit codes: 0 every member is a healthy voting member or a learner catching up, and a
 leader is known; 9 degraded (a member unhealthy or not answering, or no leader); 1 no
@@ -12,7 +14,9 @@ member answered at all; 2 bad input.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import datetime
 import json
 
 import requests
@@ -22,12 +26,14 @@ from appliance.etcd import tls
 
 EXIT_DEGRADED = 9
 STATUS_PORT = 2378  # the agents' status endpoint (STATUS_PORT of the agents)
+DECISIONS_SHOWN = 10  # the newest housekeeping decisions shown, from every agent that answered
 
 
 @dataclasses.dataclass(frozen=True)
 class MemberStatus:
     """One member as ``status`` saw it. Sizes in bytes; ``revision`` and ``raft_index`` as etcd gave them
-    (0 when the member did not answer); ``agent`` is its agent's ``/status`` JSON ({} if none answered)."""
+    (0 when the member did not answer); ``leader_seen``: the hex id of the member it reports as the
+    leader ("" if none or no answer); ``agent`` is its agent's ``/status`` JSON ({} if none answered)."""
 
     name: str
     member_id: str
@@ -37,6 +43,7 @@ class MemberStatus:
     healthy: bool
     leader: bool
     version: str = ""
+    leader_seen: str = ""
     revision: int = 0
     raft_index: int = 0
     db_size: int = 0
@@ -50,11 +57,12 @@ class MemberStatus:
 
 @dataclasses.dataclass(frozen=True)
 class ClusterStatus:
-    """The whole snapshot: cluster id (hex), the mode line, the members."""
+    """The whole snapshot: cluster id (hex), the mode line, the members, and the agents' status port asked."""
 
     cluster_id: str
     mode: str
     members: tuple[MemberStatus, ...]
+    status_port: int = STATUS_PORT
 
 
 def verdict(view: ClusterStatus) -> tuple[int, str]:
@@ -89,11 +97,14 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
         mode_line = f"{mode.value} since revision {revision}"
     except (EtcdError, EtcdUnavailable) as exc:
         mode_line = f"unknown ({exc})"
+    urls = [m.client_urls[0] if m.client_urls else "" for m in listed.members]
+    # Side by side: where a firewall drops the status port, each agent costs a whole timeout.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(urls))) as pool:
+        agents = list(pool.map(lambda url: _agent_status(url, status_port, timeout, tls.ca_file if tls else None),
+                                urls))
     members = []
-    for m in listed.members:
-        url = m.client_urls[0] if m.client_urls else ""
-        seen = dict(name=m.name, member_id=m.hex_id, client_url=url, learner=m.is_learner,
-                    agent=_agent_status(url, status_port, timeout, tls.ca_file if tls else None))
+    for m, url, agent in zip(listed.members, urls, agents, strict=True):
+        seen = dict(name=m.name, member_id=m.hex_id, client_url=url, learner=m.is_learner, agent=agent)
         try:
             status = client.status(url)
         except (EtcdError, EtcdUnavailable, ValueError):
@@ -101,9 +112,10 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
             continue
         members.append(MemberStatus(**seen, answered=True, healthy=client.healthy(url),
                                     leader=status.leader_id == m.id, version=status.version,
+                                    leader_seen=format(status.leader_id, "x") if status.leader_id else "",
                                     revision=status.revision, raft_index=status.raft_index, db_size=status.db_size,
                                     errors=status.errors))
-    return ClusterStatus(format(listed.cluster_id, "x"), mode_line, tuple(members))
+    return ClusterStatus(format(listed.cluster_id, "x"), mode_line, tuple(members), status_port)
 
 
 def _agent_status(client_url: str, port: int, timeout: float, ca_file: str | None = None) -> dict:
@@ -121,28 +133,78 @@ def _agent_status(client_url: str, port: int, timeout: float, ca_file: str | Non
         return {}
 
 
+def housekeeping_decisions(view: ClusterStatus, count: int = DECISIONS_SHOWN) -> list[dict]:
+    """The newest ``count`` housekeeping decisions the agents that answered published, oldest first.
+
+    Each is the agent's entry (``time`` in epoch seconds, ``action``, ``reason``, ``member`` hex id and
+    ``instance``, or None) with ``by``: the instance whose agent decided. Leadership moves, so every
+    agent's entries count, not only the current leader's; malformed entries are left out.
+    """
+    found = []
+    for m in view.members:
+        entries = m.agent.get("housekeeping_decisions")
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and isinstance(entry.get("time"), (int, float)):
+                found.append({**entry, "by": m.agent.get("instance_id") or m.name})
+    found.sort(key=lambda entry: entry["time"])
+    return found[-count:]
+
+
+def agents_not_answering(view: ClusterStatus) -> list[str]:
+    """The members (names, else hex ids) whose agent's status endpoint did not answer."""
+    return [m.name or m.member_id for m in view.members if not m.agent]
+
+
 def render(view: ClusterStatus) -> str:
-    """The snapshot as a table, then the cluster's lines and the leader agent's decisions."""
-    rows = [("NAME", "REGION", "ROLE", "CLIENT URL", "REVISION", "DB SIZE", "HEALTH", "VERSION")]
+    """The snapshot as a table, then the cluster's lines, the agents that did not answer, the leader agent's
+    current housekeeping and records decisions, and the last housekeeping decisions of every agent."""
+    names = {m.member_id: m.name or m.member_id for m in view.members}
+    rows = [("NAME", "INSTANCE", "REGION", "ROLE", "LEADER", "CLIENT URL", "REVISION", "DB SIZE", "HEALTH",
+             "VERSION")]
     for m in view.members:
         health = "healthy" if m.answered and m.healthy else "unhealthy" if m.answered else "no answer"
-        rows.append((m.name or f"({m.member_id}, not started)", m.agent.get("region", "-"), m.role, m.client_url,
-                     str(m.revision or "-"), _size(m.db_size) if m.answered else "-", health, m.version or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        rows.append((m.name or f"({m.member_id}, not started)", m.agent.get("instance_id") or "-",
+                     m.agent.get("region") or "-", m.role, names.get(m.leader_seen, m.leader_seen) or "-",
+                     m.client_url, str(m.revision or "-"), _size(m.db_size) if m.answered else "-", health,
+                     m.version or "-"))
+    lines = _table(rows)
     lines += ["", f"cluster {view.cluster_id}: {verdict(view)[1]}", f"mode: {view.mode}"]
+    silent = agents_not_answering(view)
+    if silent:
+        lines.append(f"agents: no status endpoint answered on port {view.status_port} for {', '.join(silent)}: "
+                     "their instance, region and decisions are not shown")
     leader = next((m for m in view.members if m.leader), None)
     if leader is not None and leader.agent:
         lines.append(f"housekeeping ({leader.name}): {leader.agent.get('housekeeping') or '-'}")
         lines.append(f"records ({leader.name}): {leader.agent.get('records') or '-'}")
+    decisions = housekeeping_decisions(view)
+    if decisions:
+        lines += ["", f"housekeeping decisions (the newest {len(decisions)}, oldest first):"]
+        lines += _table([("TIME", "BY", "ACTION", "MEMBER", "REASON")] + [
+            (_utc(d["time"]), str(d["by"]), str(d.get("action") or "-"),
+             f"{d['member']} ({d.get('instance') or 'never started'})" if d.get("member") else "-",
+             str(d.get("reason") or "")) for d in decisions])
     return "\n".join(lines)
 
 
 def to_json(view: ClusterStatus) -> str:
+    """The snapshot as JSON: the table's members (each with its agent's ``/status``), the verdict, the
+    members whose agents did not answer, and the housekeeping decisions (see :func:`housekeeping_decisions`)."""
     code, line = verdict(view)
     members = [{**dataclasses.asdict(m), "role": m.role} for m in view.members]
     return json.dumps({"cluster_id": view.cluster_id, "mode": view.mode, "verdict": line, "exit_code": code,
-                       "members": members}, indent=1)
+                       "members": members, "agents_not_answering": agents_not_answering(view),
+                       "housekeeping_decisions": housekeeping_decisions(view)}, indent=1)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as left-aligned columns two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _utc(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _size(n: float) -> str:
@@ -157,7 +219,8 @@ def _size(n: float) -> str:
 
 def add_parser(sub) -> None:
     """Add ``status`` to the top-level subparsers."""
-    p = sub.add_parser("status", help="members, health, leader, revision, DB size, mode and the leader's decisions")
+    p = sub.add_parser("status", help="members, health, leader, revision, DB size, mode and the last housekeeping "
+                       "decisions")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--endpoints", help="client URLs of the cluster, comma-separated")
     where.add_argument("--sim", action="store_true", help="the simulator's cluster (see --state-dir)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Iterable, Mapping
 
 from appliance.aws.discovery import Listing
@@ -60,6 +61,23 @@ class HousekeepingDecision:
     member: Member | None
     reason: str
     snapshot_first: bool = False
+
+    @property
+    def action(self) -> str:
+        """The decision's kind, for metrics and the agent's status: "remove-member", "snapshot-first" or "none"."""
+        if self.member is not None:
+            return "remove-member"
+        return "snapshot-first" if self.snapshot_first else "none"
+
+
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? s\b")
+
+
+def gist(reason: str) -> str:
+    """``reason`` with its durations left out ("gone for 12 s of the 300 s grace" -> "gone for N s of the N s
+    grace"): a decision that differs from the last cycle's only in how long things have lasted is the same
+    decision, and is kept once (the agent's history of decisions)."""
+    return _DURATION.sub("N s", reason)
 
 
 def fate(member: Member, listing: Listing) -> InstanceFate:

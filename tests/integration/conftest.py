@@ -194,6 +194,20 @@ class Sim:
             return requests.get(f"http://{ip}:2378/status", timeout=3).json()
         return requests.get(f"https://{ip}:2378/status", timeout=3, verify=files.ca_file).json()
 
+    def metric(self, instance_id: str, name: str, **labels: str) -> float:
+        """The sum of an agent's ``/metrics`` samples named ``name`` whose labels include ``labels``
+        (0 when none has them; NaN where a sample is NaN)."""
+        import requests
+        from prometheus_client.parser import text_string_to_metric_families
+
+        ip, files = self.state["instances"][instance_id]["private_ip"], self.tls
+        if files is None:
+            text = requests.get(f"http://{ip}:2378/metrics", timeout=3).text
+        else:
+            text = requests.get(f"https://{ip}:2378/metrics", timeout=3, verify=files.ca_file).text
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == name and labels.items() <= sample.labels.items())
+
 
 def etcd_pid(instance_id: str) -> int | None:
     """The pid of the etcd process named ``instance_id``, from /proc."""

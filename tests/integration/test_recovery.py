@@ -76,6 +76,58 @@ def metric(sim: Sim, instance_id: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+def metric_everywhere(sim: Sim, name: str, **labels: str) -> float:
+    """The sum of a metric over every agent that answers (a terminated instance's does not)."""
+    total = 0.0
+    for instance_id in sim.state["instances"]:
+        try:
+            total += sim.metric(instance_id, name, **labels)
+        except requests.RequestException:
+            pass
+    return total
+
+
+def test_operators_see_members_decisions_and_aws_calls(sim):
+    """Every agent's /metrics counts the members it sees, its decisions and each AWS call it made (never more
+    than the simulator's proxy logged for it); the leader housekeeps and snapshots; `status` shows every
+    agent's instance and the leader's decisions."""
+    sim.wait_healthy(60)
+    leader = sim.leader()["id"]
+    for instance_id in sim.state["instances"]:
+        wait_until(lambda i=instance_id: sim.metric(i, "etcd_appliance_members", role="voting") == 3, 20,
+                   f"{instance_id}'s agent to count 3 voting members")
+        assert sim.metric(instance_id, "etcd_appliance_members", role="learner") == 0
+        assert sim.metric(instance_id, "etcd_appliance_decisions_total", decider="bootstrap", action="serve") >= 1
+        for service, operation in (("autoscaling", "DescribeAutoScalingGroups"), ("ec2", "DescribeInstances")):
+            counted = sim.metric(instance_id, "etcd_appliance_aws_api_calls_total", service=service,
+                                 operation=operation)
+            # Read after the metric: the proxy logs a call before it answers it.
+            proxied = sum(1 for _, caller, made in sim.aws_calls()
+                          if caller == instance_id and made == f"{service}:{operation}")
+            assert 1 <= counted <= proxied, (instance_id, operation, counted, proxied)
+    assert sim.metric(leader, "etcd_appliance_decisions_total", decider="housekeeping", action="none") >= 1
+    assert sim.metric(leader, "etcd_appliance_aws_api_calls_total", service="s3") >= 1
+    # NaN (no snapshot seen yet) compares false: this waits for the leader's first snapshot.
+    wait_until(lambda: 0 <= sim.metric(leader, "etcd_appliance_snapshot_age_seconds") < 120, 60,
+               "the leader's first snapshot to have an age")
+    assert 0 <= sim.metric(leader, "etcd_appliance_housekeeping_age_seconds") < 30
+    assert abs(sim.metric(leader, "etcd_appliance_housekeeping_last_success_timestamp_seconds") - time.time()) < 30
+    shown = status_json(sim)
+    assert shown["agents_not_answering"] == []
+    assert sorted(m["agent"]["instance_id"] for m in shown["members"]) == sorted(sim.state["instances"])
+    decisions = shown["housekeeping_decisions"]
+    assert decisions and (decisions[-1]["by"], decisions[-1]["action"]) == (leader, "none"), decisions
+    table = cli(sim, "status").stdout
+    assert table.split()[:5] == ["NAME", "INSTANCE", "REGION", "ROLE", "LEADER"], table
+    assert "housekeeping decisions (the newest" in table and "agents: no status endpoint" not in table, table
+
+
+def status_json(sim: Sim) -> dict:
+    done = cli(sim, "status", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
 def test_backup_on_demand_and_the_leader_s_snapshots(sim):
     """`backup` uploads a verified snapshot holding the latest write; `snapshots` lists it newest first beside
     the marker the leader wrote when the cluster was created; the leader took the first snapshot by itself."""
@@ -101,6 +153,7 @@ def test_s3_failing_never_blocks_a_replacement(sim):
     member of a terminated instance is still removed and replaced."""
     leader = sim.leader()["id"]
     victim = sim.non_leader()["id"]
+    victim_member = {m["name"]: m["ID"] for m in sim.members()}[victim]
     failed_before = metric(sim, leader, 'etcd_appliance_snapshots_total{outcome="failed"}')
     assert sim.cli("fault", "--operation", "s3:*", "--error", "ServiceUnavailable").returncode == 0
     try:
@@ -108,11 +161,19 @@ def test_s3_failing_never_blocks_a_replacement(sim):
         wait_until(lambda: victim not in {m["name"] for m in sim.members()} and sim.healthy(), 90,
                    "the member to be replaced while S3 fails")
         assert metric(sim, leader, 'etcd_appliance_snapshots_total{outcome="failed"}') > failed_before
+        assert metric_everywhere(sim, "etcd_appliance_aws_api_errors_total", service="s3",
+                                 code="ServiceUnavailable") >= 1
         assert re.search(r"ERROR backup: snapshots: S3 upload .* failed|ERROR backup: snapshots: .*ServiceUnavailable",
                          sim.agent_log(leader)), "the failed snapshot is not in the leader's log"
         assert put(sim, "/config/while-s3-fails", "1") > 0
     finally:
         assert sim.cli("fault", "--clear").returncode == 0
+    sim.wait_healthy(60)
+    removals = [d for d in status_json(sim)["housekeeping_decisions"] if d["action"] == "remove-member"]
+    assert removals and (removals[-1]["member"], removals[-1]["instance"]) == (f"{int(victim_member):x}",
+                                                                              victim), removals
+    assert metric_everywhere(sim, "etcd_appliance_decisions_total", decider="housekeeping",
+                             action="remove-member") >= 1
 
 
 def test_two_of_three_terminated_keeps_every_acknowledged_write(sim):

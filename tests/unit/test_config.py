@@ -36,12 +36,29 @@ def test_flag_wins_over_env():
     ({"SNAPSHOT_KEEP_DAYS": "-1"}, "SNAPSHOT_KEEP_DAYS: must be a whole number of days, 0 or more"),
     ({"QUORUM_RECOVERY": "sometimes"}, "QUORUM_RECOVERY: must be auto or manual"),
     ({"QUORUM_LOSS_WAIT": "-5"}, "QUORUM_LOSS_WAIT: must be zero or a positive number"),
+    ({"LOG_FORMAT": "yaml"}, "LOG_FORMAT: must be text or json (got 'yaml')"),
+    ({"LOG_FORMAT": "logfmt"}, "LOG_FORMAT: must be text or json"),
 ])
 def test_bad_values_name_their_variable(env, words):
     with pytest.raises(ConfigError) as caught:
         load_agent_settings({}, {**GOOD, **env})
     assert words in str(caught.value)
     assert caught.value.exit_code == EXIT_CONFIG
+
+
+@pytest.mark.parametrize("flags,env,fmt", [
+    pytest.param({}, {}, "text", id="default"),
+    pytest.param({}, {"LOG_FORMAT": "json"}, "json", id="env"),
+    pytest.param({}, {"LOG_FORMAT": "JSON"}, "json", id="env-any-case"),
+    pytest.param({"log_format": "text"}, {"LOG_FORMAT": "json"}, "text", id="flag-wins"),
+])
+def test_log_format(flags, env, fmt):
+    assert load_agent_settings(flags, {**GOOD, **env}).log_format == fmt
+
+
+def test_bad_log_format_flag_names_the_flag():
+    with pytest.raises(ConfigError, match="--log-format: must be text or json"):
+        load_agent_settings({"log_format": "xml"}, GOOD)
 
 
 def test_bad_flag_names_the_flag():

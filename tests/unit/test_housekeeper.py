@@ -3,7 +3,15 @@
 import pytest
 
 from appliance.aws.discovery import Instance, Listing
-from appliance.cluster.housekeeper import HousekeepingSnapshot, InstanceFate, MemberHealth, decide, fate, track_gone
+from appliance.cluster.housekeeper import (
+    HousekeepingSnapshot,
+    InstanceFate,
+    MemberHealth,
+    decide,
+    fate,
+    gist,
+    track_gone,
+)
 from appliance.etcd.client import Member
 
 LEADER, B, GONE = "i-01", "i-02", "i-03"
@@ -64,6 +72,7 @@ def test_decide(name, snapshot, removed, words):
     assert (verdict.member.id if verdict.member else None) == removed, verdict.reason
     assert words in verdict.reason
     assert verdict.snapshot_first == ("taking a snapshot" in words)
+    assert verdict.action == ("remove-member" if removed else "snapshot-first" if verdict.snapshot_first else "none")
 
 
 def test_fate():
@@ -83,3 +92,23 @@ def test_track_gone_keeps_first_time_and_ignores_incomplete_listings():
     assert track_gone(first, members, Listing(False, problem="x"), now=30.0) == {3: 10.0}
     back = Listing(True, PRESENT + (Instance(GONE, "127.0.1.6", "InService"),))
     assert track_gone(first, members, back, now=40.0) == {}
+
+
+@pytest.mark.parametrize("a,b,same", [
+    pytest.param("member 3 (i-03): instance gone for 2 s of the 300 s grace",
+                 "member 3 (i-03): instance gone for 4 s of the 300 s grace", True, id="only-the-duration-grew"),
+    pytest.param("member 3 (i-03): instance gone for 12 s: taking a snapshot before removing it",
+                 "member 3 (i-03): instance gone for 14.5 s: taking a snapshot before removing it", True,
+                 id="fractional-seconds"),
+    pytest.param("member 3 (i-03): instance gone for 2 s of the 300 s grace",
+                 "member 4 (i-04): instance gone for 2 s of the 300 s grace", False, id="another-member"),
+    pytest.param("member 3 (i-03): instance gone for 299 s of the 300 s grace",
+                 "member 3 (i-03): instance gone for 301 s (grace 300 s): removing it", False, id="grace-over"),
+    pytest.param("member 3 (i-03): removal would leave 1 healthy of 2 voting members, below the quorum of 2",
+                 "member 3 (i-03): removal would leave 0 healthy of 2 voting members, below the quorum of 2", False,
+                 id="counts-are-not-durations"),
+    pytest.param("upgrade lock held by i-09: removing nothing", "no member's instance is known to be gone", False,
+                 id="different-words"),
+])
+def test_gist_leaves_out_durations_only(a, b, same):
+    assert (gist(a) == gist(b)) == same
