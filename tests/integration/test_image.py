@@ -1,6 +1,7 @@
-"""The appliance image, without a docker engine: the Dockerfile passes hadolint and keeps its promises (a fixed
-non-root user, the agent's ports, every download checked against etcd-releases.txt before use), and its
-download step works and refuses what it should when run against a local server.
+"""The appliance image and its pipeline, without a docker engine: the Dockerfile passes hadolint and keeps
+its promises (a fixed non-root user, the agent's ports, every download checked against etcd-releases.txt
+before use), its download step works and refuses what it should when run against a local server, and
+delivery.yaml builds one image per minor of etcd-releases.txt with that file's versions and checksums.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -19,6 +21,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from cfnlint.decode import decode_str
 
 from appliance import config
@@ -26,6 +29,7 @@ from tests.integration.conftest import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 RELEASES = REPO / "etcd-releases.txt"
+DELIVERY = REPO / "delivery.yaml"
 HADOLINT = REPO / ".venv-checkov" / "bin" / "hadolint"
 RELEASE_URL = "https://github.com/etcd-io/etcd/releases/download"
 ARG_NAMES = {"ETCD_VERSION", "ETCD_SHA256", "ETCD_OLD_VERSION", "ETCD_OLD_SHA256"}
@@ -381,3 +385,59 @@ def test_the_download_step_refuses(tmp_path, release_server, fault):
         assert not (tmp_path / "work" / f"etcd-v{old}-linux-amd64").exists()
         assert "usr/local/bin/etcd.old" not in installed(tmp_path)
 
+
+# -- delivery.yaml ------------------------------------------------------------------------------------------
+
+def pipeline() -> list[dict]:
+    delivery = yaml.safe_load(DELIVERY.read_text())
+    assert delivery["version"] == "2017-09-20"
+    steps = delivery["pipeline"]
+    assert steps and all(step["type"] == "script" and step["commands"] for step in steps)
+    assert len({step["id"] for step in steps}) == len(steps)
+    return steps
+
+
+def commands(step: dict) -> list[str]:
+    return [c["cmd"] for c in step["commands"]]
+
+
+def test_the_pipeline_runs_the_test_suite_and_every_linter():
+    steps = {step["id"]: step for step in pipeline()}
+    assert [shlex.split(c) for c in commands(steps["test"])] == [["make", "test"]]
+    assert [shlex.split(c) for c in commands(steps["lint"])] == [["make", "lint"]]
+    # make lint: ruff, cfn-lint, checkov on the templates, hadolint on the Dockerfile.
+    makefile = (REPO / "Makefile").read_text()
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    for tool in ("ruff check", "cfn-lint cloudformation/", "--framework cloudformation", "HADOLINT) Dockerfile"):
+        assert tool in recipe, tool
+    assert re.search(r"^CHECKOV := \.venv-checkov/bin/checkov$", makefile, re.M)
+    assert re.search(r"^HADOLINT := \.venv-checkov/bin/hadolint$", makefile, re.M)
+    # The suite needs the linters' virtualenv: make test builds it.
+    for target in ("test", "test-all", "lint"):
+        assert "$(CHECKOV)" in re.search(rf"^{target}:(.*)$", makefile, re.M).group(1), target
+
+
+def test_the_pipeline_builds_one_image_per_minor_with_the_releases_of_etcd_releases():
+    builds = [step for step in pipeline() if "ETCD_VERSION" in step.get("env", {})]
+    by_minor = {step["env"]["ETCD_VERSION"].rsplit(".", 1)[0]: step for step in builds}
+    assert len(by_minor) == len(builds), "two builds of one minor"
+    assert set(by_minor) == set(releases())
+    for minor, step in by_minor.items():
+        assert {k: step["env"][k] for k in ARG_NAMES} == build_args_for(minor), minor
+        assert set(step["depends_on"]) == {"test", "lint"}
+        (cmd,) = commands(step)
+        # Every build argument of the Dockerfile is passed, from the step's environment.
+        head, _ = stages(dockerfile())
+        for name in args(head):
+            assert f'--build-arg {name}="${name}"' in cmd, name
+        assert re.search(r'TAG="\$IMAGE:\$ETCD_VERSION-\$\(git rev-parse --short HEAD\)"', cmd)
+        assert re.search(r'docker (buildx )?build .*-t "\$TAG" \.', cmd.replace("\\\n", " "))
+        assert step["env"]["IMAGE"].endswith("/etcd-appliance")
+        # Pushed from the main branch only, never from a pull request.
+        guard = re.search(r'if \[ "\$CDP_TARGET_BRANCH" = main \] && \[ -z "\$\{CDP_PULL_REQUEST_NUMBER:-\}" \]; '
+                          r'then\n(.*?)\n\s*fi', cmd, re.S)
+        assert guard and "docker push" in guard.group(1)
+        assert cmd.count("docker push") == 1
+        # The image is checked before it is pushed: its etcd, its user.
+        assert cmd.index('grep -x "etcd Version: $ETCD_VERSION"') < cmd.index("docker push")
+        assert cmd.index("-u)\" = 10001") < cmd.index("docker push")
