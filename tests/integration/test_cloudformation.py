@@ -1,9 +1,12 @@
-"""The templates pass cfn-lint and keep their security promises; the multiregion one differs from the
+"""The templates pass cfn-lint and checkov and keep their security promises; the multiregion one differs from the
 single-region one only where a cluster across regions needs it."""
 
+import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode_str
@@ -80,3 +83,72 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     user_data = multi["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
     assert "-e ACTIVE_REGIONS=${ActiveRegions}" in user_data["Fn::Base64"]["Fn::Sub"]
     assert "-e ADVERTISE_ADDRESS=${AdvertiseAddress}" in user_data["Fn::Base64"]["Fn::Sub"]
+
+
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+# checkov's IAM policy checks, which it runs only on policies whose statements it can read.
+IAM_POLICY_CHECKS = {"CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111"}
+# Both templates and both senza definitions (checkov reads their Resources as CloudFormation's).
+CHECKED = sorted((REPO / "cloudformation").rglob("*.yaml"))
+
+
+def if_resolved(node):
+    """The template as deployed with every condition true: each Fn::If replaced by its first value, and
+    AWS::NoValue removed."""
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"]:
+            return if_resolved(node["Fn::If"][1])
+        return {k: v for k, v in ((k, if_resolved(v)) for k, v in node.items()) if v != {"Ref": "AWS::NoValue"}}
+    if isinstance(node, list):
+        return [v for v in (if_resolved(v) for v in node) if v != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+@pytest.fixture(scope="module")
+def checkov(tmp_path_factory) -> dict:
+    """checkov's CloudFormation checks, in one run (each costs seconds): path -> its checks (``passed_checks``,
+    ``failed_checks``, ``skipped_checks``), for every file in ``CHECKED`` and for each template with every
+    condition true (``resolved[path]``)."""
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: `make test` installs it (requirements-checkov.txt)")
+    resolved = {}
+    for path in (TEMPLATE, MULTIREGION):
+        resolved[path] = tmp_path_factory.mktemp("resolved") / path.with_suffix(".json").name
+        resolved[path].write_text(json.dumps(if_resolved(load(path))))
+    files = [*CHECKED, *resolved.values()]
+    # --skip-download: no call to Prisma Cloud for guidelines or custom policies; the checks are checkov's own.
+    done = subprocess.run([str(CHECKOV), "--framework", "cloudformation", "--output", "json", "--skip-download",
+                           *(a for f in files for a in ("--file", str(f)))], capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+    report = json.loads(done.stdout)
+    assert report["check_type"] == "cloudformation" and report["summary"]["parsing_errors"] == 0, done.stderr
+    assert done.returncode == (1 if report["summary"]["failed"] else 0), done.stderr
+    by_file = {Path(f): {kind: [] for kind in ("passed_checks", "failed_checks", "skipped_checks")} for f in files}
+    for kind, checks in report["results"].items():
+        for check in checks if kind in ("passed_checks", "failed_checks", "skipped_checks") else []:
+            by_file[Path(check["file_abs_path"])][kind].append(check)
+    return {"checks": by_file, "resolved": resolved}
+
+
+@pytest.mark.parametrize("path", CHECKED, ids=lambda p: str(p.relative_to(REPO / "cloudformation")))
+def test_checkov_fails_no_check_and_every_skip_says_why(checkov, path):
+    results = checkov["checks"][path]
+    assert [(c["check_id"], c["resource"]) for c in results["failed_checks"]] == []
+    # The launch template's IMDSv2 and public address, the group's rules, the role's trust are among the checks.
+    assert {"CKV_AWS_79", "CKV_AWS_88", "CKV_AWS_23", "CKV_AWS_24", "CKV_AWS_60"} <= {
+        c["check_id"] for c in results["passed_checks"]}
+    assert all(c["suppress_comment"].strip() for c in results["skipped_checks"])
+    # Every skip written in the file names a check and says why.
+    for name, resource in load(path).get("Resources", {}).items():
+        for skip in (resource.get("Metadata") or {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]) and skip["comment"].strip(), name
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_checkov_s_iam_checks_pass_with_every_condition_true(checkov, path):
+    # checkov does not evaluate a policy whose statements include Fn::If (the snapshot bucket's), so the
+    # IAM checks run on the template as deployed with SnapshotBucket and DnsServiceName set.
+    results = checkov["checks"][checkov["resolved"][path]]
+    assert [(c["check_id"], c["resource"]) for c in results["failed_checks"]] == []
+    role = {c["check_id"] for c in results["passed_checks"] if c["resource"] == "AWS::IAM::Role.Role"}
+    assert IAM_POLICY_CHECKS <= role
