@@ -66,8 +66,8 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     # regions does not take); otherwise the record names are the same.
     single_names, multi_names = (record_names(t) for t in (single, multi))
     assert [n for n in single_names if n not in multi_names] == [
-        {"Fn::If": ["HasDnsServiceName", {"Fn::Sub": "_etcd-client-rw._tcp.${DnsServiceName}.*"},
-                    {"Ref": "AWS::NoValue"}]}]
+        {"Fn::If": ["HasDnsServiceName", {"Fn::Sub": f"_etcd-client-rw{ssl}._tcp.${{DnsServiceName}}.*"},
+                    {"Ref": "AWS::NoValue"}]} for ssl in ("", "-ssl")]
     assert all(n in single_names for n in multi_names)
     # The role may change rules only in groups carrying that tag, and describe groups.
     added = [s for s in policy_statements(multi) if s not in policy_statements(single)
@@ -80,9 +80,28 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     describe = next(s for s in added if s is not rules)
     assert set(describe["Action"]) - set(policy_statements(single)[0]["Action"]) == {"ec2:DescribeSecurityGroups"}
     assert len(added) == 2
-    user_data = multi["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
-    assert "-e ACTIVE_REGIONS=${ActiveRegions}" in user_data["Fn::Base64"]["Fn::Sub"]
-    assert "-e ADVERTISE_ADDRESS=${AdvertiseAddress}" in user_data["Fn::Base64"]["Fn::Sub"]
+    script = multi["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"][
+        "Fn::Sub"][0]
+    assert "-e ACTIVE_REGIONS=${ActiveRegions}" in script
+    assert "-e ADVERTISE_ADDRESS=${AdvertiseAddress}" in script
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_tls_directory_gives_the_agent_its_certificate_files(path):
+    """TlsDirectory: mounted read-only, its three files as CLIENT_*_FILE; empty: no option at all."""
+    template = load(path)
+    script, variables = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"][
+        "Fn::Base64"]["Fn::Sub"]
+    assert "-v /var/lib/etcd-appliance:/data ${TlsOptions}" in script
+    condition, with_tls, without = variables["TlsOptions"]["Fn::If"]
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TlsDirectory"}, ""]}]}
+    assert with_tls["Fn::Sub"].split() == [
+        "-v", "${TlsDirectory}:${TlsDirectory}:ro", "-e", "CLIENT_CA_FILE=${TlsDirectory}/ca.pem",
+        "-e", "CLIENT_CERT_FILE=${TlsDirectory}/instance.pem", "-e", "CLIENT_KEY_FILE=${TlsDirectory}/instance-key.pem"]
+    assert without == ""
+    # With TLS the leader publishes the -ssl names: the role may change those too.
+    names = json.dumps(record_names(template))
+    assert "_etcd-client-ssl._tcp.${DnsServiceName}.*" in names
 
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"

@@ -189,7 +189,7 @@ def test_the_image_runs_as_a_fixed_user_that_is_not_root_after_the_last_install_
     for name in ("etcd-cluster.yaml", "etcd-cluster-multiregion.yaml"):
         template, _ = decode_str((REPO / "cloudformation" / name).read_text())
         boot = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
-        script = boot["Fn::Base64"]["Fn::Sub"]
+        script = boot["Fn::Base64"]["Fn::Sub"][0]  # [the script, its variables (the TLS options)]
         assert f"install -d -o {uid} -g {match.group(2)} -m 0700 /var/lib/etcd-appliance" in script, name
         assert "-v /var/lib/etcd-appliance:/data" in script and "-e DATA_DIR=/data/etcd" in script, name
 
@@ -206,7 +206,7 @@ def test_the_image_exposes_the_agent_s_ports_and_runs_the_agent():
     for name in ("etcd-cluster.yaml", "etcd-cluster-multiregion.yaml"):
         template, _ = decode_str((REPO / "cloudformation" / name).read_text())
         boot = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
-        assert boot["Fn::Base64"]["Fn::Sub"].rstrip().endswith("${DockerImage} run"), name
+        assert boot["Fn::Base64"]["Fn::Sub"][0].rstrip().endswith("${DockerImage} run"), name
     # etcd.py and its package are in the working directory the entry point runs in.
     workdir = [rest for keyword, rest in final_stage() if keyword == "WORKDIR"][-1]
     copied = [rest.split() for keyword, rest in final_stage() if keyword == "COPY" and not rest.startswith("--from")]

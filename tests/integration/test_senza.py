@@ -138,6 +138,8 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
     assert config["environment"] == {"HOSTED_ZONE": "sim.internal.", "CLUSTER_NAME": "etcd-1",
                                      "GRACE_PERIOD": "300", "DNS_SERVICE_NAME": "config",
                                      "SNAPSHOT_BUCKET": "ops-etcd-backups",
+                                     # No TlsDirectory: the files empty, which the agent reads as plain HTTP.
+                                     "CLIENT_CA_FILE": "", "CLIENT_CERT_FILE": "", "CLIENT_KEY_FILE": "",
                                      **({"ACTIVE_REGIONS": ACTIVE_REGIONS, "ADVERTISE_ADDRESS": "private"}
                                         if multiregion else {})}
 
@@ -170,8 +172,9 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
     names = by_action["route53:ChangeResourceRecordSets"]["Condition"]["ForAllValues:StringLike"][
         "route53:ChangeResourceRecordSetsNormalizedRecordNames"]
     # The single-region stack's leader may keep the write record too (regional clusters linked by the mirror).
-    assert names == ["etcd-1.*", "*.etcd-1.*", "_etcd-client._tcp.config.*"] + (
-        ["_etcd-client-rw._tcp.config.*"] if "multiregion" not in str(template_path) else [])
+    assert names == ["etcd-1.*", "*.etcd-1.*", "_etcd-client._tcp.config.*", "_etcd-client-ssl._tcp.config.*"] + (
+        ["_etcd-client-rw._tcp.config.*", "_etcd-client-rw-ssl._tcp.config.*"]
+        if "multiregion" not in str(template_path) else [])
     assert [s["Action"] for s in policy["Statement"]] == [
         (s["Fn::If"][1] if "Fn::If" in s else s)["Action"] for s in policy_statements(template)]
     # The snapshots: the bucket's keys under the stack's name, nothing else of it.
