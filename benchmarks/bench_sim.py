@@ -7,7 +7,10 @@ Figures (targets from the agent issue):
     old member removed (target <= 30 s with the simulator's 5 s grace period);
   * steady state per agent: AWS API calls a minute (target <= 6) and CPU use (target < 1% of a core).
 
-Usage: python benchmarks/bench_sim.py [--runs 3] [--steady-seconds 60]
+With ``--tls`` every simulator runs TLS everywhere (``sim up --tls``): the same figures with
+certificates on every connection.
+
+Usage: python benchmarks/bench_sim.py [--runs 3] [--steady-seconds 60] [--tls]
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ def cli(*args: str, timeout: float = 300) -> str:
     return done.stdout
 
 
+TLS: list[str] = []  # ["--tls"] with --tls
+
+
 def up(state_dir: str, instances: int) -> float:
-    out = cli("sim", "up", "--detach", "--instances", str(instances), "--state-dir", state_dir)
+    out = cli("sim", "up", "--detach", "--instances", str(instances), "--state-dir", state_dir, *TLS)
     return float(re.search(r"healthy \d+-member cluster after ([\d.]+) s", out).group(1))
 
 
@@ -98,7 +104,7 @@ def measure(up_fn, steady_seconds: float, results: dict[str, list[float]], prefi
 
 def report(results: dict[str, list[float]], runs: int, rows: list[tuple[str, str, str, str]]) -> None:
     """Print each row (label, results key, unit, target) as median, min and max."""
-    print(f"\nmedians of {runs} runs on {os.cpu_count()} cores")
+    print(f"\nmedians of {runs} runs on {os.cpu_count()} cores{', TLS everywhere' if TLS else ''}")
     for label, key, unit, target in rows:
         values = results[key]
         print(f"{label:<52} median {statistics.median(values):6.2f} {unit:<9} "
@@ -109,7 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steady-seconds", type=float, default=60)
+    parser.add_argument("--tls", action="store_true", help="sim up --tls: TLS everywhere")
     args = parser.parse_args()
+    TLS[:] = ["--tls"] if args.tls else []
     results: dict[str, list[float]] = {k: [] for k in ("up", "heal", "calls", "cpu", "up5")}
     for run in range(args.runs):
         measure(lambda state_dir: up(state_dir, 3), args.steady_seconds, results)
