@@ -224,6 +224,17 @@ def etcd_pid(instance_id: str) -> int | None:
 
 
 @pytest.fixture
+def guards():
+    """Guard processes, killed with their groups at the end."""
+    made: list[subprocess.Popen] = []
+    yield made
+    for proc in made:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture
 def sim_factory(tmp_path_factory):
     """Make simulators; every one is brought down at the end of the test, whatever happens."""
     made: list[Sim] = []

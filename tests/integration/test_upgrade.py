@@ -50,6 +50,10 @@ def all_present(sim, keys: list[str], prefix: str) -> list[str]:
     return [k for k in keys if k not in present]
 
 
+# A soak test (`make test-all`) since TLS and checkov joined `make test`: the lock blocking removals and
+# records is a row of tests/unit/test_housekeeper.py and test_records.py, and the rolling upgrade below
+# takes and releases it on a real cluster.
+@pytest.mark.soak
 def test_upgrade_lock_blocks_removals_until_its_holder_dies(sim_factory):
     sim = sim_factory("lock")
     sim.up(3)
