@@ -50,7 +50,7 @@ from appliance.etcd.process import (
 from appliance.metrics import AgentMetrics
 from appliance.replication import inbound
 from appliance.replication.mirror_child import MirrorChild
-from appliance.status_server import StatusServer
+from appliance.status_server import StatusServer, read_status
 
 log = logging.getLogger("agent")
 
@@ -331,12 +331,8 @@ class Agent:
 
     def _agent_status(self, host: str) -> dict | None:
         """Another instance's agent status (``GET /status`` on ``host``), None if it does not answer."""
-        try:
-            # Peers' status endpoints serve HTTPS with their instance certificate where etcd speaks TLS.
-            return self._http.get(f"{tls.scheme(self.tls)}://{host}:{self.settings.status_port}/status",
-                                  timeout=PROBE_TIMEOUT, verify=self.tls.ca_file if self.tls else True).json()
-        except (requests.RequestException, ValueError):
-            return None
+        return read_status(host, self.settings.status_port, PROBE_TIMEOUT, self.tls.ca_file if self.tls else None,
+                           self._http)
 
     def _open_own_access(self) -> str:
         """Before seeding or joining: open the other regions' groups to this instance; "" once open.

@@ -19,10 +19,9 @@ import dataclasses
 import datetime
 import json
 
-import requests
-
 from appliance.errors import EXIT_FAILURE, EXIT_OK, ConfigError
 from appliance.etcd import tls
+from appliance.status_server import read_status
 
 EXIT_DEGRADED = 9
 STATUS_PORT = 2378  # the agents' status endpoint (STATUS_PORT of the agents)
@@ -80,8 +79,8 @@ def verdict(view: ClusterStatus) -> tuple[int, str]:
 
 
 def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
-            status_port: int = STATUS_PORT, tls=None) -> ClusterStatus:
-    """Look at the cluster through ``endpoints`` (``tls``: a :class:`~appliance.etcd.tls.TlsFiles` for
+            status_port: int = STATUS_PORT, files=None) -> ClusterStatus:
+    """Look at the cluster through ``endpoints`` (``files``: a :class:`~appliance.etcd.tls.TlsFiles` for
     ``https`` endpoints; the agents' status endpoints are then HTTPS too, verified with its CA).
 
     Raises:
@@ -90,7 +89,7 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
     from appliance.cluster import access
     from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 
-    client = EtcdClient(list(endpoints), timeout=timeout, credentials=credentials, tls=tls)
+    client = EtcdClient(list(endpoints), timeout=timeout, credentials=credentials, tls=files)
     listed = client.member_list()
     try:
         mode, revision = access.read_mode(client)
@@ -100,8 +99,8 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
     urls = [m.client_urls[0] if m.client_urls else "" for m in listed.members]
     # Side by side: where a firewall drops the status port, each agent costs a whole timeout.
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(urls))) as pool:
-        agents = list(pool.map(lambda url: _agent_status(url, status_port, timeout, tls.ca_file if tls else None),
-                                urls))
+        agents = list(pool.map(lambda url: _agent_status(url, status_port, timeout, files.ca_file if files else None),
+                               urls))
     members = []
     for m, url, agent in zip(listed.members, urls, agents, strict=True):
         seen = dict(name=m.name, member_id=m.hex_id, client_url=url, learner=m.is_learner, agent=agent)
@@ -121,16 +120,8 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
 def _agent_status(client_url: str, port: int, timeout: float, ca_file: str | None = None) -> dict:
     """The agent's ``/status`` on the member's host (HTTPS verified with ``ca_file`` where the member's
     URL is ``https``), or {} when no agent answers there."""
-    scheme, _, rest = client_url.partition("://")
-    host = rest.rsplit(":", 1)[0]
-    if not host:
-        return {}
-    try:
-        answer = requests.get(f"{scheme}://{host}:{port}/status", timeout=timeout,
-                              verify=ca_file if ca_file else True)
-        return answer.json() if answer.status_code == 200 else {}
-    except (requests.RequestException, ValueError):
-        return {}
+    host = client_url.split("://", 1)[-1].rsplit(":", 1)[0]
+    return (read_status(host, port, timeout, ca_file) or {}) if host else {}
 
 
 def housekeeping_decisions(view: ClusterStatus, count: int = DECISIONS_SHOWN) -> list[dict]:

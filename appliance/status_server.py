@@ -17,6 +17,26 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Sequence
 
+import requests
+
+
+def read_status(host: str, port: int, timeout: float, ca_file: str | None = None,
+                http: requests.Session | None = None) -> dict | None:
+    """Another agent's ``GET /status`` on ``host``: HTTPS verified with ``ca_file`` where given (the members
+    speak TLS), else plain HTTP. None when it does not answer with 200 and a JSON object.
+
+    Args:
+        timeout: seconds to connect and to read. http: a session to reuse (default: none).
+    """
+    url = f"{'https' if ca_file else 'http'}://{host}:{port}/status"
+    try:
+        # verify on the call, not the session: REQUESTS_CA_BUNDLE would beat a session's (psf/requests#3829).
+        answer = (http or requests).get(url, timeout=timeout, verify=ca_file if ca_file else True)
+        body = answer.json() if answer.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
 
 class _TlsServer(ThreadingHTTPServer):
     """HTTPS: each accepted connection is wrapped, its handshake left to the request's own thread (on the

@@ -43,6 +43,10 @@ class TlsFiles:
         return ["--peer-cert-file", self.cert_file, "--peer-key-file", self.key_file,
                 "--peer-trusted-ca-file", self.ca_file, "--peer-client-cert-auth"]
 
+    def flags(self) -> list[str]:
+        """etcdctl's flags for these files (``--cacert``, ``--cert``, ``--key``), which etcd.py's commands take too."""
+        return [FLAG_NAMES[0], self.ca_file, FLAG_NAMES[1], self.cert_file, FLAG_NAMES[2], self.key_file]
+
     def etcdctl_environment(self) -> dict[str, str]:
         """etcdctl's environment variables for these files (``ETCDCTL_CACERT`` and so on)."""
         return {"ETCDCTL_CACERT": self.ca_file, "ETCDCTL_CERT": self.cert_file, "ETCDCTL_KEY": self.key_file}
@@ -162,5 +166,4 @@ def from_flags(args) -> TlsFiles | None:
     Raises:
         ConfigError: only some are given, or a file is unreadable or wrong (see :func:`check`).
     """
-    return files_from(getattr(args, "cacert", None), getattr(args, "cert", None), getattr(args, "key", None),
-                      FLAG_NAMES)
+    return files_from(args.cacert, args.cert, args.key, FLAG_NAMES)

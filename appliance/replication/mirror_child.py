@@ -54,8 +54,7 @@ class MirrorChild:
         return [sys.executable, ENTRY_POINT, "mirror", "--source", ",".join(source), "--source-prefix", self.prefix,
                 "--dest", ",".join(self.dest), "--dest-prefix", self.prefix, "--credentials", self.credentials_file,
                 "--lock-holder", self.holder, "--auto-reload",
-                *(["--cacert", self.tls.ca_file, "--cert", self.tls.cert_file, "--key", self.tls.key_file]
-                  if self.tls is not None else [])]
+                *(self.tls.flags() if self.tls is not None else [])]
 
     def running_source(self) -> tuple[str, ...] | None:
         """The running mirror's source URLs, None if none runs (an exit since the last look is logged)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -278,7 +277,7 @@ def cmd_up(args) -> int:
           f"{', '.join(regions)}, stack {current['stack']})")
     domain = f"{aws.stack_regions(current)[regions[0]]['stack']}.{current['hosted_zone']}"
     files = state.tls_files(current)
-    tls_flags = f" --cacert {files.ca_file} --cert {files.cert_file} --key {files.key_file}" if files else ""
+    tls_flags = " " + " ".join(files.flags()) if files else ""
     if files:
         print(f"TLS: CA {files.ca_file}; the operator's client certificate {files.cert_file}, key {files.key_file}")
     if mirrored:
@@ -341,9 +340,7 @@ def _print_mirrored(current: dict, regions: list[str]) -> None:
           f"--from {old} --to {new} --prefix {current['mirror_prefix']} --credentials {current['credentials_file']} "
           f"--hosted-zone {zone} --write-name {current['stack']}.{zone} "
           f"--to-domain {stacks[regions[1]]['stack']}.{zone}"
-          + ("".join(f" --{flag} {path}" for flag, path in zip(("cacert", "cert", "key"),
-                                                               dataclasses.astuple(state.tls_files(current)),
-                                                               strict=True)) if current.get("tls") else ""))
+          + (" " + " ".join(state.tls_files(current).flags()) if current.get("tls") else ""))
 
 
 def cmd_status(args) -> int:

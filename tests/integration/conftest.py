@@ -81,8 +81,7 @@ class Sim:
 
     def tls_flags(self) -> list[str]:
         """etcdctl's (and etcd.py's) ``--cacert``, ``--cert``, ``--key`` where the simulator runs TLS."""
-        files = self.tls
-        return ["--cacert", files.ca_file, "--cert", files.cert_file, "--key", files.key_file] if files else []
+        return self.tls.flags() if self.tls else []
 
     def status(self) -> dict:
         """The first region's part of ``sim status --json`` (a single-region simulator's whole)."""
