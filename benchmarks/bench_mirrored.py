@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bench_sim import cli, report, steady_state  # noqa: E402
 
-from appliance.etcd.client import EtcdError, EtcdUnavailable  # noqa: E402
+from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable  # noqa: E402
 from appliance.sim import mirrored, state, view  # noqa: E402
 
 ACTIVE, PASSIVE = "eu-central-1", "eu-west-1"

@@ -26,8 +26,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from appliance.etcd.client import EtcdClient, op_put, prefix_end  # noqa: E402
-from appliance.etcd.watch import WatchStream  # noqa: E402
+from appliance.adapters.etcd.client import EtcdClient, op_put  # noqa: E402
+from appliance.adapters.etcd.watch import WatchStream  # noqa: E402
+from appliance.model.keys import prefix_end  # noqa: E402
 from appliance.sim.aws import claim_subnet  # noqa: E402
 from appliance.sim.standalone import StandaloneEtcd  # noqa: E402
 from appliance.sim.supervisor import etcd_binary  # noqa: E402

@@ -2,7 +2,7 @@
 
 The active cluster's leader writes the time (Unix seconds) to the heartbeat key
 every second; on a passive cluster the mirror writes the active cluster's time as of
-what it has applied (:mod:`appliance.cluster.heartbeat`). A linearizable read needs
+what it has applied (:mod:`appliance.agent.components.heartbeat`). A linearizable read needs
 a quorum, so a reader cut off from the majority, a cluster without quorum, a stopped
 heartbeat and a lagging mirror all show up the same way: the newest heartbeat it can
 read grows old. Staleness = now - that heartbeat. It assumes the clocks agree (NTP, as
@@ -16,38 +16,18 @@ For programs that check before each dangerous step::
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
-from appliance.cluster.heartbeat import HEARTBEAT_KEY
-from appliance.errors import ApplianceError
-from appliance.etcd.client import Credentials, EtcdClient, EtcdError, EtcdUnavailable
-from appliance.etcd.tls import TlsFiles
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdFailure
+from appliance.model.errors import ApplianceError
+from appliance.model.keys import HEARTBEAT_KEY, Credentials
+from appliance.model.tls import TlsFiles
+from appliance.rules.freshness import Freshness, judge
 
 
 class StaleData(ApplianceError):
     """The data is older than allowed (or its age cannot be learned); the message says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Freshness:
-    """One check's verdict. ``staleness``: seconds (None: no heartbeat ever read); ``reason``: one line."""
-
-    fresh: bool
-    staleness: float | None
-    reason: str
-
-
-def judge(newest_beat: float | None, now: float, max_staleness: float, error: str = "") -> Freshness:
-    """The verdict from the newest heartbeat read so far (Unix seconds) and, if the last read failed,
-    its error (pure; unit-tested as a table)."""
-    failed = f" (last read failed: {error})" if error else ""
-    if newest_beat is None:
-        return Freshness(False, None, "no heartbeat read yet" + failed)
-    staleness = max(0.0, now - newest_beat)
-    if staleness > max_staleness:
-        return Freshness(False, staleness, f"data {staleness:.1f} s old, more than {max_staleness:g} s{failed}")
-    return Freshness(True, staleness, f"data {staleness:.1f} s old{failed}")
 
 
 class FreshnessCheck:
@@ -57,7 +37,7 @@ class FreshnessCheck:
         endpoints: client URLs of one cluster. max_staleness: seconds.
         key: the heartbeat key. credentials: where authentication is on (e.g. the user client).
         timeout: seconds per read attempt (keep it at or below the check interval).
-        tls: CA and client certificate for ``https`` endpoints (:mod:`appliance.etcd.tls`).
+        tls: CA and client certificate for ``https`` endpoints.
     """
 
     def __init__(self, endpoints: list[str] | tuple[str, ...], max_staleness: float, key: str = HEARTBEAT_KEY,
@@ -77,7 +57,7 @@ class FreshnessCheck:
             else:
                 beat = float(found[0])
                 self.newest = beat if self.newest is None else max(self.newest, beat)
-        except (EtcdError, EtcdUnavailable) as exc:
+        except EtcdFailure as exc:
             error = str(exc)
         except ValueError:
             error = f"{self.key} does not hold a time"

@@ -10,12 +10,10 @@ import time
 
 from appliance.guard.freshness import FreshnessCheck
 from appliance.guard.systemd import Notifier
+from appliance.model.exit_codes import ExitCode
 
 log = logging.getLogger("guard")
 
-EXIT_REFUSED = 10        # stale before COMMAND started: it was not started
-EXIT_STOPPED = 11        # freshness lost while COMMAND ran: it was stopped
-EXIT_NOT_STARTED = 127   # COMMAND could not be executed (as a shell says)
 
 
 def stop(proc: subprocess.Popen, grace: float) -> int:
@@ -37,20 +35,20 @@ def run_guarded(argv: list[str], check: FreshnessCheck, interval: float, grace: 
     """Check, start ``argv`` in its own process group, then check every ``interval`` seconds.
 
     Returns COMMAND's exit code when it ends by itself (128 + signal number when a signal
-    ended it), :data:`EXIT_REFUSED` if stale at the start, :data:`EXIT_STOPPED` if it was
-    stopped, :data:`EXIT_NOT_STARTED` if it could not be executed. A SIGTERM or SIGINT to
+    ended it), ``ExitCode.GUARD_STALE`` if stale at the start, ``GUARD_STOPPED`` if it was
+    stopped, ``GUARD_NOT_EXECUTABLE`` if it could not be executed. A SIGTERM or SIGINT to
     the guard is passed on to COMMAND, and the guard then returns COMMAND's code.
     """
     notifier = notifier or Notifier()
     verdict = check.check()
     if not verdict.fresh:
         log.error("not starting %s: %s", argv[0], verdict.reason)
-        return EXIT_REFUSED
+        return ExitCode.GUARD_STALE
     try:
         proc = subprocess.Popen(argv, start_new_session=True)
     except OSError as exc:
         log.error("cannot run %s: %s", argv[0], exc.strerror)
-        return EXIT_NOT_STARTED
+        return ExitCode.GUARD_NOT_EXECUTABLE
     log.info("started %s (pid %d): %s", argv[0], proc.pid, verdict.reason)
     forwarded: list[int] = []
 
@@ -75,7 +73,7 @@ def run_guarded(argv: list[str], check: FreshnessCheck, interval: float, grace: 
                 log.error("stopping %s (pid %d): %s", argv[0], proc.pid, verdict.reason)
                 status = stop(proc, grace)
                 log.info("%s stopped (exit status %s)", argv[0], _status(status))
-                return EXIT_STOPPED
+                return ExitCode.GUARD_STOPPED
             notifier.send("WATCHDOG=1")
             try:
                 proc.wait(max(0.0, interval - (time.monotonic() - started)))

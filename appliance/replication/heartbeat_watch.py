@@ -15,9 +15,10 @@ import threading
 import time
 from typing import Sequence
 
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
-from appliance.etcd.tls import TlsFiles
-from appliance.etcd.watch import WatchStream
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdFailure
+from appliance.adapters.etcd.watch import WatchStream
+from appliance.model.tls import TlsFiles
 
 log = logging.getLogger("mirror.heartbeat")
 
@@ -95,7 +96,7 @@ class HeartbeatWatch:
                             return
                 finally:
                     stream.close()
-            except (EtcdError, EtcdUnavailable) as exc:
+            except EtcdFailure as exc:
                 log.debug("heartbeat watch: %s", exc)  # a quiet heartbeat key times out too
             self._stop.wait(RETRY_DELAY)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from appliance.etcd.client import EtcdClient, KeyValue, prefix_end
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.model.keys import KeyValue, prefix_end
 
 PAGE_SIZE = 1000  # keys per Range
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.replication.keyspace import iter_prefix
 
 log = logging.getLogger("mirror.leases")
@@ -42,7 +43,7 @@ class LeaseMap:
         """The destination lease for ``source_lease`` (made on first use); 0 if the source lease is gone.
 
         Raises:
-            EtcdError, EtcdUnavailable.
+            EtcdFailure.
         """
         with self._lock:
             if source_lease in self.pairs:
@@ -77,7 +78,7 @@ class LeaseMap:
                 else:
                     with self._lock:
                         self.pairs.pop(source_lease, None)  # the destination lease runs out by itself
-            except (EtcdError, EtcdUnavailable) as exc:
+            except EtcdFailure as exc:
                 log.warning("keeping lease %x alive: %s", dest_lease, exc)
 
     def start(self) -> None:
@@ -86,7 +87,7 @@ class LeaseMap:
             return
         try:
             self.load()
-        except (EtcdError, EtcdUnavailable) as exc:
+        except EtcdFailure as exc:
             log.warning("reading lease pairings: %s", exc)
         self._thread = threading.Thread(target=self._run, name="lease-keepalive", daemon=True)
         self._thread.start()

@@ -18,54 +18,41 @@ import base64
 import collections
 import concurrent.futures
 import dataclasses
-import enum
 import logging
-import queue
 import threading
 import time
 from typing import Callable
 
 import tenacity
 
-from appliance.cluster.access import MODE_KEY, Mode
-from appliance.errors import EXIT_CONFIG, ApplianceError
-from appliance.etcd.client import (
-    Credentials,
-    EtcdClient,
-    EtcdError,
-    EtcdUnavailable,
-    KeyValue,
-    compare_absent,
-    compare_value,
-    op_delete,
-    op_put,
-    prefix_end,
-)
-from appliance.etcd.tls import TlsFiles
-from appliance.etcd.watch import Event, WatchResponse, WatchStream
-from appliance.replication import batching
+from appliance.adapters.etcd.client import EtcdClient, compare_absent, compare_value, op_delete, op_put
+from appliance.adapters.etcd.errors import EtcdError, EtcdFailure, EtcdUnavailable
+from appliance.adapters.etcd.watch import WatchStream
+from appliance.model.errors import ApplianceError
+from appliance.model.exit_codes import ExitCode
+from appliance.model.keys import BOOKKEEPING, HEARTBEAT_KEY, MODE_KEY, Credentials, KeyValue, prefix_end
+from appliance.model.modes import Mode
+from appliance.model.tls import TlsFiles
+from appliance.model.watch import Event, WatchResponse
 from appliance.replication.heartbeat_watch import HeartbeatWatch
 from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
 from appliance.replication.leases import LeaseMap
 from appliance.replication.metrics import MirrorMetrics
+from appliance.replication.pump import Pump
+from appliance.rules import batching
+from appliance.rules.mirror_start import Start, start_action
 
 log = logging.getLogger("mirror")
 
-# Never mirrored, never deleted by a copy: the mirror's position, and each cluster's own
-# mode, locks and heartbeat (the heartbeat crosses separately, see _commit).
-BOOKKEEPING = (b"/__replication/", b"/__appliance/")
-EXIT_COMPACTED = 3
-EXIT_STRICT = 4
-EXIT_POSITION_TAKEN = 5
-EXIT_LOCK_LOST = 9           # the mirror lock (--lock-holder) is no longer this mirror's
+# BOOKKEEPING keys are never mirrored and never deleted by a copy: the mirror's position, and each
+# cluster's own mode, locks and heartbeat (the heartbeat crosses separately, see _commit).
 MODE_CHECK_INTERVAL = 1.0    # seconds between reads of the source's mode
 DRAIN_EVENTS = 4096          # events taken from the watch per round at most (then applied in batches)
-READ_AHEAD = 256             # watch responses held in memory at most
 COPY_IN_FLIGHT = 4           # copy transactions sent at once
 
 
 class MirrorStopped(ApplianceError):
-    """The mirror cannot go on safely; ``exit_code`` says why (2, 3, 4 or 5)."""
+    """The mirror cannot go on safely; ``exit_code`` (:class:`ExitCode`) says why."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -87,37 +74,13 @@ class MirrorSettings:
     mode_key: bytes = MODE_KEY.encode()
     reload: bool = False
     auto_reload: bool = False
-    heartbeat_key: bytes = b"/__appliance/heartbeat"
+    heartbeat_key: bytes = HEARTBEAT_KEY.encode()
     copy_heartbeat: bool = True
     credentials: Credentials | None = None
     tls: TlsFiles | None = None
     page_size: int = PAGE_SIZE
     timeout: float = 5.0
     idle_timeout: float = 60.0
-
-
-class Start(str, enum.Enum):
-    COPY = "copy"        # no position: copy the prefix at one revision, then watch
-    RESUME = "resume"    # watch from position + 1
-    RELOAD = "reload"    # copy again (diff-and-apply), then watch
-    STOP = "stop"        # compacted past the position and no reload asked: exit 3
-
-
-def start_action(position: int | None, compact_revision: int | None, reload: bool,
-                 auto_reload: bool) -> tuple[Start, str]:
-    """Decide how to start from the stored ``position`` and the source's compaction (None: not known
-    to be compacted past the position). Returns the action and the sentence to log."""
-    if position is None:
-        return Start.COPY, "no stored position: copying the source prefix at one revision"
-    if reload:
-        return Start.RELOAD, f"--reload: copying again over position {position} (diff and apply)"
-    if compact_revision is not None and compact_revision > position + 1:
-        if auto_reload:
-            return Start.RELOAD, (f"the source compacted to revision {compact_revision}, past the stored "
-                                  f"position {position}: --auto-reload copies again (diff and apply)")
-        return Start.STOP, (f"the source compacted to revision {compact_revision}, past the stored position "
-                            f"{position}: changes in between are lost to the watch; run with --reload")
-    return Start.RESUME, f"resuming from the stored position {position}"
 
 
 class Mirror:
@@ -186,12 +149,12 @@ class Mirror:
     def _explain_failed_txn(self, compares: list[dict]) -> None:
         if self.fences and not self.fences_hold():
             raise MirrorStopped("the mirror lock is no longer this mirror's (its lease expired or another "
-                                "mirror holds it): nothing more is written", EXIT_LOCK_LOST)
+                                "mirror holds it): nothing more is written", ExitCode.MIRROR_LOCK_LOST)
         current = self.read_position()
         if current != self.position:
             raise MirrorStopped(f"the position at {self.s.position_key.decode()} is {current}, not "
                                 f"{self.position} as this mirror wrote it: another mirror writes to this destination",
-                                EXIT_POSITION_TAKEN)
+                                ExitCode.MIRROR_POSITION_TAKEN)
         for compare in compares:
             key = base64.b64decode(compare["key"])
             found = self.dest.get(key)
@@ -199,8 +162,9 @@ class Mirror:
             expected = base64.b64decode(compare["value"]) if compare["target"] == "VALUE" else None
             if held != expected:
                 raise MirrorStopped(f"--strict: destination key {key!r} holds {held!r} but the source held "
-                                    f"{expected!r} before this change", EXIT_STRICT)
-        raise MirrorStopped("a destination transaction failed its comparisons for no visible reason", EXIT_STRICT)
+                                    f"{expected!r} before this change", ExitCode.MIRROR_STRICT)
+        raise MirrorStopped("a destination transaction failed its comparisons for no visible reason",
+                            ExitCode.MIRROR_STRICT)
 
     # --- keys ---------------------------------------------------------------
     def dest_key(self, source_key: bytes) -> bytes:
@@ -301,8 +265,8 @@ class Mirror:
         """Mirror until :attr:`stop_requested`; reconnects with backoff after any connection failure.
 
         Raises:
-            MirrorStopped: compacted past the position (3), --strict found a difference (4),
-                another mirror writes the position (5), the mirror lock was lost (9).
+            MirrorStopped: compacted past the position, --strict found a difference, another
+                mirror writes the position, or the mirror lock was lost (its ``exit_code`` says which).
         """
         wait = tenacity.wait_random_exponential(multiplier=0.5, max=10)
         failures = 0
@@ -310,11 +274,11 @@ class Mirror:
             try:
                 self._session()
                 failures = 0
-            except (EtcdUnavailable, EtcdError) as exc:
+            except EtcdFailure as exc:
                 if isinstance(exc, EtcdError) and "too many operations in txn request" in exc.message:
                     # Retrying cannot help: the destination's --max-txn-ops is below ours.
                     raise MirrorStopped(f"the destination refuses transactions of {self.s.max_txn_ops} operations "
-                                        f"({exc.message}): give --max-txn-ops its limit", EXIT_CONFIG) from None
+                                        f"({exc.message}): give --max-txn-ops its limit", ExitCode.CONFIG) from None
                 failures += 1
                 pause = wait(_attempt(failures))
                 log.warning("connection lost (%s); retrying in %.1f s from the stored position", exc, pause)
@@ -344,7 +308,7 @@ class Mirror:
         action, reason = start_action(self.position, compacted, self.s.reload, self.s.auto_reload)
         log.info("%s: %s", action.value, reason)
         if action is Start.STOP:
-            raise MirrorStopped(reason, EXIT_COMPACTED)
+            raise MirrorStopped(reason, ExitCode.MIRROR_COMPACTED)
         if action in (Start.COPY, Start.RELOAD):
             if action is Start.RELOAD:
                 self.metrics.reloads.inc()
@@ -380,7 +344,7 @@ class Mirror:
                                    start_revision=self.position + 1, prev_kv=self.s.strict, progress_notify=True,
                                    connect_timeout=self.s.timeout, idle_timeout=self.s.idle_timeout,
                                    headers=self.source.auth_headers(endpoint), tls=self.s.tls)
-            except (EtcdUnavailable, EtcdError) as exc:
+            except EtcdFailure as exc:
                 last_error = exc
         raise EtcdUnavailable(f"no source endpoint accepted the watch: {last_error}")
 
@@ -396,7 +360,7 @@ class Mirror:
         that every write the source accepted arrives before it pauses.
         """
         stream = self._open_watch()
-        pump = _Pump(stream)
+        pump = Pump(stream)
         checked = time.monotonic()
         try:
             while not self.stop_requested.is_set():
@@ -442,7 +406,7 @@ class Mirror:
         if response.compact_revision:
             action, reason = start_action(self.position, response.compact_revision, False, self.s.auto_reload)
             if action is Start.STOP:
-                raise MirrorStopped(reason, EXIT_COMPACTED)
+                raise MirrorStopped(reason, ExitCode.MIRROR_COMPACTED)
             log.warning("%s", reason)
             self.metrics.reloads.inc()
             self.copy()
@@ -452,55 +416,6 @@ class Mirror:
     def stop(self) -> None:
         """Ask :meth:`run` to return after the current watch message (or its idle timeout)."""
         self.stop_requested.set()
-
-
-class _Pump:
-    """Reads a watch stream on a thread into a bounded queue (bounded memory when the destination is slow)."""
-
-    def __init__(self, stream: WatchStream, depth: int = READ_AHEAD):
-        self.stream = stream
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="watch-reader", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            for response in self.stream:
-                self._put(response)
-                if self.closed.is_set():
-                    return
-        except Exception as exc:  # noqa: BLE001 - handed to the applier, which decides
-            self._put(exc)
-
-    def _put(self, item) -> None:
-        while not self.closed.is_set():
-            try:
-                self.queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def take(self, wait: float, limit: int) -> list:
-        """What has arrived: wait up to ``wait`` seconds for the first item, then take without waiting
-        until the queue is empty or ``limit`` events were taken."""
-        try:
-            items = [self.queue.get(timeout=wait)]
-        except queue.Empty:
-            return []
-        events = len(getattr(items[0], "events", ()))
-        while events < limit:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            items.append(item)
-            events += len(getattr(item, "events", ()))
-        return items
-
-    def close(self) -> None:
-        self.closed.set()
-        self.stream.close()
 
 
 def _attempt(n: int) -> tenacity.RetryCallState:

@@ -22,12 +22,12 @@ import threading
 import time
 from typing import Callable
 
-from appliance.cluster import locks
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable, compare_lease
+from appliance.adapters.etcd import locks
+from appliance.adapters.etcd.client import EtcdClient, compare_lease
+from appliance.adapters.etcd.errors import EtcdFailure
+from appliance.model.keys import MIRROR_LOCK_KEY
 
 log = logging.getLogger("mirror")
-
-MIRROR_LOCK_KEY = "/__appliance/locks/mirror"
 DEFAULT_TTL = 5          # seconds; the takeover after a holder dies waits this long at most (plus an election)
 ACQUIRE_POLL = 0.5       # seconds between attempts while another holder has it
 
@@ -64,7 +64,7 @@ class MirrorLock:
         while not stop.is_set():
             try:
                 current, self.lease_id = locks.take_on_lease(self.client, self.key, self.holder, self.ttl)
-            except (EtcdError, EtcdUnavailable) as exc:
+            except EtcdFailure as exc:
                 current = f"unknown ({exc})"
             if self.lease_id is not None:
                 log.info("took the mirror lock %s as %s (lease %x, TTL %d s)", self.key, self.holder,
@@ -97,7 +97,7 @@ class MirrorLock:
                     continue
                 self._lose(f"the lease {self.lease_id:x} of {self.key} expired")
                 return
-            except (EtcdError, EtcdUnavailable) as exc:
+            except EtcdFailure as exc:
                 if time.monotonic() - renewed >= self.ttl:
                     self._lose(f"could not renew the lease of {self.key} for {self.ttl} s ({exc})")
                     return
@@ -119,6 +119,6 @@ class MirrorLock:
         try:
             locks.release(self.client, self.key, self.holder)
             log.info("released the mirror lock %s", self.key)
-        except (EtcdError, EtcdUnavailable) as exc:
+        except EtcdFailure as exc:
             log.warning("releasing the mirror lock: %s (its lease expires within %d s)", exc, self.ttl)
         self.lease_id = None

@@ -1,7 +1,7 @@
 """Moving the write master from one cluster to the other, one verified step at a time.
 
 Both clusters run a mirror process towards the other; each mirror only copies
-while its source is active (:mod:`appliance.cluster.access`), so exactly one of
+while its source is active (:mod:`appliance.rules.modes`), so exactly one of
 them runs. A switchover from OLD to NEW:
 
 1. ``old-read-only``: OLD passive (clients may only read); its mode record's revision M
@@ -16,56 +16,38 @@ them runs. A switchover from OLD to NEW:
 
 Any failure in steps 1–4 undoes the steps taken, in reverse order; a failure after
 4 leaves NEW active and lists the steps that remain. Observe → decide
-(:func:`plan`, pure) → act, as everywhere in the appliance.
+(:func:`appliance.rules.switchover_plan.plan`, pure) → act, as everywhere in the appliance.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 import os
 import time
 from typing import Callable
 
-from appliance.cluster import access
-from appliance.cluster.access import Mode
-from appliance.errors import ApplianceError
-from appliance.etcd.client import (
-    Credentials,
-    EtcdClient,
-    EtcdError,
-    EtcdUnavailable,
-    compare_absent,
-    compare_value,
-    op_delete,
-    op_put,
-)
-from appliance.etcd.tls import TlsFiles
+from appliance.adapters.etcd.auth import read_mode
+from appliance.adapters.etcd.client import EtcdClient, compare_absent, compare_value, op_delete, op_put
+from appliance.adapters.etcd.errors import EtcdError, EtcdFailure, EtcdUnavailable
+from appliance.model.errors import ApplianceError
+from appliance.model.exit_codes import ExitCode
+from appliance.model.keys import Credentials, position_key
+from appliance.model.modes import Mode
+from appliance.model.tls import TlsFiles
+from appliance.replication.modes import apply_mode
+from appliance.rules.modes import mode_of
+from appliance.rules.switchover_plan import DESCRIPTIONS, REMEDIES, UNDOABLE, Side, Step, plan
 
 log = logging.getLogger("switchover")
 
-EXIT_ROLLED_BACK = 6   # a step failed; every step taken was undone: OLD active, NEW passive
-EXIT_INCOMPLETE = 7    # NEW is active, but steps remain (printed)
-EXIT_UNDO_FAILED = 8   # a step failed and so did undoing it: the modes printed are the truth
 POLL_INTERVAL = 0.1    # seconds between reads of a mirror's position
 FAILPOINT_VARIABLE = "APPLIANCE_FAILPOINT"  # "switchover:<step>": fail right after that step's action (tests)
 
 
-class Step(str, enum.Enum):
-    OLD_READ_ONLY = "old-read-only"
-    CATCH_UP = "catch-up"
-    REVERSE_POSITION = "reverse-position"
-    NEW_WRITABLE = "new-writable"
-    REVERSE_MIRROR = "reverse-mirror"
-    WRITE_RECORD = "write-record"
-
-
-UNDOABLE = (Step.OLD_READ_ONLY, Step.CATCH_UP, Step.REVERSE_POSITION, Step.NEW_WRITABLE)
-
-
 class SwitchoverFailed(ApplianceError):
-    """The switchover stopped; ``exit_code`` is one of the EXIT_* codes above, the message says where."""
+    """The switchover stopped; ``exit_code`` is ExitCode.SWITCHOVER_ROLLED_BACK, _INCOMPLETE or _UNDO_FAILED,
+    the message says where."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -73,67 +55,9 @@ class SwitchoverFailed(ApplianceError):
 
 
 class Refused(ApplianceError):
-    """A precondition does not hold; nothing was changed (exit 2)."""
+    """A precondition does not hold; nothing was changed."""
 
-    exit_code = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class Side:
-    """One cluster as the switchover sees it. Revisions are etcd revisions; 0 = none."""
-
-    cluster_id: int
-    mode: Mode
-    mode_revision: int
-    revision: int
-    position: int | None  # the position of the mirror INTO this cluster, as stored here
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """What to run (``steps``, in order) or why not (``refusal``); ``summary`` is printed first."""
-
-    steps: tuple[Step, ...]
-    summary: str
-    refusal: str = ""
-
-
-def plan(old: Side, new: Side, with_record: bool) -> Plan:
-    """Decide the steps from both clusters' state (pure; unit-tested as a table)."""
-    tail = (Step.REVERSE_MIRROR, Step.WRITE_RECORD) if with_record else (Step.REVERSE_MIRROR,)
-    if old.cluster_id == new.cluster_id:
-        return Plan((), "", f"--from and --to are the same cluster ({old.cluster_id:x})")
-    if old.mode is Mode.PASSIVE and new.mode is Mode.ACTIVE:
-        return Plan(tail, "already switched over (OLD passive, NEW active): checking the steps after it")
-    if old.mode is Mode.ACTIVE and new.mode is Mode.ACTIVE:
-        return Plan((), "", "both clusters are active: the mirrors are paused or copying over each other; "
-                    "decide which cluster holds the writes to keep and make the other passive with cluster-mode")
-    if old.mode is Mode.PASSIVE and new.mode is Mode.PASSIVE:
-        if new.position is not None and new.position >= old.mode_revision:
-            return Plan((Step.REVERSE_POSITION, Step.NEW_WRITABLE, *tail),
-                        "both clusters passive, NEW has every write of OLD: resuming at the reverse position")
-        return Plan((), "", f"both clusters are passive and NEW's mirror position ({new.position}) is behind "
-                    f"OLD's last write (revision {old.mode_revision}): start the mirror OLD→NEW, then run again")
-    if new.position is None:
-        return Plan((), "", "no mirror position in NEW: the mirror OLD→NEW has never run (start it first)")
-    return Plan((Step.OLD_READ_ONLY, Step.CATCH_UP, Step.REVERSE_POSITION, Step.NEW_WRITABLE, *tail),
-                f"OLD active, NEW passive, the mirror OLD→NEW at revision {new.position} of {old.revision}")
-
-
-DESCRIPTIONS = {
-    Step.OLD_READ_ONLY: "make OLD read-only (passive) for clients",
-    Step.CATCH_UP: "wait until the mirror OLD→NEW has applied OLD's last client write",
-    Step.REVERSE_POSITION: "store NEW's revision as the position of the mirror NEW→OLD (in OLD)",
-    Step.NEW_WRITABLE: "make NEW writable (active) for clients",
-    Step.REVERSE_MIRROR: "wait until the mirror NEW→OLD follows NEW",
-    Step.WRITE_RECORD: "point the write record at NEW",
-}
-
-REMEDIES = {
-    Step.REVERSE_MIRROR: "start the mirror NEW→OLD (etcd.py mirror --source NEW --dest OLD …); it resumes at the "
-                         "stored position",
-    Step.WRITE_RECORD: "run the switchover again once Route53 answers (it repeats only what is missing)",
-}
+    exit_code = ExitCode.CONFIG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,11 +74,6 @@ class SwitchoverSettings:
     reverse_timeout: float = 30.0
     timeout: float = 5.0
     write_record: Callable[[], str] | None = None  # repoints the write record; returns what it did
-
-
-def position_key(dest_prefix: bytes) -> bytes:
-    """Where a mirror into ``dest_prefix`` keeps its position (the mirror's default)."""
-    return b"/__replication/" + dest_prefix
 
 
 class Switchover:
@@ -181,7 +100,7 @@ class Switchover:
         for name, client, dest_prefix in (("OLD", self.old, self.s.old_prefix), ("NEW", self.new, self.s.new_prefix)):
             try:
                 cluster_id = client.member_list().cluster_id
-                mode, mode_revision = access.read_mode(client)
+                mode, mode_revision = read_mode(client)
                 found = client.range(position_key(dest_prefix))
             except EtcdUnavailable as exc:
                 raise Refused(f"{name} does not answer: {exc}") from None
@@ -197,7 +116,7 @@ class Switchover:
         (None if this run refused none).
 
         Raises:
-            Refused: a precondition failed (nothing changed). SwitchoverFailed: see the EXIT_* codes.
+            Refused: a precondition failed (nothing changed). SwitchoverFailed: see its ``exit_code``.
         """
         old, new = self.observe()
         decided = plan(old, new, self.s.write_record is not None)
@@ -217,14 +136,14 @@ class Switchover:
             try:
                 outcome = getattr(self, "_" + step.name.lower())()
                 _failpoint(step)
-            except (EtcdError, EtcdUnavailable, TimeoutError, FailpointError) as exc:
+            except (EtcdFailure, TimeoutError, FailpointError) as exc:
                 if step in UNDOABLE:
                     self._undo(step, exc)
                 remaining = [s for s in decided.steps if s not in self.done]
                 raise SwitchoverFailed(
                     f"step {step.value} failed ({exc}); NEW is active. Remaining: "
                     + "; ".join(f"{s.value}: {REMEDIES.get(s, DESCRIPTIONS[s])}" for s in remaining),
-                    EXIT_INCOMPLETE) from None
+                    ExitCode.SWITCHOVER_INCOMPLETE) from None
             if step not in self.done:
                 self.done.append(step)
             self.say(f"done: {step.value} ({outcome}; {time.monotonic() - started:.2f} s)")
@@ -236,8 +155,8 @@ class Switchover:
         """Set ``mode`` on one cluster and check its client role says so; returns the mode's revision.
         Called after its step is recorded in ``done``: a half-done change (roles changed, mode
         record not written) is undone too, and undoing it again is harmless."""
-        revision = access.apply_mode(client, mode, prefix)
-        if access.mode_of(client.role_permissions("client"), prefix) is not mode:
+        revision = apply_mode(client, mode, prefix)
+        if mode_of(client.role_permissions("client"), prefix) is not mode:
             raise EtcdError(f"{name}'s client role is not {mode.value} after the change")
         return revision
 
@@ -294,16 +213,16 @@ class Switchover:
         for step in reversed([s for s in self.done if s in UNDOABLE]):
             try:
                 if step is Step.NEW_WRITABLE:
-                    access.apply_mode(self.new, Mode.PASSIVE, self.s.new_prefix)
+                    apply_mode(self.new, Mode.PASSIVE, self.s.new_prefix)
                 elif step is Step.REVERSE_POSITION:
                     key = position_key(self.s.old_prefix)
                     guard = compare_value(key, self._reverse_written)
                     ops = [op_put(key, self._reverse_before)] if self._reverse_before is not None else [op_delete(key)]
                     self.old.txn([guard], ops)
                 elif step is Step.OLD_READ_ONLY:
-                    access.apply_mode(self.old, Mode.ACTIVE, self.s.old_prefix)
+                    apply_mode(self.old, Mode.ACTIVE, self.s.old_prefix)
                 self.say(f"undone: {step.value}")
-            except (EtcdError, EtcdUnavailable) as exc:
+            except EtcdFailure as exc:
                 problems.append(f"{step.value} ({exc})")
         self.done.clear()
         modes = self._modes()
@@ -311,16 +230,16 @@ class Switchover:
             raise SwitchoverFailed(f"step {failed.value} failed ({cause}) and undoing failed for "
                                    f"{', '.join(problems)}; now {modes}. Once both clusters answer, either "
                                    "make OLD active again (etcd.py cluster-mode --endpoints OLD … active) or "
-                                   "run the switchover again to finish it", EXIT_UNDO_FAILED)
+                                   "run the switchover again to finish it", ExitCode.SWITCHOVER_UNDO_FAILED)
         raise SwitchoverFailed(f"step {failed.value} failed ({cause}); every step was undone: {modes}",
-                               EXIT_ROLLED_BACK)
+                               ExitCode.SWITCHOVER_ROLLED_BACK)
 
     def _modes(self) -> str:
         states = []
         for name, client in (("OLD", self.old), ("NEW", self.new)):
             try:
-                states.append(f"{name} {access.read_mode(client)[0].value}")
-            except (EtcdError, EtcdUnavailable) as exc:
+                states.append(f"{name} {read_mode(client)[0].value}")
+            except EtcdFailure as exc:
                 states.append(f"{name} unknown ({exc})")
         return ", ".join(states)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from appliance.etcd.client import EtcdClient, prefix_end
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.model.keys import BOOKKEEPING, prefix_end
 from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
-from appliance.replication.mirror import BOOKKEEPING
 
 EXAMPLES = 10  # differences printed per kind
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from appliance.etcd.tls import TlsFiles
+from appliance.model.tls import TlsFiles
 
 VALID_FOR = datetime.timedelta(days=30)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 
-from appliance.cluster import access, locks
-from appliance.cluster.access import Mode
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
-from appliance.replication.mirror_lock import MIRROR_LOCK_KEY
-from appliance.replication.switchover import position_key
+from appliance.adapters.credentials import load_credentials
+from appliance.adapters.etcd import locks
+from appliance.adapters.etcd.auth import admin_client, read_mode
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdFailure
+from appliance.model.keys import MIRROR_LOCK_KEY, position_key
+from appliance.model.modes import Mode
+from appliance.replication.modes import set_mode
 from appliance.sim import aws, state, view
 
 
@@ -28,14 +31,14 @@ def set_modes(sim_state: dict, timeout: float = 5.0) -> dict[str, str]:
     """The first region's cluster active, every other passive (``cluster-mode``); region -> what was done.
 
     Raises:
-        EtcdError, EtcdUnavailable: a cluster refused or did not answer.
+        EtcdFailure: a cluster refused or did not answer.
     """
-    credentials = access.load_credentials(sim_state["credentials_file"])
+    credentials = load_credentials(sim_state["credentials_file"])
     prefix = sim_state["mirror_prefix"].encode()
     done = {}
     for n, region in enumerate(aws.stack_regions(sim_state)):
         mode = Mode.ACTIVE if n == 0 else Mode.PASSIVE
-        steps, _ = access.set_mode(endpoints(sim_state, region), credentials, mode, prefix, timeout,
+        steps, _ = set_mode(endpoints(sim_state, region), credentials, mode, prefix, timeout,
                                    state.tls_files(sim_state))
         done[region] = "; ".join(steps)
     return done
@@ -44,14 +47,14 @@ def set_modes(sim_state: dict, timeout: float = 5.0) -> dict[str, str]:
 def mirror_state(sim_state: dict, region: str, timeout: float = 1.0) -> dict:
     """One region's cluster as the mirror sees it: {"mode", "mirror_lock_holder", "position"} (None where
     etcd did not answer; position: the inbound mirror's, a source revision)."""
-    client = access.admin_client(endpoints(sim_state, region), access.load_credentials(sim_state["credentials_file"]),
+    client = admin_client(endpoints(sim_state, region), load_credentials(sim_state["credentials_file"]),
                                  timeout, state.tls_files(sim_state))
     try:
-        mode, _ = access.read_mode(client)
+        mode, _ = read_mode(client)
         found = client.get(position_key(sim_state["mirror_prefix"].encode()))
         return {"mode": mode.value, "mirror_lock_holder": locks.holder(client, MIRROR_LOCK_KEY),
                 "position": int(found[0]) if found else None}
-    except (EtcdError, EtcdUnavailable):
+    except EtcdFailure:
         return {"mode": None, "mirror_lock_holder": None, "position": None}
 
 
@@ -72,5 +75,5 @@ def wait_for_mirror(sim_state: dict, timeout: float) -> str | None:
 def client(sim_state: dict, region: str, user: str = "client", timeout: float = 3.0) -> EtcdClient:
     """A client of ``region``'s cluster as ``user`` (the credentials file's)."""
     return EtcdClient(endpoints(sim_state, region), timeout=timeout,
-                      credentials=access.load_credentials(sim_state["credentials_file"])[user],
+                      credentials=load_credentials(sim_state["credentials_file"])[user],
                       tls=state.tls_files(sim_state))

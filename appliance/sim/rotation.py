@@ -18,7 +18,7 @@ import time
 from typing import Callable
 
 from appliance.sim import aws, state, view
-from appliance.sim.commands import terminate
+from appliance.sim.instances import terminate
 
 POLL_INTERVAL = 0.5  # seconds
 

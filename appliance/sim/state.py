@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from appliance.etcd.tls import TlsFiles, scheme
+from appliance.model.tls import TlsFiles, scheme
 
 STATE_FILE = "sim.json"
 

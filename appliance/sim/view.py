@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.sim import aws, state
 
 CLIENT_PORT = 2379
@@ -60,7 +61,7 @@ def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: i
             members = client.member_list(url).members
             leader_id = client.status(url).leader_id or None
             break
-        except (EtcdError, EtcdUnavailable):
+        except EtcdFailure:
             continue
     by_name = {m.name: m for m in members if m.name}
     rows, problems = [], []

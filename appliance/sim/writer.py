@@ -12,7 +12,8 @@ import itertools
 import threading
 import time
 
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.sim import state
 
 CLIENT_PORT = 2379
@@ -69,7 +70,7 @@ class ContinuousWriter(threading.Thread):
             self.attempts += 1
             try:
                 revision = client.put(key, str(n))
-            except (EtcdError, EtcdUnavailable):
+            except EtcdFailure:
                 self._stop_event.wait(0.02)  # a learner, a leaving member, a dead one: try the next
                 continue
             if revision:

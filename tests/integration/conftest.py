@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.etcd.client import EtcdClient
+from appliance.adapters.etcd.client import EtcdClient
 from appliance.sim import aws, state
 from appliance.sim.aws import free_port
 from appliance.sim.supervisor import etcd_binary
@@ -156,7 +156,7 @@ class Sim:
 
     def peer_rules(self, region: str) -> dict[str, set[str]]:
         """The appliance's /32 rules in the region's group: direction -> CIDRs (ports 2378-2380)."""
-        from appliance.cluster.peer_access import RULE_DESCRIPTION
+        from appliance.model.security_groups import RULE_DESCRIPTION
 
         group_id = self.state["regions"][region]["security_group"]
         group = self.aws("ec2", region).describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]

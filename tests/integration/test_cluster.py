@@ -13,7 +13,8 @@ import time
 import pytest
 import requests
 
-from appliance.etcd.client import EtcdClient, EtcdUnavailable
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdUnavailable
 from appliance.sim.certificates import Authority
 from appliance.sim.supervisor import etcd_binary
 from tests.integration.conftest import REPO, Sim, etcd_pid, policy_actions, run_cli, wait_until

@@ -10,7 +10,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from appliance.aws.discovery import CLUSTER_TAG, Discovery
+from appliance.adapters.aws.discovery import Discovery
+from appliance.model.instances import CLUSTER_TAG
 from appliance.sim import aws
 from appliance.sim.aws_proxy import AwsProxy, write_faults
 

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from appliance.cluster.locks import LeaseLock, holder
-from appliance.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
+from appliance.adapters.etcd.locks import LeaseLock, holder
 from appliance.sim.aws import free_port
 from tests.integration.conftest import wait_until
 

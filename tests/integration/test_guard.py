@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from appliance.cluster.heartbeat import HEARTBEAT_KEY, Heartbeat
-from appliance.etcd.client import EtcdClient
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.agent.components.heartbeat import Heartbeat
 from appliance.guard.freshness import FreshnessCheck, StaleData
+from appliance.model.keys import HEARTBEAT_KEY
 from appliance.sim.aws import claim_subnet
 from appliance.sim.standalone import StandaloneEtcd
 from appliance.sim.supervisor import etcd_binary
@@ -131,8 +132,8 @@ def test_the_child_s_own_exit_code_passes_through_and_systemd_hears_the_watchdog
 # Run inside a host: the heartbeat as a linearizable read of the given member, or "none".
 READ_BEAT = """
 import sys
-from appliance.cluster.heartbeat import HEARTBEAT_KEY
-from appliance.etcd.client import EtcdClient
+from appliance.model.keys import HEARTBEAT_KEY
+from appliance.adapters.etcd.client import EtcdClient
 found = EtcdClient([sys.argv[1]], timeout=1).get(HEARTBEAT_KEY)
 print(found[0].decode() if found else "none")
 """
@@ -140,8 +141,8 @@ print(found[0].decode() if found else "none")
 # Run inside a host: the appliance's heartbeat writer on the given endpoints, until killed.
 WRITE_BEATS = """
 import sys, time
-from appliance.cluster.heartbeat import Heartbeat
-from appliance.etcd.client import EtcdClient
+from appliance.agent.components.heartbeat import Heartbeat
+from appliance.adapters.etcd.client import EtcdClient
 Heartbeat(EtcdClient(sys.argv[1].split(","), timeout=0.9), lambda: True).start()
 time.sleep(600)
 """

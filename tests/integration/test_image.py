@@ -24,7 +24,7 @@ import pytest
 import yaml
 from cfnlint.decode import decode_str
 
-from appliance import config
+from appliance.commands import settings as config
 from tests.integration.conftest import REPO
 
 DOCKERFILE = REPO / "Dockerfile"

@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from appliance.aws.metadata import MetadataClient
+from appliance.adapters.aws.metadata import MetadataClient
 from appliance.sim.metadata_server import InstanceMetadata, MetadataServer, write_lifecycle
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from appliance.etcd.client import EtcdClient, op_put, prefix_end
+from appliance.adapters.etcd.client import EtcdClient, op_put
+from appliance.model.keys import prefix_end
 from appliance.sim.standalone import StandalonePair
 from tests.integration.conftest import REPO, wait_until
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from appliance.cluster import records
-from appliance.cluster.heartbeat import HEARTBEAT_KEY
-from appliance.etcd.client import EtcdError, EtcdUnavailable, prefix_end
+from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
+from appliance.model.keys import HEARTBEAT_KEY, prefix_end
+from appliance.rules import records
 from appliance.sim import mirrored
 from tests.integration.conftest import Sim, run_cli, wait_until
 

@@ -16,10 +16,11 @@ import botocore.exceptions
 import pytest
 import requests
 
-from appliance.aws.dns import HostedZone, RecordPublisher
-from appliance.cluster import records
-from appliance.cluster.records import PublishedMember, RecordSet
-from appliance.errors import ConfigError
+from appliance.adapters.aws.route53 import HostedZone
+from appliance.agent.components.records import RecordPublisher
+from appliance.model.errors import ConfigError
+from appliance.model.records import PublishedMember, RecordSet
+from appliance.rules import records
 from appliance.sim import aws
 
 pytestmark = pytest.mark.timeout(120)
@@ -345,7 +346,7 @@ def test_a_failed_read_raises_and_the_next_sync_reads_again(zone, zone_id, admin
 
 
 def test_the_switchover_points_the_write_record_at_the_new_cluster(session, admin, zone_id):
-    from appliance.replication.switchover_command import write_record_repointer
+    from appliance.commands.switchover import write_record_repointer
 
     for name, target in (("a", "i-1.a.sim.internal."), ("b", "i-2.b.sim.internal.")):
         upsert(admin, zone_id, RecordSet(f"_etcd-client._tcp.{name}.sim.internal.", "SRV", 60,

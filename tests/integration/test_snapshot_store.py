@@ -8,11 +8,11 @@ import time
 
 import boto3
 import pytest
-
-from appliance.aws.snapshots import SnapshotStore, StoreError
 from appliance.cluster import backup, restore, retention
-from appliance.etcd import snapshot as snapshots
-from appliance.metrics import AgentMetrics
+
+from appliance.adapters.aws.s3 import SnapshotStore, StoreError
+from appliance.adapters.etcd import snapshot as snapshots
+from appliance.agent.metrics import AgentMetrics
 from appliance.sim import aws
 from appliance.sim.supervisor import etcd_binary
 

@@ -17,9 +17,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from appliance.cluster import access
-from appliance.etcd.client import Credentials, EtcdClient, EtcdError, EtcdUnavailable, prefix_end
+
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
+from appliance.model.keys import Credentials, prefix_end
 from appliance.sim.standalone import StandalonePair
 from tests.integration.conftest import REPO, run_cli, wait_until
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from appliance.cluster.locks import UPGRADE_KEY
+from appliance.model.keys import UPGRADE_KEY
 from appliance.sim.supervisor import etcd_binary
 from appliance.sim.writer import ContinuousWriter
 from tests.integration.conftest import REPO, wait_until
@@ -19,8 +19,8 @@ from tests.integration.conftest import REPO, wait_until
 # A holder of the upgrade lock that keeps its lease alive until killed, as an upgrading agent would.
 HOLDER = """
 import sys, time
-from appliance.cluster import locks
-from appliance.etcd.client import EtcdClient
+from appliance.adapters.etcd import locks
+from appliance.adapters.etcd.client import EtcdClient
 client = EtcdClient(sys.argv[1].split(","), timeout=2)
 assert locks.take(client, locks.UPGRADE_KEY, "i-0holder", 10) == "i-0holder"
 lease = client.get(locks.UPGRADE_KEY)[1]

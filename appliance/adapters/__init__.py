@@ -1,0 +1,1 @@
+"""Input and output with no policy: AWS, etcd, files, the status endpoint, logs. Imports only :mod:`appliance.model`."""

@@ -1,0 +1,1 @@
+"""The instance agent: a loop of observe (reads only) → decide (a pure rule) → act → components."""

@@ -1,0 +1,63 @@
+"""Flag helpers the commands share: client URLs, key prefixes, TLS files, credentials.
+
+Each raises :class:`~appliance.model.errors.ConfigError` naming the flag, so that a bad value is
+one line and exit 2 before anything is asked or changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from appliance.adapters.credentials import credentials_for
+from appliance.adapters.etcd.tls import files_from
+from appliance.model.errors import ConfigError
+from appliance.model.keys import Credentials
+from appliance.model.tls import FLAG_NAMES, TlsFiles
+
+
+def urls(text: str, flag: str) -> tuple[str, ...]:
+    """Comma-separated client URLs (``http://`` or ``https://``), without trailing slashes."""
+    found = tuple(u.strip().rstrip("/") for u in text.split(",") if u.strip())
+    if not found or not all(u.startswith(("http://", "https://")) for u in found):
+        raise ConfigError(f"{flag}: expected comma-separated client URLs such as http://10.0.1.4:2379 (got {text!r})")
+    return found
+
+
+def prefix(text: str, flag: str) -> bytes:
+    """A key prefix as bytes; "/" for every key."""
+    if not text:
+        raise ConfigError(f"{flag}: must not be empty (use / for every key)")
+    return text.encode()
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    """Add etcdctl's TLS flags (``--cacert``, ``--cert``, ``--key``) to ``parser``."""
+    parser.add_argument("--cacert", help="CA bundle (PEM) that verifies the members' certificates (with --cert, "
+                        "--key: speak HTTPS to the members)")
+    parser.add_argument("--cert", help="client certificate (PEM) presented to the members")
+    parser.add_argument("--key", help="the client certificate's private key (PEM)")
+
+
+def tls_from(args: argparse.Namespace) -> TlsFiles | None:
+    """:class:`TlsFiles` from the flags of :func:`add_tls_flags`, None if none is given; checked.
+
+    Raises:
+        ConfigError: only some are given, or a file is unreadable or wrong.
+    """
+    return files_from(args.cacert, args.cert, args.key, FLAG_NAMES)
+
+
+def user_credentials(path: str | None, user: str) -> Credentials | None:
+    """``user``'s credentials from the ``--credentials`` file at ``path``, None without it.
+
+    Raises:
+        ConfigError: the file is unreadable or lacks the user.
+    """
+    return credentials_for(path, user) if path else None
+
+
+def positive(value: float, flag: str) -> float:
+    """``value`` if it is a positive number of seconds. Raises ConfigError naming ``flag``."""
+    if not value > 0:
+        raise ConfigError(f"{flag} must be a positive number of seconds (got {value!r})")
+    return value

@@ -1,0 +1,151 @@
+"""``etcd.py mirror``: copy every change under a source prefix to a destination prefix, until stopped.
+
+Exit codes: 0 stopped by a signal (or before it took the lock); 1 a runtime failure; 2 bad
+flags; 3 the source compacted past the position; 4 ``--strict`` found a difference; 5 another
+mirror writes the position; 15 the mirror lock was lost (see :mod:`appliance.model.exit_codes`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from appliance.adapters import logs
+from appliance.adapters.etcd.client import EtcdClient
+from appliance.commands import flags
+from appliance.model.errors import ConfigError
+from appliance.model.exit_codes import ExitCode
+from appliance.model.keys import HEARTBEAT_KEY, MODE_KEY, position_key
+
+log = logging.getLogger("mirror")
+
+
+class _Interrupted(BaseException):
+    """SIGTERM or SIGINT: not an Exception, so that no retry loop swallows it."""
+
+
+def add_pair_flags(p: argparse.ArgumentParser) -> None:
+    """The flags ``mirror`` and ``verify`` share: both clusters, both prefixes, the position key."""
+    p.add_argument("--source", required=True, help="source (active) cluster's client URLs, comma-separated")
+    p.add_argument("--source-prefix", required=True, help="the prefix to mirror, e.g. /config/")
+    p.add_argument("--dest", required=True, help="destination (passive) cluster's client URLs")
+    p.add_argument("--dest-prefix", required=True, help="where the source prefix lands, e.g. /config/")
+    p.add_argument("--position-key", help="where the position is stored in the destination "
+                   "(default /__replication/<dest-prefix>)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    p.add_argument("--credentials", help="credentials file (see cluster-mode): authenticate as the user mirror")
+    flags.add_tls_flags(p)
+
+
+def position_key_of(args: argparse.Namespace) -> bytes:
+    """``--position-key``, or the default for ``--dest-prefix``."""
+    return args.position_key.encode() if args.position_key else position_key(args.dest_prefix.encode())
+
+
+def add_parser(sub) -> None:
+    """Add ``mirror`` to the top-level subparsers."""
+    mirror = sub.add_parser("mirror", help="copy every change under a source prefix to a destination prefix")
+    add_pair_flags(mirror)
+    mirror.add_argument("--max-txn-ops", type=int, default=128,
+                        help="operations per destination transaction; etcd's --max-txn-ops (default 128)")
+    mirror.add_argument("--strict", action="store_true",
+                        help="check that the destination held what the source held before each change; exit 4 if not")
+    mirror.add_argument("--no-leases", action="store_true", help="write keys without leases")
+    mirror.add_argument("--mode-key", default=MODE_KEY,
+                        help="source key holding its mode; mirroring pauses, once caught up, while it says "
+                             "passive (empty: always mirror)")
+    mirror.add_argument("--heartbeat-key", default=HEARTBEAT_KEY,
+                        help="source key holding the time (Unix seconds) the source side writes every second")
+    mirror.add_argument("--reload", action="store_true", help="copy again (diff and apply) before following changes")
+    mirror.add_argument("--auto-reload", action="store_true",
+                        help="copy again by itself when the source compacted past the position (else exit 3)")
+    mirror.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    mirror.add_argument("--metrics-address", default="127.0.0.1", help="address for --metrics-port")
+    mirror.add_argument("--lock-holder", help="take the mirror lock in the destination under this name (e.g. the "
+                        "instance id) and write only while holding it; a second mirror waits (see --lock-ttl)")
+    mirror.add_argument("--lock-ttl", type=int, default=5,
+                        help="seconds the mirror lock outlives a holder that stopped renewing it (default 5)")
+    mirror.add_argument("--idle-timeout", type=float, default=60.0,
+                        help="seconds without any watch message before reconnecting (default 60)")
+    mirror.set_defaults(handler=cmd_mirror)
+
+
+def settings_from(args: argparse.Namespace):
+    """Validated :class:`~appliance.replication.mirror.MirrorSettings` from parsed flags.
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    from appliance.replication.mirror import MirrorSettings
+
+    if not 2 <= args.max_txn_ops <= 100000:
+        raise ConfigError(f"--max-txn-ops: must be between 2 and 100000 (got {args.max_txn_ops})")
+    if args.timeout <= 0 or args.idle_timeout <= 0:
+        raise ConfigError("--timeout and --idle-timeout must be positive seconds")
+    source, dest = flags.urls(args.source, "--source"), flags.urls(args.dest, "--dest")
+    source_prefix = flags.prefix(args.source_prefix, "--source-prefix")
+    dest_prefix = flags.prefix(args.dest_prefix, "--dest-prefix")
+    if set(source) & set(dest) and (source_prefix.startswith(dest_prefix) or dest_prefix.startswith(source_prefix)):
+        raise ConfigError("--source-prefix and --dest-prefix overlap on the same cluster: the mirror would copy "
+                          "its own writes")
+    return MirrorSettings(source=source, source_prefix=source_prefix, dest=dest, dest_prefix=dest_prefix,
+                          position_key=position_key_of(args), max_txn_ops=args.max_txn_ops, strict=args.strict,
+                          leases=not args.no_leases, mode_key=args.mode_key.encode(), reload=args.reload,
+                          auto_reload=args.auto_reload, heartbeat_key=args.heartbeat_key.encode(),
+                          copy_heartbeat=not set(source) & set(dest),
+                          credentials=flags.user_credentials(args.credentials, "mirror"),
+                          tls=flags.tls_from(args), timeout=args.timeout, idle_timeout=args.idle_timeout)
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    """``etcd.py mirror``: runs until SIGTERM (exit 0); see the module's exit codes."""
+    from appliance.replication.metrics import MirrorMetrics
+    from appliance.replication.mirror import Mirror, MirrorStopped
+    from appliance.replication.mirror_lock import MirrorLock
+
+    settings = settings_from(args)
+    if not 2 <= args.lock_ttl <= 60:
+        raise ConfigError(f"--lock-ttl: must be whole seconds between 2 and 60 (got {args.lock_ttl})")
+    logs.setup()
+    try:
+        metrics = MirrorMetrics(args.metrics_port, args.metrics_address) if args.metrics_port else None
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port: cannot serve on {args.metrics_address}:{args.metrics_port}: {exc}") \
+            from None
+    mirror = Mirror(settings, metrics)
+
+    def interrupt(*_):
+        # Raising here ends a blocking watch read at once; the destination holds the truth
+        # (position and writes commit together), so stopping at any point loses nothing.
+        mirror.stop()
+        raise _Interrupted()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, interrupt)
+    lock = None
+    if args.lock_holder:
+        lock = MirrorLock(EtcdClient(settings.dest, timeout=settings.timeout, credentials=settings.credentials,
+                                     tls=settings.tls),
+                          args.lock_holder, args.lock_ttl, on_lost=lambda _: mirror.stop())
+    try:
+        if lock is not None:
+            if not lock.acquire(mirror.stop_requested):
+                return ExitCode.OK
+            mirror.fences, mirror.fences_hold = [lock.fence()], lock.still_ours
+        log.info("mirroring %s %r -> %s %r (position %s)", ",".join(settings.source),
+                 settings.source_prefix.decode(), ",".join(settings.dest), settings.dest_prefix.decode(),
+                 settings.position_key.decode())
+        mirror.run()
+        if lock is not None and lock.lost:
+            raise MirrorStopped(f"stopped: {lock.lost}", ExitCode.MIRROR_LOCK_LOST)
+        return ExitCode.OK
+    except _Interrupted:
+        log.info("stopped by signal at position %s", mirror.position)
+        return ExitCode.OK
+    except MirrorStopped as exc:
+        log.error("%s", exc)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()

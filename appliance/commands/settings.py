@@ -1,0 +1,339 @@
+"""Agent settings from command-line flags and the environment, validated once.
+
+Each setting has an environment variable (e.g. ``GRACE_PERIOD``) and a flag
+(``--grace-period``); a flag wins over the variable. A bad value raises
+:class:`ConfigError` naming the variable or flag, before anything is started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+from typing import Any, Callable, Mapping
+
+from appliance.adapters.credentials import credentials_for
+from appliance.adapters.etcd.tls import files_from
+from appliance.model.errors import ConfigError
+from appliance.model.keys import APPLIANCE_PREFIX, REPLICATION_PREFIX
+from appliance.model.settings import AgentSettings
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be zero or a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port between 1 and 65535")
+    return value
+
+
+def _ttl(text: str) -> int:
+    value = int(text)
+    if not 5 <= value <= 3600:
+        raise ValueError("must be whole seconds between 5 and 3600")
+    return value
+
+
+def _absolute_path(text: str) -> str:
+    if not os.path.isabs(text):
+        raise ValueError("must be an absolute path")
+    return text
+
+
+def _executable(text: str) -> str:
+    found = shutil.which(text)
+    if found is None:
+        raise ValueError("is not an executable file (nor a command on PATH)")
+    return found
+
+
+def _cluster_name(text: str) -> str:
+    if not text or len(text) > 63 or not all(c.isalnum() or c in "-_." for c in text):
+        raise ValueError("must be 1-63 letters, digits, '-', '_' or '.'")
+    return text
+
+
+def _hosted_zone(text: str) -> str | None:
+    if text == "":
+        return None
+    name = text.lower()
+    name = name[:-1] if name.endswith(".") else name
+    labels = name.split(".")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+    if len(name) > 253 or not all(
+            0 < len(label) <= 63 and set(label) <= allowed and not label.startswith("-") and not label.endswith("-")
+            for label in labels):
+        raise ValueError("must be a DNS zone name such as example.org.")
+    return name + "."
+
+
+def _dns_service_name(text: str) -> str | None:
+    if text == "":
+        return None
+    name = text.lower().rstrip(".")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    if len(name) > 200 or not all(0 < len(label) <= 63 and set(label) <= allowed and label[0] != "-"
+                                  and label[-1] != "-" for label in name.split(".")):
+        raise ValueError("must be a DNS name relative to HOSTED_ZONE, such as etcd")
+    return name
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # e.g. eu-central-1, us-gov-west-1
+
+
+def _regions(text: str) -> tuple[str, ...]:
+    regions = tuple(r.strip() for r in text.split(",") if r.strip())
+    if not all(_REGION.match(r) for r in regions) or len(set(regions)) != len(regions):
+        raise ValueError("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1")
+    return regions
+
+
+def parse_mirror_prefix(text: str) -> str | None:
+    """A ``MIRROR_PREFIX`` (None for ""). Raises ValueError saying what a prefix must be."""
+    if text == "":
+        return None
+    if not text.startswith("/") or text.encode().startswith((APPLIANCE_PREFIX, REPLICATION_PREFIX)) or text == "/":
+        raise ValueError("must be a key prefix such as /config/, not / and not inside /__appliance/ or "
+                         "/__replication/ (the clusters' own keys)")
+    return text
+
+
+def _advertise(text: str) -> str:
+    if text not in ("private", "public"):
+        raise ValueError("must be private or public")
+    return text
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules (general purpose)
+
+
+def _bucket(text: str) -> str | None:
+    if text == "":
+        return None
+    if not _BUCKET.match(text) or ".." in text:
+        raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')")
+    return text
+
+
+def _key_prefix(text: str) -> str:
+    if text.startswith("/") or (text and not text.endswith("/")):
+        raise ValueError("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/")
+    return text
+
+
+def _whole_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """A parser of whole numbers of ``what`` from ``minimum`` up."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise ValueError(f"must be a whole number of {what}, {minimum} or more")
+        return value
+    return parse
+
+
+def _recovery(text: str) -> str:
+    if text not in ("auto", "manual"):
+        raise ValueError("must be auto or manual")
+    return text
+
+
+def _dns_ttl(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 86400:
+        raise ValueError("must be whole seconds between 1 and 86400")
+    return value
+
+
+def _credentials_file(text: str) -> str | None:
+    if text == "":
+        return None
+    try:
+        credentials_for(text, "appliance")
+    except ConfigError as exc:
+        raise ValueError(str(exc).split(": ", 1)[-1]) from None
+    return text
+
+
+def _pem_path(text: str) -> str | None:
+    if text == "":
+        return None
+    return _absolute_path(text)
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _log_format(text: str) -> str:
+    fmt = text.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return fmt
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    field: str
+    env: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+_SPECS = (
+    _Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", _absolute_path,
+          "etcd data directory"),
+    _Spec("etcd_binary", "ETCD_BINARY", "etcd", _executable, "etcd executable"),
+    _Spec("cluster_name", "CLUSTER_NAME", "etcd", _cluster_name,
+          "cluster name (the stack's name); the etcd initial cluster token"),
+    _Spec("status_port", "STATUS_PORT", "2378", _port, "agent status endpoint port"),
+    _Spec("client_port", "CLIENT_PORT", "2379", _port, "etcd client port"),
+    _Spec("peer_port", "PEER_PORT", "2380", _port, "etcd peer port"),
+    _Spec("metrics_port", "METRICS_PORT", "2381", _port, "etcd metrics port"),
+    _Spec("grace_period", "GRACE_PERIOD", "300", _non_negative_float,
+          "seconds a member's instance must be gone before the leader removes it"),
+    _Spec("loop_interval", "LOOP_INTERVAL", "5", _positive_float,
+          "seconds between agent cycles once the member serves"),
+    _Spec("listing_interval", "LISTING_INTERVAL", "30", _positive_float,
+          "seconds between AWS listings while the cluster is calm"),
+    _Spec("request_timeout", "REQUEST_TIMEOUT", "3", _positive_float,
+          "timeout in seconds of every etcd, AWS and metadata call"),
+    _Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
+          "TTL in seconds of the leader's housekeeping lease"),
+    _Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
+    _Spec("log_format", "LOG_FORMAT", "text", _log_format,
+          "log lines as text or json (one JSON object a line: ts, level, logger, message, exception)"),
+    _Spec("hosted_zone", "HOSTED_ZONE", "", _hosted_zone,
+          "Route53 hosted zone (name) for the discovery records; empty: publish none"),
+    _Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),
+    _Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", _ttl,
+          "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
+    _Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", _credentials_file,
+          "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
+          "authentication"),
+    _Spec("dns_service_name", "DNS_SERVICE_NAME", "", _dns_service_name,
+          "name S the regional clusters of one service share: the leader publishes its region's "
+          "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
+    _Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
+          "regions whose groups of this stack form one cluster (this instance's own among them); "
+          "empty: this region only"),
+    _Spec("mirror_prefix", "MIRROR_PREFIX", "", parse_mirror_prefix,
+          "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
+          "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
+    _Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,
+          "the address members advertise and peers, clients and records use: private (the VPCs route to each "
+          "other) or public (the instance's public IPv4, for regions reached over the internet)"),
+    _Spec("snapshot_bucket", "SNAPSHOT_BUCKET", "", _bucket,
+          "S3 bucket for the leader's snapshots and the cluster's marker (never created or deleted by the "
+          "appliance); empty: no snapshots, and a cluster that loses every member starts empty"),
+    _Spec("snapshot_prefix", "SNAPSHOT_PREFIX", "", _key_prefix,
+          "key prefix in SNAPSHOT_BUCKET; objects go under <prefix><CLUSTER_NAME>/"),
+    _Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", _positive_float,
+          "seconds between the leader's snapshots (one is also taken before every member removal)"),
+    _Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _whole_at_least(1, "snapshots"),
+          "the newest snapshots kept whatever their age"),
+    _Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _whole_at_least(0, "days"),
+          "beyond SNAPSHOT_KEEP, one snapshot a day is kept for this many days"),
+    _Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", _recovery,
+          "after a quorum loss: auto (the survivor with the highest revision restarts as a one-member cluster) "
+          "or manual (the agents wait for `etcd.py restore`)"),
+    _Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", _non_negative_float,
+          "seconds quorum must stay lost, with every instance's agent answering, before recovery"),
+    _Spec("client_ca_file", "CLIENT_CA_FILE", "", _pem_path,
+          "CA bundle (PEM) that signs the members' and clients' certificates; with CLIENT_CERT_FILE and "
+          "CLIENT_KEY_FILE: HTTPS on the client port, client certificates required; empty: plain HTTP"),
+    _Spec("client_cert_file", "CLIENT_CERT_FILE", "", _pem_path,
+          "this instance's certificate (PEM) for the client port and as the agent's client certificate "
+          "(serverAuth and clientAuth, the instance's addresses as IP SANs)"),
+    _Spec("client_key_file", "CLIENT_KEY_FILE", "", _pem_path, "CLIENT_CERT_FILE's private key (PEM)"),
+    _Spec("peer_ca_file", "PEER_CA_FILE", "", _pem_path,
+          "CA bundle (PEM) for TLS between members; empty: the CLIENT_* files serve peers too"),
+    _Spec("peer_cert_file", "PEER_CERT_FILE", "", _pem_path, "this instance's peer certificate (PEM)"),
+    _Spec("peer_key_file", "PEER_KEY_FILE", "", _pem_path, "PEER_CERT_FILE's private key (PEM)"),
+)
+
+
+def add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per agent setting to ``parser`` (default: unset, so env applies)."""
+    for spec in _SPECS:
+        parser.add_argument(spec.flag, dest=spec.field, default=None,
+                            help=f"{spec.help} (env {spec.env}, default {spec.default})")
+
+
+def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> AgentSettings:
+    """Build :class:`AgentSettings` from parsed flags (field -> str|None) and an environment.
+
+    Raises:
+        ConfigError: a value does not parse or validate; the message names the flag
+            or environment variable it came from, and the offending value.
+    """
+    values: dict[str, Any] = {}
+    for spec in _SPECS:
+        flag_value = flags.get(spec.field)
+        if flag_value is not None:
+            source, raw = spec.flag, str(flag_value)
+        elif environ.get(spec.env, "") != "":
+            source, raw = spec.env, environ[spec.env]
+        else:
+            source, raw = f"{spec.env} (default)", spec.default
+        try:
+            values[spec.field] = spec.parse(raw)
+        except ValueError as exc:
+            message = str(exc) if "must" in str(exc) or "is not" in str(exc) else "is malformed"
+            raise ConfigError(f"{source}: {message} (got {raw!r})") from None
+    ports = [values[f] for f in ("status_port", "client_port", "peer_port", "metrics_port")]
+    if len(set(ports)) != len(ports):
+        raise ConfigError(f"STATUS_PORT, CLIENT_PORT, PEER_PORT, METRICS_PORT must differ (got {ports})")
+    service = values["dns_service_name"]
+    if service is not None and values["hosted_zone"] is None:
+        raise ConfigError("DNS_SERVICE_NAME needs HOSTED_ZONE (the zone its read record goes in)")
+    if service is not None and service == values["cluster_name"].lower():
+        # Route53 refuses a latency record and a simple record of the same name and type.
+        raise ConfigError(f"DNS_SERVICE_NAME must differ from CLUSTER_NAME (both {service!r}): the read record "
+                          "would collide with the cluster's own _etcd-client record")
+    client_tls = files_from(values["client_ca_file"], values["client_cert_file"], values["client_key_file"],
+                                ("CLIENT_CA_FILE", "CLIENT_CERT_FILE", "CLIENT_KEY_FILE"))
+    peer_tls = files_from(values["peer_ca_file"], values["peer_cert_file"], values["peer_key_file"],
+                              ("PEER_CA_FILE", "PEER_CERT_FILE", "PEER_KEY_FILE"))
+    if peer_tls is not None and client_tls is None:
+        # The agent reaches members on their client port; TLS between members only would still send
+        # the credentials and the keys in clear on the client port.
+        raise ConfigError("PEER_*_FILE needs CLIENT_CA_FILE, CLIENT_CERT_FILE and CLIENT_KEY_FILE (TLS between "
+                          "members only would leave the client port in clear)")
+    if values["advertise_address"] == "public" and len(values["active_regions"]) < 2:
+        # Within one region the private addresses route; public ones would only add NAT and rules.
+        raise ConfigError("ADVERTISE_ADDRESS=public needs ACTIVE_REGIONS with two regions or more (a cluster "
+                          "across regions whose VPCs do not route to each other)")
+    if values["mirror_prefix"] is not None:
+        needs = [name for name, field in (("HOSTED_ZONE", "hosted_zone"), ("DNS_SERVICE_NAME", "dns_service_name"),
+                                          ("ETCD_CREDENTIALS_FILE", "credentials_file")) if values[field] is None]
+        if needs:
+            # The source is found through the read records; the modes need authentication.
+            raise ConfigError(f"MIRROR_PREFIX needs {', '.join(needs)} (the other region's cluster is found by "
+                              "its read record, and the modes need the users)")
+        if values["active_regions"]:
+            raise ConfigError("MIRROR_PREFIX and ACTIVE_REGIONS exclude each other: a cluster across regions "
+                              "is one cluster, regional clusters are linked by the mirror")
+    return AgentSettings(**values)

@@ -1,0 +1,95 @@
+"""Where ``status``, ``backup``, ``snapshots`` and ``restore`` work: a cluster's members, its snapshots, an instance.
+
+On an instance, the agent's own settings say it (``SNAPSHOT_BUCKET``, ``SNAPSHOT_PREFIX``,
+``CLUSTER_NAME``, ``DATA_DIR``, ``ETCD_BINARY``, ``ETCD_CREDENTIALS_FILE``, ``CLIENT_*_FILE``), so the
+commands need no flags beyond ``--endpoints``. With ``--sim`` a simulator's state says it instead:
+the simulator is not imported here (an image need not carry it); :mod:`appliance.cli` hands its
+resolver in as the parsed arguments' ``sim_target``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from typing import Callable
+
+from appliance.commands import flags
+from appliance.model.errors import ConfigError
+from appliance.model.tls import TlsFiles
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a command works: the cluster's snapshots, its members, and (for restore) one instance."""
+
+    bucket: str | None
+    prefix: str
+    cluster: str
+    endpoints: tuple[str, ...]
+    etcd_binary: str
+    credentials_file: str | None
+    data_dir: str = ""
+    instance_id: str = ""
+    tls: TlsFiles | None = None  # the CA and client certificate where the members speak HTTPS
+
+
+SimTarget = Callable[[argparse.Namespace], Target]
+"""The simulator's resolver: the parsed arguments (``--state-dir``, ``--region``, ``--instance``) -> a
+:class:`Target`; it points the AWS SDK at the simulator's AWS as a side effect. Raises ConfigError."""
+
+
+def add_sim_flags(p: argparse.ArgumentParser, exclusive=None) -> None:
+    """``--sim``, ``--state-dir`` and ``--region``: work on a simulator's cluster. ``exclusive``: a
+    mutually exclusive group of ``p`` that ``--sim`` joins (``status``: --endpoints or --sim)."""
+    (exclusive or p).add_argument("--sim", action="store_true", help="the simulator's cluster (see --state-dir)")
+    p.add_argument("--state-dir", default=".sim", help="with --sim: the simulator's state directory")
+    p.add_argument("--region", help="with --sim: the region's cluster (a mirrored simulator runs one per region; "
+                   "default its first region)")
+
+
+def sim(args: argparse.Namespace) -> Target:
+    """The simulator's target for ``args``.
+
+    Raises:
+        ConfigError: no simulator is part of this installation, or it refused ``args``.
+    """
+    resolver: SimTarget | None = getattr(args, "sim_target", None)
+    if resolver is None:
+        raise ConfigError("--sim: this installation has no simulator (appliance/sim)")
+    return resolver(args)
+
+
+def from_environment(args: argparse.Namespace) -> Target:
+    """The target an instance's own settings give (``--endpoints`` for the members).
+
+    Raises:
+        ConfigError: a setting or ``--endpoints`` is malformed.
+    """
+    from appliance.commands.settings import load_agent_settings
+
+    settings = load_agent_settings({}, os.environ)
+    endpoints = flags.urls(args.endpoints, "--endpoints") if getattr(args, "endpoints", None) else ()
+    return Target(settings.snapshot_bucket, settings.snapshot_prefix, settings.cluster_name, tuple(endpoints),
+                  settings.etcd_binary, settings.credentials_file, settings.data_dir, tls=settings.client_tls)
+
+
+def resolve(args: argparse.Namespace) -> Target:
+    """The simulator's target with ``--sim``, else the instance's; ``--bucket`` replaces the bucket."""
+    target = sim(args) if args.sim else from_environment(args)
+    if getattr(args, "bucket", None):
+        target = dataclasses.replace(target, bucket=args.bucket)
+    return target
+
+
+def store(target: Target):
+    """The target's :class:`~appliance.adapters.aws.s3.SnapshotStore`.
+
+    Raises:
+        ConfigError: no bucket is set.
+    """
+    from appliance.adapters.aws.s3 import SnapshotStore
+
+    if not target.bucket:
+        raise ConfigError("no snapshot bucket: set SNAPSHOT_BUCKET (or --bucket)")
+    return SnapshotStore(target.bucket, target.prefix, target.cluster, os.environ.get("AWS_DEFAULT_REGION"))

