@@ -35,10 +35,12 @@ COMMANDS = (run, mirror, verify, cluster_mode, switchover, guard, status, backup
 
 
 def _simulator():
-    """The simulator's command module, None where it is not installed."""
+    """The simulator's command module, None where it is not installed (the image leaves it out)."""
     try:
         from appliance.sim import command
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "appliance.sim":
+            raise  # the simulator is there but broken: say so, do not hide it
         return None
     return command
 

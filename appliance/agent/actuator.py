@@ -16,10 +16,10 @@ from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.process import EtcdProcess, EtcdUrls, etcd_command
 from appliance.adapters.etcd.restore_requests import finish
 from appliance.agent.components.quorum import QuorumTimer
+from appliance.agent.components.reasons import ReasonLog
 from appliance.agent.components.recovery import Recovery
 from appliance.agent.components.tokens import TokenCheck
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
-from appliance.agent.reasons import ReasonLog
 from appliance.agent.status import StatusDocument
 from appliance.model.decisions import Action, Decision
 from appliance.model.keys import UPGRADE_KEY

@@ -28,10 +28,10 @@ from appliance.agent.components.housekeeping import Housekeeping
 from appliance.agent.components.inbound_mirror import InboundMirror
 from appliance.agent.components.listing import BUSY_LISTING_INTERVAL, ListingCadence
 from appliance.agent.components.peer_access import PeerAccess
+from appliance.agent.components.reasons import ReasonLog
 from appliance.agent.components.records import Records
 from appliance.agent.components.tokens import TokenCheck
 from appliance.agent.observer import Observer
-from appliance.agent.reasons import ReasonLog
 from appliance.agent.status import StatusDocument
 from appliance.model.decisions import Action, Decision
 from appliance.model.observation import Observation

@@ -25,6 +25,7 @@ from appliance.adapters.etcd.data_dir import read_local_data
 from appliance.adapters.etcd.process import EtcdProcess, EtcdUrls, local_address
 from appliance.adapters.etcd.restore_requests import spool_dir
 from appliance.adapters.etcd.tls import server_context
+from appliance.adapters.metrics import AgentMetrics
 from appliance.adapters.mirror_process import MirrorChild
 from appliance.adapters.status_endpoint import StatusServer
 from appliance.agent.actuator import Actuator, EtcdStarter
@@ -40,7 +41,6 @@ from appliance.agent.components.recovery import Recovery
 from appliance.agent.components.tokens import TokenCheck
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
 from appliance.agent.loop import Agent, Components
-from appliance.agent.metrics import AgentMetrics
 from appliance.agent.observer import PROBE_TIMEOUT, Observer
 from appliance.agent.status import StatusDocument
 from appliance.model.errors import ConfigError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from appliance.agent.metrics import AgentMetrics
+from appliance.adapters.metrics import AgentMetrics
 from appliance.model.decisions import Action, Decision
 from appliance.model.observation import Observation
 

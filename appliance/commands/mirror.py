@@ -72,12 +72,12 @@ def add_parser(sub) -> None:
 
 
 def settings_from(args: argparse.Namespace):
-    """Validated :class:`~appliance.replication.mirror.MirrorSettings` from parsed flags.
+    """Validated :class:`~appliance.replication.mirror_settings.MirrorSettings` from parsed flags.
 
     Raises:
         ConfigError: naming the flag.
     """
-    from appliance.replication.mirror import MirrorSettings
+    from appliance.replication.mirror_settings import MirrorSettings
 
     if not 2 <= args.max_txn_ops <= 100000:
         raise ConfigError(f"--max-txn-ops: must be between 2 and 100000 (got {args.max_txn_ops})")
@@ -101,8 +101,9 @@ def settings_from(args: argparse.Namespace):
 def cmd_mirror(args: argparse.Namespace) -> int:
     """``etcd.py mirror``: runs until SIGTERM (exit 0); see the module's exit codes."""
     from appliance.replication.metrics import MirrorMetrics
-    from appliance.replication.mirror import Mirror, MirrorStopped
+    from appliance.replication.mirror import Mirror
     from appliance.replication.mirror_lock import MirrorLock
+    from appliance.replication.mirror_settings import MirrorStopped
 
     settings = settings_from(args)
     if not 2 <= args.lock_ttl <= 60:

@@ -190,7 +190,10 @@ def _log_format(text: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Spec:
+class Spec:
+    """One agent setting: its :class:`AgentSettings` field, environment variable, default (as text), parser
+    (text -> value, ValueError saying what is allowed) and help line. Its flag is the field with dashes."""
+
     field: str
     env: str
     default: str
@@ -202,82 +205,83 @@ class _Spec:
         return "--" + self.field.replace("_", "-")
 
 
-_SPECS = (
-    _Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", _absolute_path,
+# Every setting of the agent; docs/reference.md's settings table names each (a test checks it).
+SPECS = (
+    Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", _absolute_path,
           "etcd data directory"),
-    _Spec("etcd_binary", "ETCD_BINARY", "etcd", _executable, "etcd executable"),
-    _Spec("cluster_name", "CLUSTER_NAME", "etcd", _cluster_name,
+    Spec("etcd_binary", "ETCD_BINARY", "etcd", _executable, "etcd executable"),
+    Spec("cluster_name", "CLUSTER_NAME", "etcd", _cluster_name,
           "cluster name (the stack's name); the etcd initial cluster token"),
-    _Spec("status_port", "STATUS_PORT", "2378", _port, "agent status endpoint port"),
-    _Spec("client_port", "CLIENT_PORT", "2379", _port, "etcd client port"),
-    _Spec("peer_port", "PEER_PORT", "2380", _port, "etcd peer port"),
-    _Spec("metrics_port", "METRICS_PORT", "2381", _port, "etcd metrics port"),
-    _Spec("grace_period", "GRACE_PERIOD", "300", _non_negative_float,
+    Spec("status_port", "STATUS_PORT", "2378", _port, "agent status endpoint port"),
+    Spec("client_port", "CLIENT_PORT", "2379", _port, "etcd client port"),
+    Spec("peer_port", "PEER_PORT", "2380", _port, "etcd peer port"),
+    Spec("metrics_port", "METRICS_PORT", "2381", _port, "etcd metrics port"),
+    Spec("grace_period", "GRACE_PERIOD", "300", _non_negative_float,
           "seconds a member's instance must be gone before the leader removes it"),
-    _Spec("loop_interval", "LOOP_INTERVAL", "5", _positive_float,
+    Spec("loop_interval", "LOOP_INTERVAL", "5", _positive_float,
           "seconds between agent cycles once the member serves"),
-    _Spec("listing_interval", "LISTING_INTERVAL", "30", _positive_float,
+    Spec("listing_interval", "LISTING_INTERVAL", "30", _positive_float,
           "seconds between AWS listings while the cluster is calm"),
-    _Spec("request_timeout", "REQUEST_TIMEOUT", "3", _positive_float,
+    Spec("request_timeout", "REQUEST_TIMEOUT", "3", _positive_float,
           "timeout in seconds of every etcd, AWS and metadata call"),
-    _Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
+    Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
           "TTL in seconds of the leader's housekeeping lease"),
-    _Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
-    _Spec("log_format", "LOG_FORMAT", "text", _log_format,
+    Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
+    Spec("log_format", "LOG_FORMAT", "text", _log_format,
           "log lines as text or json (one JSON object a line: ts, level, logger, message, exception)"),
-    _Spec("hosted_zone", "HOSTED_ZONE", "", _hosted_zone,
+    Spec("hosted_zone", "HOSTED_ZONE", "", _hosted_zone,
           "Route53 hosted zone (name) for the discovery records; empty: publish none"),
-    _Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),
-    _Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", _ttl,
+    Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),
+    Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", _ttl,
           "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
-    _Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", _credentials_file,
+    Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", _credentials_file,
           "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
           "authentication"),
-    _Spec("dns_service_name", "DNS_SERVICE_NAME", "", _dns_service_name,
+    Spec("dns_service_name", "DNS_SERVICE_NAME", "", _dns_service_name,
           "name S the regional clusters of one service share: the leader publishes its region's "
           "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
-    _Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
+    Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
           "regions whose groups of this stack form one cluster (this instance's own among them); "
           "empty: this region only"),
-    _Spec("mirror_prefix", "MIRROR_PREFIX", "", parse_mirror_prefix,
+    Spec("mirror_prefix", "MIRROR_PREFIX", "", parse_mirror_prefix,
           "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
           "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
-    _Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,
+    Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,
           "the address members advertise and peers, clients and records use: private (the VPCs route to each "
           "other) or public (the instance's public IPv4, for regions reached over the internet)"),
-    _Spec("snapshot_bucket", "SNAPSHOT_BUCKET", "", _bucket,
+    Spec("snapshot_bucket", "SNAPSHOT_BUCKET", "", _bucket,
           "S3 bucket for the leader's snapshots and the cluster's marker (never created or deleted by the "
           "appliance); empty: no snapshots, and a cluster that loses every member starts empty"),
-    _Spec("snapshot_prefix", "SNAPSHOT_PREFIX", "", _key_prefix,
+    Spec("snapshot_prefix", "SNAPSHOT_PREFIX", "", _key_prefix,
           "key prefix in SNAPSHOT_BUCKET; objects go under <prefix><CLUSTER_NAME>/"),
-    _Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", _positive_float,
+    Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", _positive_float,
           "seconds between the leader's snapshots (one is also taken before every member removal)"),
-    _Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _whole_at_least(1, "snapshots"),
+    Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _whole_at_least(1, "snapshots"),
           "the newest snapshots kept whatever their age"),
-    _Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _whole_at_least(0, "days"),
+    Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _whole_at_least(0, "days"),
           "beyond SNAPSHOT_KEEP, one snapshot a day is kept for this many days"),
-    _Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", _recovery,
+    Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", _recovery,
           "after a quorum loss: auto (the survivor with the highest revision restarts as a one-member cluster) "
           "or manual (the agents wait for `etcd.py restore`)"),
-    _Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", _non_negative_float,
+    Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", _non_negative_float,
           "seconds quorum must stay lost, with every instance's agent answering, before recovery"),
-    _Spec("client_ca_file", "CLIENT_CA_FILE", "", _pem_path,
+    Spec("client_ca_file", "CLIENT_CA_FILE", "", _pem_path,
           "CA bundle (PEM) that signs the members' and clients' certificates; with CLIENT_CERT_FILE and "
           "CLIENT_KEY_FILE: HTTPS on the client port, client certificates required; empty: plain HTTP"),
-    _Spec("client_cert_file", "CLIENT_CERT_FILE", "", _pem_path,
+    Spec("client_cert_file", "CLIENT_CERT_FILE", "", _pem_path,
           "this instance's certificate (PEM) for the client port and as the agent's client certificate "
           "(serverAuth and clientAuth, the instance's addresses as IP SANs)"),
-    _Spec("client_key_file", "CLIENT_KEY_FILE", "", _pem_path, "CLIENT_CERT_FILE's private key (PEM)"),
-    _Spec("peer_ca_file", "PEER_CA_FILE", "", _pem_path,
+    Spec("client_key_file", "CLIENT_KEY_FILE", "", _pem_path, "CLIENT_CERT_FILE's private key (PEM)"),
+    Spec("peer_ca_file", "PEER_CA_FILE", "", _pem_path,
           "CA bundle (PEM) for TLS between members; empty: the CLIENT_* files serve peers too"),
-    _Spec("peer_cert_file", "PEER_CERT_FILE", "", _pem_path, "this instance's peer certificate (PEM)"),
-    _Spec("peer_key_file", "PEER_KEY_FILE", "", _pem_path, "PEER_CERT_FILE's private key (PEM)"),
+    Spec("peer_cert_file", "PEER_CERT_FILE", "", _pem_path, "this instance's peer certificate (PEM)"),
+    Spec("peer_key_file", "PEER_KEY_FILE", "", _pem_path, "PEER_CERT_FILE's private key (PEM)"),
 )
 
 
 def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     """Add one flag per agent setting to ``parser`` (default: unset, so env applies)."""
-    for spec in _SPECS:
+    for spec in SPECS:
         parser.add_argument(spec.flag, dest=spec.field, default=None,
                             help=f"{spec.help} (env {spec.env}, default {spec.default})")
 
@@ -290,7 +294,7 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
             or environment variable it came from, and the offending value.
     """
     values: dict[str, Any] = {}
-    for spec in _SPECS:
+    for spec in SPECS:
         flag_value = flags.get(spec.field)
         if flag_value is not None:
             source, raw = spec.flag, str(flag_value)

@@ -28,16 +28,15 @@ import tenacity
 from appliance.adapters.etcd.client import EtcdClient, compare_absent, compare_value, op_delete, op_put
 from appliance.adapters.etcd.errors import EtcdError, EtcdFailure, EtcdUnavailable
 from appliance.adapters.etcd.watch import WatchStream
-from appliance.model.errors import ApplianceError
 from appliance.model.exit_codes import ExitCode
-from appliance.model.keys import BOOKKEEPING, HEARTBEAT_KEY, MODE_KEY, Credentials, KeyValue, prefix_end
+from appliance.model.keys import BOOKKEEPING, KeyValue, prefix_end
 from appliance.model.modes import Mode
-from appliance.model.tls import TlsFiles
 from appliance.model.watch import Event, WatchResponse
 from appliance.replication.heartbeat_watch import HeartbeatWatch
-from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
+from appliance.replication.keyspace import iter_prefix, merge
 from appliance.replication.leases import LeaseMap
 from appliance.replication.metrics import MirrorMetrics
+from appliance.replication.mirror_settings import MirrorSettings, MirrorStopped
 from appliance.replication.pump import Pump
 from appliance.rules import batching
 from appliance.rules.mirror_start import Start, start_action
@@ -49,38 +48,6 @@ log = logging.getLogger("mirror")
 MODE_CHECK_INTERVAL = 1.0    # seconds between reads of the source's mode
 DRAIN_EVENTS = 4096          # events taken from the watch per round at most (then applied in batches)
 COPY_IN_FLIGHT = 4           # copy transactions sent at once
-
-
-class MirrorStopped(ApplianceError):
-    """The mirror cannot go on safely; ``exit_code`` (:class:`ExitCode`) says why."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@dataclasses.dataclass(frozen=True)
-class MirrorSettings:
-    """What ``etcd.py mirror`` was given. Prefixes and keys are bytes; times in seconds."""
-
-    source: tuple[str, ...]
-    source_prefix: bytes
-    dest: tuple[str, ...]
-    dest_prefix: bytes
-    position_key: bytes
-    max_txn_ops: int = 128
-    strict: bool = False
-    leases: bool = True
-    mode_key: bytes = MODE_KEY.encode()
-    reload: bool = False
-    auto_reload: bool = False
-    heartbeat_key: bytes = HEARTBEAT_KEY.encode()
-    copy_heartbeat: bool = True
-    credentials: Credentials | None = None
-    tls: TlsFiles | None = None
-    page_size: int = PAGE_SIZE
-    timeout: float = 5.0
-    idle_timeout: float = 60.0
 
 
 class Mirror:

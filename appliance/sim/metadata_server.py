@@ -1,6 +1,7 @@
 """Per-instance EC2 instance metadata, IMDSv2 only, for the simulated instances.
 
-moto's own metadata endpoint answers one fixed instance for everyone (DESIGN.md),
+moto's own metadata endpoint answers one fixed instance for everyone (docs/design.md,
+"Measured facts it rests on"),
 so each simulated instance gets its own base URL ``http://127.0.0.1:<port>/<instance-id>/``.
 The target lifecycle state is read from a file the ``sim terminate --graceful``
 command writes, so that the agent sees what a lifecycle hook gives on AWS.

@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from appliance.cluster import access, records
 
+from appliance.adapters import credentials as access
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdError
 from appliance.model.keys import HEARTBEAT_KEY
+from appliance.rules import records
 from tests.integration.conftest import SIM_DOMAIN, run_cli, wait_until
 
 # A soak test since test_mirrored.py runs clusters with authentication on (modes set under running agents,

@@ -183,7 +183,7 @@ def test_the_image_runs_as_a_fixed_user_that_is_not_root_after_the_last_install_
     created = " ".join(rest for keyword, rest in stage if keyword == "RUN" and "useradd" in rest)
     assert f"--uid {uid}" in created and f"--gid {match.group(2)}" in created
     # The data directory's parent (appliance/config.py's default) belongs to that user, 0700.
-    data_dir = {s.env: s.default for s in config._SPECS}["DATA_DIR"]
+    data_dir = {s.env: s.default for s in config.SPECS}["DATA_DIR"]
     assert f"install -d -o {uid} -g {match.group(2)} -m 0700 {os.path.dirname(data_dir)}" in created
     # The templates' hosts give the directory they mount as the data directory to the same uid.
     for name in ("etcd-cluster.yaml", "etcd-cluster-multiregion.yaml"):
@@ -195,7 +195,7 @@ def test_the_image_runs_as_a_fixed_user_that_is_not_root_after_the_last_install_
 
 
 def test_the_image_exposes_the_agent_s_ports_and_runs_the_agent():
-    defaults = {s.env: s.default for s in config._SPECS}
+    defaults = {s.env: s.default for s in config.SPECS}
     exposed = {int(p) for keyword, rest in final_stage() if keyword == "EXPOSE" for p in rest.split()}
     assert exposed == {int(defaults[p]) for p in ("STATUS_PORT", "CLIENT_PORT", "PEER_PORT", "METRICS_PORT")}
     assert {2379, 2380, 2381} <= exposed
@@ -246,6 +246,8 @@ def test_the_build_context_holds_what_the_image_copies():
               if line.strip() and not line.startswith("#")]
     assert ignore[0] == "*"
     let_in = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    # The simulator stays out of the image (a later line wins in a .dockerignore): production code never imports it.
+    assert ignore.index("appliance/sim/") > ignore.index("!appliance/")
     for keyword, rest in final_stage():
         if keyword == "COPY" and not rest.startswith("--from"):
             for source in rest.split()[:-1]:

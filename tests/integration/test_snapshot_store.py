@@ -8,11 +8,16 @@ import time
 
 import boto3
 import pytest
-from appliance.cluster import backup, restore, retention
 
 from appliance.adapters.aws.s3 import SnapshotStore, StoreError
 from appliance.adapters.etcd import snapshot as snapshots
-from appliance.agent.metrics import AgentMetrics
+from appliance.adapters.metrics import AgentMetrics
+from appliance.agent.components.backups import Backups
+from appliance.backup import restore
+from appliance.backup.take import take
+from appliance.model.members import ClusterView, LocalData
+from appliance.model.observation import Observation
+from appliance.rules import retention
 from appliance.sim import aws
 from appliance.sim.supervisor import etcd_binary
 
@@ -50,7 +55,7 @@ def test_take_uploads_a_verified_snapshot_that_restores(etcd, s3_endpoint, tool,
     client, url = etcd
     revision = client.put("/config/a", "1")
     store = store_at(s3_endpoint, "take")
-    stored = backup.take(url, store, tool, str(tmp_path / "spool"), 0xC1)
+    stored = take(url, store, tool, str(tmp_path / "spool"), 0xC1)
     assert stored.revision >= revision and stored.key.startswith("prod/take/snapshots/take-")
     assert list((tmp_path / "spool").iterdir()) == [], "the spooled file was left behind"
     head = store.s3.head_object(Bucket=BUCKET, Key=stored.key, ChecksumMode="ENABLED")
@@ -77,10 +82,10 @@ def test_a_corrupt_newest_snapshot_falls_back_to_the_previous(etcd, s3_endpoint,
     client, url = etcd
     store = store_at(s3_endpoint, "corrupt")
     client.put("/config/first", "1")
-    first = backup.take(url, store, tool, str(tmp_path), 0xC1)
+    first = take(url, store, tool, str(tmp_path), 0xC1)
     time.sleep(1.1)  # keys name the second
     client.put("/config/second", "2")
-    second = backup.take(url, store, tool, str(tmp_path), 0xC1)
+    second = take(url, store, tool, str(tmp_path), 0xC1)
     body = bytearray(store.s3.get_object(Bucket=BUCKET, Key=second.key)["Body"].read())
     body[-1] ^= 0xFF  # the last byte of etcd's own hash
     metadata = store.s3.head_object(Bucket=BUCKET, Key=second.key)["Metadata"]
@@ -97,10 +102,10 @@ def test_retention_deletes_what_the_rule_drops(etcd, s3_endpoint, tool, tmp_path
     taken = []
     for n in range(3):
         client.put("/config/n", str(n))
-        taken.append(backup.take(url, store, tool, str(tmp_path), 0xC1))
+        taken.append(take(url, store, tool, str(tmp_path), 0xC1))
         time.sleep(1.1)
-    backups = backup.Backups(store, tool, str(tmp_path), None, AgentMetrics(), interval=3600, keep=2,
-                             keep_days=0, instance_id="i-1")
+    backups = Backups(store, tool, str(tmp_path), None, AgentMetrics(), interval=3600, keep=2,
+                      keep_days=0, instance_id="i-1")
     backups._take(url, 0xC1)  # the leader's take: upload, then retention
     kept = store.list()
     assert len(kept) == 2 and kept[1].key == taken[-1].key
@@ -112,14 +117,16 @@ def test_s3_not_answering_is_one_error_not_a_hang(etcd, tool, tmp_path):
     store = store_at(f"http://127.0.0.1:{aws.free_port()}", "down", timeout=1)
     started = time.monotonic()
     with pytest.raises(StoreError, match="unreachable|failed"):
-        backup.take(url, store, tool, str(tmp_path), 0xC1)
+        take(url, store, tool, str(tmp_path), 0xC1)
     with pytest.raises(StoreError):
         store.read_marker()
     assert time.monotonic() - started < 30
     metrics = AgentMetrics()
-    backups = backup.Backups(store, tool, str(tmp_path), None, metrics, interval=3600, keep=2, keep_days=0,
-                             instance_id="i-1")
-    backups.tick(url, 0xC1, removal_waiting=False)
+    backups = Backups(store, tool, str(tmp_path), None, metrics, interval=3600, keep=2, keep_days=0,
+                      instance_id="i-1", fallback_endpoint=url)
+    leading = Observation("i-1", "http://127.0.0.1:2380", LocalData(True, 1), True, cluster=ClusterView(0xC1, (), 1),
+                          is_leader=True)
+    backups.tick(leading, removal_waiting=False)
     backups.thread.join(30)
     assert backups.failed_at is not None and "failed" in backups.last_outcome
     assert b'etcd_appliance_snapshots_total{outcome="failed"} 1.0' in metrics.exposition()

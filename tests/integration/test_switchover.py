@@ -17,8 +17,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from appliance.cluster import access
 
+from appliance.adapters.credentials import credentials_for
+from appliance.adapters.etcd.auth import read_mode
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
 from appliance.model.keys import Credentials, prefix_end
@@ -54,7 +55,7 @@ class Regions:
             raise
 
     def user(self, name: str) -> Credentials:
-        return access.credentials_for(self.credentials, name)
+        return credentials_for(self.credentials, name)
 
     def client(self, url: str, user: str = "appliance") -> EtcdClient:
         return EtcdClient([url], timeout=3, credentials=self.user(user))
@@ -83,7 +84,7 @@ class Regions:
         return run_cli(*self.switchover_args(old, new, *extra), timeout=120, env=env)
 
     def mode(self, url: str) -> str:
-        return access.read_mode(self.client(url))[0].value
+        return read_mode(self.client(url))[0].value
 
     def keys(self, url: str) -> dict[bytes, bytes]:
         page = self.client(url).range(PREFIX.encode(), prefix_end(PREFIX.encode()))

@@ -14,8 +14,8 @@ import time
 
 from appliance.adapters.aws.s3 import SnapshotStore, StoreError
 from appliance.adapters.etcd import snapshot as snapshots
-from appliance.agent.metrics import AgentMetrics
-from appliance.agent.reasons import ReasonLog
+from appliance.adapters.metrics import AgentMetrics
+from appliance.agent.components.reasons import ReasonLog
 from appliance.backup.take import take
 from appliance.model.keys import Credentials
 from appliance.model.observation import Observation

@@ -15,8 +15,8 @@ from typing import Callable
 
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.locks import LeaseLock
-from appliance.agent.metrics import AgentMetrics
-from appliance.agent.reasons import ReasonLog
+from appliance.adapters.metrics import AgentMetrics
+from appliance.agent.components.reasons import ReasonLog
 from appliance.model.keys import HOUSEKEEPING_KEY
 from appliance.model.observation import Observation
 from appliance.rules import housekeeping

@@ -17,7 +17,7 @@ import botocore.exceptions
 
 from appliance.adapters.aws.route53 import HostedZone
 from appliance.adapters.mirror_process import MirrorChild
-from appliance.agent.reasons import ReasonLog
+from appliance.agent.components.reasons import ReasonLog
 from appliance.model.errors import AwsPermissionError, ConfigError
 from appliance.model.modes import Mode
 from appliance.model.observation import Observation

@@ -16,7 +16,7 @@ from typing import Callable
 import botocore.exceptions
 
 from appliance.adapters.aws.security_groups import GroupsUnknown, SecurityGroups
-from appliance.agent.reasons import ReasonLog
+from appliance.agent.components.reasons import ReasonLog
 from appliance.model.errors import AwsPermissionError
 from appliance.model.observation import Observation
 from appliance.rules import peer_access

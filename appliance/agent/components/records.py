@@ -17,7 +17,7 @@ from typing import Mapping
 import botocore.exceptions
 
 from appliance.adapters.aws.route53 import HostedZone
-from appliance.agent.reasons import ReasonLog
+from appliance.agent.components.reasons import ReasonLog
 from appliance.model.errors import AwsPermissionError, ConfigError
 from appliance.model.modes import Mode
 from appliance.model.observation import Observation

@@ -16,7 +16,7 @@ from typing import Callable
 from appliance.adapters.aws.s3 import SnapshotStore, StoreError
 from appliance.adapters.etcd import restore_requests
 from appliance.adapters.etcd import snapshot as snapshots
-from appliance.agent.metrics import AgentMetrics
+from appliance.adapters.metrics import AgentMetrics
 from appliance.backup import restore
 from appliance.model.decisions import Decision
 from appliance.model.observation import Observation

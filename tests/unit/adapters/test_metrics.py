@@ -6,7 +6,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.agent.metrics import AgentMetrics
+from appliance.adapters.metrics import AgentMetrics
 
 
 def scrape(metrics: AgentMetrics) -> dict[tuple[str, tuple], float]:

@@ -1,4 +1,4 @@
-"""The agent's Prometheus metrics (prometheus-client), served at ``/metrics`` on the status endpoint."""
+"""The agent's Prometheus metrics (prometheus-client), served at ``/metrics`` on its status endpoint."""
 
 from __future__ import annotations
 
