@@ -78,7 +78,7 @@ COPY appliance/ appliance/
 RUN python -m compileall -q etcd.py appliance
 
 USER 10001:10001
-# Agent status, etcd client, peer and metrics ports (appliance/config.py's defaults).
+# Agent status, etcd client, peer and metrics ports (appliance/commands/settings.py's defaults).
 EXPOSE 2378 2379 2380 2381
 # The command is the argument: `docker run IMAGE` and the templates' `docker run IMAGE run` both
 # run the agent; `docker run IMAGE status …` any other command.

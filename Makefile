@@ -40,11 +40,11 @@ demo: $(STAMP)
 etcd-old:
 	@scripts/fetch-etcd-old.sh .cache/etcd-3.4 || true
 
-## test: the whole suite except the soak tests (see README)
+## test: the representative suite: everything but the soak and extended tests (docs/testing.md)
 test: $(STAMP) etcd-old $(SENZA) $(CHECKOV)
 	$(PY) -m pytest
 
-## test-all: also the soak tests (marked soak)
+## test-all: also the soak and extended tests (docs/testing.md)
 test-all: $(STAMP) etcd-old $(SENZA) $(CHECKOV)
 	$(PY) -m pytest -m ""
 

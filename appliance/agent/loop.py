@@ -34,6 +34,7 @@ from appliance.agent.components.tokens import TokenCheck
 from appliance.agent.observer import Observer
 from appliance.agent.status import StatusDocument
 from appliance.model.decisions import Action, Decision
+from appliance.model.exit_codes import ExitCode
 from appliance.model.observation import Observation
 from appliance.rules import lifecycle
 
@@ -88,7 +89,7 @@ class Agent:
                     log.exception("agent cycle failed; etcd keeps running, next cycle in %.0f s", self.loop_interval)
                     pause = self.loop_interval
                 if pause is None:
-                    return 0
+                    return ExitCode.OK  # left the cluster
                 self.stop_requested.wait(pause)
             return self.shutdown()
         finally:
@@ -164,7 +165,7 @@ class Agent:
         else:
             log.info("SIGTERM: stopping etcd; this member stays in the cluster")
             self.actuator.etcd.stop()
-        return 0
+        return ExitCode.OK
 
 
 def _guarded(name: str, tick: Callable[..., T], *args) -> T | None:

@@ -254,7 +254,7 @@ class Mirror:
             self.leases.stop()
         if self.heartbeats is not None:
             self.heartbeats.stop()
-        return 0
+        return ExitCode.OK
 
     def _session(self) -> None:
         """One connected stretch: decide how to start, then follow the watch until it breaks."""

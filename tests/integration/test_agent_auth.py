@@ -26,7 +26,7 @@ from tests.integration.conftest import SIM_DOMAIN, run_cli, wait_until
 # A soak test since test_mirrored.py runs clusters with authentication on (modes set under running agents,
 # a member replaced, the heartbeat, the read record, no password in a log); this one keeps the anonymous
 # status view and the single-region read record for `make test-all`.
-pytestmark = [pytest.mark.timeout(420), pytest.mark.soak]
+pytestmark = [pytest.mark.timeout(420), pytest.mark.extended]  # test_mirrored.py: authenticated clusters
 
 
 def test_a_cluster_with_authentication_on_heals_and_keeps_its_heartbeat(sim_factory, tmp_path):

@@ -207,7 +207,7 @@ def test_access_denied_exits_2_naming_the_call(cluster3, tmp_path):
 
 # Allowed by the single-region template, but not called in this module's scenario: where each is needed.
 NOT_CALLED_HERE = {
-    "route53:GetChange": "waiting for a record change to be INSYNC (appliance/aws/dns.py)",
+    "route53:GetChange": "waiting for a record change to be INSYNC (appliance/agent/components/records.py)",
     "s3:DeleteObject": "retention beyond SNAPSHOT_KEEP, and a snapshot that does not verify (test_snapshot_store.py)",
     "s3:AbortMultipartUpload": "a multipart upload of a snapshot over 16 MiB that fails (boto3's transfer manager)",
 }

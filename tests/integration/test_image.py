@@ -182,7 +182,7 @@ def test_the_image_runs_as_a_fixed_user_that_is_not_root_after_the_last_install_
     uid = match.group(1)
     created = " ".join(rest for keyword, rest in stage if keyword == "RUN" and "useradd" in rest)
     assert f"--uid {uid}" in created and f"--gid {match.group(2)}" in created
-    # The data directory's parent (appliance/config.py's default) belongs to that user, 0700.
+    # The data directory's parent (appliance/commands/settings.py's default) belongs to that user, 0700.
     data_dir = {s.env: s.default for s in config.SPECS}["DATA_DIR"]
     assert f"install -d -o {uid} -g {match.group(2)} -m 0700 {os.path.dirname(data_dir)}" in created
     # The templates' hosts give the directory they mount as the data directory to the same uid.

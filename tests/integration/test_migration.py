@@ -1,7 +1,8 @@
 """Migrating a running single-region cluster to one stretched across two regions, in the simulator, as
-the README's walkthrough does it: update the stack to the multiregion template (ACTIVE_REGIONS), rotate
-the instances so each runs with it, deploy the stack in the second region, scale that region up. A
-client writes throughout; the cluster keeps its identity and every acknowledged write."""
+docs/multiregion.md, "Migrating from one region to two", does it: update the stack to the multiregion
+template (ACTIVE_REGIONS), rotate the instances so each runs with it, deploy the stack in the second region,
+scale that region up. A client writes throughout; the cluster keeps its identity and every acknowledged
+write."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def home_members(sim) -> int:
 
 # A soak test (`make test-all`) since the snapshots' tests joined `make test`: the rule it shows is the
 # "unaware members" rows of tests/unit/test_bootstrap_decide.py, and the migration above runs in the right order.
-@pytest.mark.soak
+@pytest.mark.extended  # the "unaware members" rows of the bootstrap table in make test
 def test_a_region_added_before_the_rotation_waits_instead_of_being_removed(sim_factory):
     """The walkthrough's order broken: the second region is deployed while the home instance still runs
     without ACTIVE_REGIONS (as leader it would take the newcomer for gone and remove it). The newcomer

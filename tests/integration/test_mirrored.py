@@ -180,7 +180,7 @@ def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_aroun
 
 # A soak test (`make test-all`): tests/integration/test_recovery.py restores a cluster without users in
 # `make test`; this one shows that users, roles and the mode come back with the snapshot.
-@pytest.mark.soak
+@pytest.mark.extended
 def test_every_instance_of_an_authenticated_cluster_lost_comes_back_with_its_mode_and_users(linked):
     """All of eu-west-1's instances vanish: the snapshot restored holds its mode (taken since the mode
     changed), its users and its data; every member serves the client user's token (a joiner that caught

@@ -57,7 +57,7 @@ def test_etcdctl_finds_the_cluster_through_the_srv_records(sim):
 
 # A soak test (`make test-all`) for the suite's length: in `make test`, test_mirrored.py's switchover test
 # waits for a region's records to name a replacement.
-@pytest.mark.soak
+@pytest.mark.extended  # test_mirrored.py waits for a replacement's records in make test
 def test_records_follow_a_replacement(sim):
     wait_until(lambda: sim.records_match(), 30, "the records of the 3 members")
     victim = sim.non_leader()["id"]

@@ -105,7 +105,7 @@ def test_rolling_upgrade_from_34_to_35_loses_no_acknowledged_write(sim_factory, 
 
 # A soak test (`make test-all`) since the snapshots' tests joined `make test`: the join rule is a row of
 # tests/unit/test_bootstrap_decide.py, and the rotation above runs the same rotate code on a newer binary.
-@pytest.mark.soak
+@pytest.mark.extended  # a row of the bootstrap table in make test
 def test_an_older_etcd_refuses_to_join(sim_factory, etcd_old):
     sim = sim_factory("downgrade")
     sim.up(3)
@@ -123,7 +123,7 @@ def test_an_older_etcd_refuses_to_join(sim_factory, etcd_old):
 
 # With the soak tests: the launch-first rotation under a writer runs in `make test` (the rolling
 # upgrade above), and the soak's rounds terminate members under writes too.
-@pytest.mark.soak
+@pytest.mark.extended  # the launch-first rotation runs in make test
 def test_terminate_first_rotation_loses_no_acknowledged_write(sim_factory):
     sim = sim_factory("rotate")
     sim.up(3)

@@ -125,3 +125,8 @@ def test_production_code_never_imports_the_simulator():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("rule", sorted(p.stem for p in (PACKAGE / "rules").glob("*.py") if p.stem != "__init__"))
+def test_every_rule_has_its_table_test(rule):
+    assert (ROOT / "tests" / "unit" / "rules" / f"test_{rule}.py").exists()

@@ -1,10 +1,10 @@
-"""The leader's removal decision as a table: every guard of DESIGN.md's safety rules."""
+"""The leader's removal decision as a table: every guard of docs/design.md, "Removal guards"."""
 
 import pytest
 
 from appliance.model.instances import Instance, Listing
-from appliance.model.members import Member
-from appliance.rules.housekeeping import HousekeepingFacts, InstanceFate, MemberHealth, decide, fate, gist, track_gone
+from appliance.model.members import Member, MemberHealth
+from appliance.rules.housekeeping import HousekeepingFacts, InstanceFate, calm, decide, fate, gist, track_gone
 
 LEADER, B, GONE = "i-01", "i-02", "i-03"
 
@@ -20,7 +20,7 @@ GONE_LISTING = Listing(True, PRESENT, gone=frozenset({GONE}))
 HEALTH = (MemberHealth(M1, True), MemberHealth(M2, True), MemberHealth(M3, False))
 
 
-def snap(**kw):
+def facts(**kw):
     base = dict(now=100.0, is_leader=True, lease_holder=LEADER, me=LEADER, listing=GONE_LISTING,
                 members=HEALTH, gone_since={3: 90.0}, grace_period=5.0, upgrade_lock_holder=None)
     base.update(kw)
@@ -28,32 +28,32 @@ def snap(**kw):
 
 
 CASES = [
-    ("all guards hold: remove", snap(), 3, "removing it"),
-    ("not the leader", snap(is_leader=False), None, "not the etcd leader"),
-    ("lease held by another", snap(lease_holder=B), None, "lease held by i-02"),
-    ("lease unknown", snap(lease_holder=None), None, "lease held by nobody"),
-    ("incomplete listing", snap(listing=Listing(False, PRESENT, problem="throttled")), None, "incomplete"),
-    ("no listing", snap(listing=None), None, "incomplete"),
-    ("within grace", snap(gone_since={3: 97.0}), None, "grace"),
-    ("upgrade lock", snap(upgrade_lock_holder="i-09"), None, "upgrade lock held by i-09"),
-    ("quorum would break", snap(members=(MemberHealth(M1, True), MemberHealth(M2, False), MemberHealth(M3, False))),
+    ("all guards hold: remove", facts(), 3, "removing it"),
+    ("not the leader", facts(is_leader=False), None, "not the etcd leader"),
+    ("lease held by another", facts(lease_holder=B), None, "lease held by i-02"),
+    ("lease unknown", facts(lease_holder=None), None, "lease held by nobody"),
+    ("incomplete listing", facts(listing=Listing(False, PRESENT, problem="throttled")), None, "incomplete"),
+    ("no listing", facts(listing=None), None, "incomplete"),
+    ("within grace", facts(gone_since={3: 97.0}), None, "grace"),
+    ("upgrade lock", facts(upgrade_lock_holder="i-09"), None, "upgrade lock held by i-09"),
+    ("quorum would break", facts(members=(MemberHealth(M1, True), MemberHealth(M2, False), MemberHealth(M3, False))),
      None, "below the quorum"),
-    ("instance present: nothing", snap(listing=Listing(True, PRESENT + (Instance(GONE, "127.0.1.6", "InService"),))),
+    ("instance present: nothing", facts(listing=Listing(True, PRESENT + (Instance(GONE, "127.0.1.6", "InService"),))),
      None, "known to be gone"),
     ("terminating instance counts as gone",
-     snap(listing=Listing(True, PRESENT + (Instance(GONE, "127.0.1.6", "Terminating"),))), 3, "terminating"),
+     facts(listing=Listing(True, PRESENT + (Instance(GONE, "127.0.1.6", "Terminating"),))), 3, "terminating"),
     ("member not in the group and not confirmed gone: unknown, keep",
-     snap(listing=Listing(True, PRESENT)), None, "known to be gone"),
+     facts(listing=Listing(True, PRESENT)), None, "known to be gone"),
     ("never-started learner of a vanished IP: remove first",
-     snap(members=HEALTH + (MemberHealth(m(9, "", "127.0.1.99", learner=True), False),),
+     facts(members=HEALTH + (MemberHealth(m(9, "", "127.0.1.99", learner=True), False),),
           gone_since={3: 90.0, 9: 80.0}), 9, "never started"),
     ("snapshots on, none attempted since the instance went: snapshot first",
-     snap(snapshot_done_at=85.0), None, "taking a snapshot before removing it"),
+     facts(snapshot_done_at=85.0), None, "taking a snapshot before removing it"),
     ("snapshots on, an attempt ended after the instance went (failed or not): remove",
-     snap(snapshot_done_at=95.0), 3, "removing it"),
-    ("snapshots on, never attempted: snapshot first", snap(snapshot_done_at=float("-inf")), None,
+     facts(snapshot_done_at=95.0), 3, "removing it"),
+    ("snapshots on, never attempted: snapshot first", facts(snapshot_done_at=float("-inf")), None,
      "taking a snapshot before removing it"),
-    ("snapshot pending but within grace: the grace speaks", snap(gone_since={3: 97.0}, snapshot_done_at=0.0), None,
+    ("snapshot pending but within grace: the grace speaks", facts(gone_since={3: 97.0}, snapshot_done_at=0.0), None,
      "grace"),
 ]
 
@@ -104,3 +104,23 @@ def test_track_gone_keeps_first_time_and_ignores_incomplete_listings():
 ])
 def test_gist_leaves_out_durations_only(a, b, same):
     assert (gist(a) == gist(b)) == same
+
+
+TWO = (MemberHealth(M1, True), MemberHealth(M2, True))
+LISTED = Listing(True, PRESENT)
+
+
+@pytest.mark.parametrize("members, gone_since, listing, expected", [
+    pytest.param(TWO, {}, LISTED, True, id="healthy-voters-all-listed"),
+    pytest.param((MemberHealth(M1, True), MemberHealth(M2, False)), {}, LISTED, False, id="a-member-unhealthy"),
+    pytest.param((MemberHealth(M1, True), MemberHealth(m(2, B, "127.0.1.5", learner=True), True)), {}, LISTED,
+                 False, id="a-learner-catching-up"),
+    pytest.param(TWO, {3: 90.0}, LISTED, False, id="an-instance-gone"),
+    pytest.param(TWO + (MemberHealth(m(5, "i-05", "127.0.1.9"), True),), {}, LISTED, False,
+                 id="a-member-the-listing-does-not-show-yet"),
+    pytest.param(TWO + (MemberHealth(m(5, "i-05", "127.0.1.9"), True),), {}, Listing.unknown("throttled"), True,
+                 id="an-incomplete-listing-says-nothing-of-members"),
+])
+def test_calm(members, gone_since, listing, expected):
+    """The leader lists AWS at its slow pace only while nothing changes."""
+    assert calm(members, gone_since, listing) is expected
