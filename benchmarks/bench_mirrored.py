@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bench_sim import cli, report, steady_state  # noqa: E402
 
-from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable  # noqa: E402
+from appliance.adapters.etcd.errors import EtcdFailure  # noqa: E402
 from appliance.sim import mirrored, state, view  # noqa: E402
 
 ACTIVE, PASSIVE = "eu-central-1", "eu-west-1"
@@ -54,7 +54,7 @@ def takeover(state_dir: str) -> float:
             found = mirrored.client(state.load(state_dir), PASSIVE, timeout=1).get("/config/bench/tick")
             if found and found[0] == str(n).encode():
                 return time.monotonic() - killed
-        except (EtcdError, EtcdUnavailable):
+        except EtcdFailure:
             pass
         time.sleep(0.1)
     raise SystemExit("no write crossed within 60 s of the kill")

@@ -15,6 +15,7 @@ from appliance.adapters.etcd.data_dir import set_aside, write_marker
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.process import EtcdProcess, EtcdUrls, etcd_command
 from appliance.adapters.etcd.restore_requests import finish
+from appliance.agent.components.peer_access import GROUP_ERRORS
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.reasons import ReasonLog
 from appliance.agent.components.recovery import Recovery
@@ -78,7 +79,8 @@ class Actuator:
                 self.leave(s)
                 return True
             self._act(decision, s)
-        except EtcdFailure as exc:
+        except (EtcdFailure, *GROUP_ERRORS) as exc:
+            # etcd refuses while not ready, EC2 may throttle a rule change: the next cycle decides again.
             self.failure.say(f"{decision.action.value} not done yet: {exc}")
             return False
         self.failure.clear()

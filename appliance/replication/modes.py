@@ -45,7 +45,7 @@ def apply_mode(admin: EtcdClient, mode: Mode, prefix: bytes) -> int:
     last one a mirror must apply before the cluster counts as passive.
 
     Raises:
-        EtcdError, EtcdUnavailable.
+        EtcdFailure.
     """
     for role, wanted in role_permissions(mode, prefix).items():
         current = admin.role_permissions(role) or ()
@@ -62,7 +62,7 @@ def set_mode(endpoints: list[str] | tuple[str, ...], credentials: dict[str, Cred
     ``tls``: CA and client certificate for ``https`` endpoints.
 
     Raises:
-        EtcdError, EtcdUnavailable.
+        EtcdFailure.
     """
     admin = admin_client(endpoints, credentials, timeout, tls)
     enabled = authentication_on(admin)

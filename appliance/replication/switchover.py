@@ -249,7 +249,7 @@ def _wait_for_position(client: EtcdClient, key: bytes, target: int, timeout: flo
     """Poll a mirror's position at ``key`` until it reaches revision ``target``; returns it.
 
     Raises:
-        TimeoutError: not within ``timeout`` seconds. EtcdError, EtcdUnavailable.
+        TimeoutError: not within ``timeout`` seconds. EtcdFailure.
     """
     deadline = time.monotonic() + timeout
     while True:

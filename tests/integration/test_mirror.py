@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from appliance.adapters.etcd.client import EtcdClient, op_put
+from appliance.model.exit_codes import ExitCode
 from appliance.model.keys import prefix_end
 from appliance.sim.standalone import StandalonePair
 from tests.integration.conftest import REPO, wait_until
@@ -386,7 +387,7 @@ def test_the_mirror_lock_lets_one_mirror_write_and_passes_to_the_next_when_it_di
     assert dst.get("/__appliance/locks/mirror")[0] == b"second"
 
 
-def test_a_mirror_whose_lock_was_taken_away_writes_nothing_more_and_exits_9(pair, mirrors):
+def test_a_mirror_whose_lock_was_taken_away_writes_nothing_more_and_exits_15(pair, mirrors):
     src, dst = EtcdClient([pair.source.url]), EtcdClient([pair.dest.url])
     m = mirrors(pair, "--lock-holder", "first").start()
     wait_until(lambda: position(pair), 30, "the first position")
@@ -395,6 +396,6 @@ def test_a_mirror_whose_lock_was_taken_away_writes_nothing_more_and_exits_9(pair
     dst.put("/__appliance/locks/mirror", "someone else", lease=dst.lease_grant(60))
     before = position(pair)
     src.put("/src/after", "must not arrive")
-    assert m.wait(30) == 9
+    assert m.wait(30) == ExitCode.MIRROR_LOCK_LOST == 15
     assert "mirror lock" in m.text()
     assert dst.get("/dst/after") is None and position(pair) == before

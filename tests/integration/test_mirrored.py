@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
+from appliance.adapters.etcd.errors import EtcdError, EtcdFailure
 from appliance.model.keys import HEARTBEAT_KEY, prefix_end
 from appliance.rules import records
 from appliance.sim import mirrored
@@ -91,7 +91,7 @@ def test_killing_the_passive_leader_moves_the_mirror_with_no_change_lost_or_repe
             try:
                 active.put(f"/config/kill/k{written[0] % 10}", str(written[0]))
                 written[0] += 1
-            except (EtcdError, EtcdUnavailable) as exc:
+            except EtcdFailure as exc:
                 failures.append(exc)
 
     writer = threading.Thread(target=write, daemon=True)
@@ -209,5 +209,5 @@ def test_every_instance_of_an_authenticated_cluster_lost_comes_back_with_its_mod
 def served(one) -> bool:
     try:
         return one.get("/config/before-the-loss") == (b"kept", 0)
-    except (EtcdError, EtcdUnavailable):
+    except EtcdFailure:
         return False

@@ -37,7 +37,7 @@ def read_mode(client: EtcdClient) -> tuple[Mode, int]:
     """(mode, revision of its record) from :data:`MODE_KEY`; a cluster without a record is active (0).
 
     Raises:
-        ConfigError: the key holds something else than active or passive. EtcdError, EtcdUnavailable.
+        ConfigError: the key holds something else than active or passive. EtcdFailure.
     """
     page = client.range(MODE_KEY.encode())
     if not page.kvs:

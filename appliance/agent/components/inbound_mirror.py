@@ -53,10 +53,11 @@ class InboundMirror:
         if not serving:
             if self.child.source is not None:
                 # etcd here is not serving (restarting, rejoining): this member leads nothing.
-                log.info("inbound mirror: stopped, this member does not serve")
                 self.child.stop()
                 self.region_mirrored = None
-            return self.reason.last
+            reason = "none: this member does not serve"
+            self.reason.say(reason)
+            return reason
         running = self.child.running_source()
         mode = s.mode[0] if s.is_leader and s.mode is not None else None
         sources = self._sources(running is not None) if mode is Mode.PASSIVE else None

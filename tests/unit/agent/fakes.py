@@ -7,9 +7,13 @@ actuator, components) runs for real against them.
 from __future__ import annotations
 
 import itertools
+import types
 
-from appliance.adapters.etcd.errors import EtcdError
-from appliance.model.members import ClusterView, Member, MemberHealth
+from botocore.exceptions import ClientError
+
+from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
+from appliance.model.keys import KeyValue, RangePage
+from appliance.model.members import ClusterView, EndpointStatus, Member, MemberHealth, MemberList
 from appliance.model.records import RecordSet
 from appliance.model.security_groups import DIRECTIONS, GroupRules
 from appliance.model.settings import AgentSettings
@@ -170,3 +174,151 @@ def settings(**values) -> AgentSettings:
                 loop_interval=5.0, listing_interval=30.0, request_timeout=3.0, housekeeping_ttl=15, log_level="INFO")
     base.update(values)
     return AgentSettings(**base)
+
+
+# --- the observer's, the actuator's and the components' other fakes --------------------------------------------
+
+READS = frozenset({"member_list", "status", "version", "healthy", "get", "range"})  # what never changes etcd
+
+
+class FakeCluster(FakeEtcd):
+    """A cluster as its members answer it, on top of :class:`FakeEtcd`'s leases, keys and membership changes:
+    MemberList, Status, ``/version``, ``/health``, Range (the mode key) and MemberAdd. Every call is recorded in
+    ``calls`` (its name) and ``asked`` (the endpoint, where one is given).
+
+    ``down``: endpoints that do not answer. ``leaderless``: endpoints whose member sees no leader.
+    ``unhealthy``: endpoints whose ``/health`` says no. ``mode``: (value, mod revision) of the mode key, None
+    for none. ``revision``: the store revision Status answers."""
+
+    def __init__(self, *members: Member, leader_id: int | None = 1, cluster_id: int = 0xC1,
+                 cluster_version: str = "3.5.0", revision: int = 42):
+        super().__init__()
+        self.members = tuple(members)
+        self.leader_id, self.cluster_id = leader_id, cluster_id
+        self.cluster_version, self.revision = cluster_version, revision
+        self.down: set[str] = set()
+        self.leaderless: set[str] = set()
+        self.unhealthy: set[str] = set()
+        self.mode: tuple[str, int] | None = None
+        self.asked: list[tuple[str, str | None]] = []
+
+    def _answer(self, name: str, endpoint: str | None) -> None:
+        self.asked.append((name, endpoint))
+        self._call(name)
+        if endpoint in self.down:
+            raise EtcdUnavailable(f"{endpoint}: ConnectTimeout")
+
+    def member_list(self, endpoint: str | None = None) -> MemberList:
+        self._answer("member_list", endpoint)
+        return MemberList(self.cluster_id, self.members[0].id if self.members else 0, self.members)
+
+    def status(self, endpoint: str) -> EndpointStatus:
+        self._answer("status", endpoint)
+        leader = 0 if endpoint in self.leaderless or self.leader_id is None else self.leader_id
+        return EndpointStatus(endpoint, 0, leader, self.cluster_version, 7, 1024, False, (), self.revision)
+
+    def version(self, endpoint: str) -> tuple[str, str]:
+        self._answer("version", endpoint)
+        return self.cluster_version, self.cluster_version
+
+    def healthy(self, endpoint: str) -> bool:
+        self.asked.append(("healthy", endpoint))
+        self.calls.append("healthy")
+        return self.healthy_answer and endpoint not in self.unhealthy
+
+    def range(self, key: bytes, range_end: bytes = b"", revision: int = 0, limit: int = 0,
+              keys_only: bool = False) -> RangePage:
+        self._call("range")
+        kvs = () if self.mode is None else (KeyValue(key, self.mode[0].encode(), 1, self.mode[1], 1),)
+        return RangePage(kvs, False, self.revision)
+
+    def member_add(self, peer_urls, learner: bool = True) -> tuple[Member, tuple[Member, ...]]:
+        self._call("member_add")
+        new = Member(next(self._ids), "", tuple(peer_urls), (), learner)
+        self.members += (new,)
+        return new, self.members
+
+    def put(self, key, value, lease: int = 0) -> int:
+        self._call("put")
+        return self.revision
+
+    def txn(self, compare, success, failure=None) -> dict:
+        self._call("txn")
+        return {"succeeded": True}
+
+
+class FakeProcess:
+    """The local etcd process (:class:`~appliance.adapters.etcd.process.EtcdProcess`): whether it runs, the
+    commands it was started with, how often it was stopped. ``calls``: every method called, in order."""
+
+    def __init__(self, running: bool = False, may_start: bool = True, pid: int = 4242):
+        self.proc = types.SimpleNamespace(pid=pid) if running else None
+        self.allowed = may_start
+        self.commands: list[list[str]] = []
+        self.stopped = 0
+        self.calls: list[str] = []
+        self._pids = itertools.count(pid + 1)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None
+
+    def reap(self) -> None:
+        self.calls.append("reap")
+
+    def may_start(self) -> bool:
+        self.calls.append("may_start")
+        return self.allowed
+
+    def start(self, command) -> None:
+        self.calls.append("start")
+        self.commands.append(list(command))
+        self.proc = types.SimpleNamespace(pid=next(self._pids))
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.calls.append("stop")
+        self.stopped += 1
+        self.proc = None
+
+
+class FakeStore:
+    """The cluster's snapshots and marker in S3 (:class:`~appliance.adapters.aws.s3.SnapshotStore`).
+    ``fail``: a :class:`StoreError` every call raises. ``calls``: every method called, in order."""
+
+    location = "s3://bucket/etcd/"
+    cluster = "etcd"
+    marker_key = "etcd/cluster.json"
+
+    def __init__(self, marker: dict | None = None, snapshots=()):
+        self.marker = marker
+        self.snapshots = list(snapshots)
+        self.deleted: list = []
+        self.calls: list[str] = []
+        self.fail: Exception | None = None
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail is not None:
+            raise self.fail
+
+    def read_marker(self) -> dict | None:
+        self._call("read_marker")
+        return self.marker
+
+    def write_marker(self, content: dict) -> None:
+        self._call("write_marker")
+        self.marker = dict(content)
+
+    def list(self) -> list:
+        self._call("list")
+        return sorted(self.snapshots, key=lambda s: s.taken_at, reverse=True)
+
+    def delete(self, snapshots) -> None:
+        self._call("delete")
+        self.deleted += list(snapshots)
+        self.snapshots = [s for s in self.snapshots if s not in self.deleted]
+
+
+def client_error(code: str = "Throttling", operation: str = "ChangeResourceRecordSets") -> ClientError:
+    """An AWS error answer, as botocore raises it."""
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (a test's)"}}, operation)
