@@ -15,7 +15,7 @@ import sys
 import time
 
 from appliance.adapters.etcd.process import child_environment, die_with_parent, terminate
-from appliance.model.exit_codes import MEANINGS, ExitCode
+from appliance.model.exit_codes import ExitCode
 from appliance.model.tls import TlsFiles
 
 log = logging.getLogger("agent")
@@ -23,10 +23,13 @@ log = logging.getLogger("agent")
 ENTRY_POINT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "etcd.py"))
 RESTART_DELAY = 5.0   # seconds between a mirror's exit and the next start
 STOP_TIMEOUT = 10.0   # seconds a stopping mirror gets to release its lock before SIGKILL
-# The mirror's own exit codes, as the agent's log line says them.
-EXIT_MEANINGS = {code: MEANINGS[code].removeprefix("mirror: ").removeprefix("mirror --lock-holder: ")
-                 for code in (ExitCode.CONFIG, ExitCode.MIRROR_COMPACTED, ExitCode.MIRROR_STRICT,
-                              ExitCode.MIRROR_POSITION_TAKEN, ExitCode.MIRROR_LOCK_LOST)}
+# The mirror's exit codes said as what happened to this child (it always runs with --auto-reload and
+# --lock-holder), for the agent's log line and the inbound mirror's reason on the status endpoint.
+EXIT_MEANINGS = {ExitCode.CONFIG: "its settings were refused",
+                 ExitCode.MIRROR_COMPACTED: "the source compacted past its position",
+                 ExitCode.MIRROR_STRICT: "--strict found a difference",
+                 ExitCode.MIRROR_POSITION_TAKEN: "another mirror wrote its position",
+                 ExitCode.MIRROR_LOCK_LOST: "it lost the mirror lock"}
 
 
 class MirrorChild:

@@ -1,5 +1,6 @@
-"""Carrying out the decision for this instance (:func:`appliance.rules.lifecycle.decide`): start etcd, join,
-promote, set data aside, take or release the upgrade lock, recover, or leave.
+"""Carrying out the decision for this instance (:func:`appliance.rules.lifecycle.decide`): seed, join, rejoin,
+promote, mark or set aside the data, open this instance's rules in the other regions' security groups, take or
+release the upgrade lock, recover, or leave.
 
 etcd refuses reconfiguration while it is not ready ("unhealthy cluster", a learner not caught up,
 "too many learner members"): such a refusal is logged once, and the next cycle decides again.
@@ -10,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from appliance.adapters.aws import security_groups
 from appliance.adapters.etcd import locks, membership
 from appliance.adapters.etcd.data_dir import set_aside, write_marker
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.process import EtcdProcess, EtcdUrls, etcd_command
 from appliance.adapters.etcd.restore_requests import finish
-from appliance.agent.components.peer_access import GROUP_ERRORS
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.reasons import ReasonLog
 from appliance.agent.components.recovery import Recovery
@@ -79,7 +80,9 @@ class Actuator:
                 self.leave(s)
                 return True
             self._act(decision, s)
-        except (EtcdFailure, *GROUP_ERRORS) as exc:
+        except (EtcdFailure, *security_groups.ERRORS) as exc:
+            if not isinstance(exc, EtcdFailure) and decision.action is not Action.OPEN_PEER_ACCESS:
+                raise  # an AWS error elsewhere is not a refusal to wait out: a failed cycle, with its traceback
             # etcd refuses while not ready, EC2 may throttle a rule change: the next cycle decides again.
             self.failure.say(f"{decision.action.value} not done yet: {exc}")
             return False

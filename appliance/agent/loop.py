@@ -8,8 +8,9 @@ One cycle (docs/design.md, "The control loop"):
 3. act: :class:`~appliance.agent.actuator.Actuator` carries it out;
 4. components: while the member serves, each concern keeps its part (on the leader: housekeeping,
    snapshots, records, peer access; on every member: the token check and the inbound mirror).
-   Each returns its reason, logged when it changes and shown on the status endpoint; a failure
-   in one is logged and does not keep the others from their work.
+   Each logs its reason when it changes, and the status endpoint shows the leader's (housekeeping,
+   records, peer access, snapshots, inbound mirror); a failure in one is logged with its traceback
+   and does not keep the others from their work.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from appliance.rules import lifecycle
 log = logging.getLogger("agent")
 
 BOOTSTRAP_INTERVAL = 1.0  # seconds between cycles until the member serves
+FAILED = object()  # what _guarded gives for a component that raised this cycle
 T = TypeVar("T")
 
 
@@ -119,14 +121,15 @@ class Agent:
         serving = decision.action is Action.SERVE
         if serving and s.is_leader:
             outcome = _guarded("housekeeping", c.housekeeping.tick, s)
-            if outcome is not None:
-                if c.backups is not None and outcome.lease_holder == self.me:
-                    _guarded("snapshots", c.backups.tick, s, outcome.decision.snapshot_first)
-                # After a removal too: records and rules follow the members from this same look.
-                if c.records is not None:
-                    _guarded("records", c.records.tick, s)
-                if c.peer_access is not None:
-                    _guarded("peer access", c.peer_access.tick, s)
+            done = [outcome]
+            if c.backups is not None and outcome is not FAILED and outcome.lease_holder == self.me:
+                done.append(_guarded("snapshots", c.backups.tick, s, outcome.decision.snapshot_first))
+            # After a removal too: records and rules follow the members from this same look.
+            if c.records is not None:
+                done.append(_guarded("records", c.records.tick, s))
+            if c.peer_access is not None:
+                done.append(_guarded("peer access", c.peer_access.tick, s))
+            if FAILED not in done:  # a success only when every part of the leader's work did its part
                 c.housekeeping.completed(outcome)
             c.cadence.calm = c.housekeeping.calm
         elif serving:
@@ -168,11 +171,11 @@ class Agent:
         return ExitCode.OK
 
 
-def _guarded(name: str, tick: Callable[..., T], *args) -> T | None:
-    """Run one component's part; a bug in it is logged with its traceback and returns None, so that the
-    other components still do theirs this cycle."""
+def _guarded(name: str, tick: Callable[..., T], *args) -> T | object:
+    """Run one component's part; a bug in it is logged with its traceback and gives :data:`FAILED`, so that
+    the other components still do theirs this cycle."""
     try:
         return tick(*args)
     except Exception:  # noqa: BLE001 - see the docstring
         log.exception("%s failed this cycle; the other components go on", name)
-        return None
+        return FAILED

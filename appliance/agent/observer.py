@@ -15,6 +15,7 @@ from typing import Callable
 
 import requests
 
+from appliance.adapters.aws import security_groups
 from appliance.adapters.aws.s3 import StoreError
 from appliance.adapters.etcd import restore_requests
 from appliance.adapters.etcd.auth import read_mode
@@ -23,7 +24,6 @@ from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.locks import holder
 from appliance.adapters.status_endpoint import read_status
 from appliance.agent.components.listing import ListingCadence
-from appliance.agent.components.peer_access import GROUP_ERRORS
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
 from appliance.model import versions
@@ -52,7 +52,7 @@ class Observer:
         etcd: the local :class:`~appliance.adapters.etcd.process.EtcdProcess`. metadata: for the target
             lifecycle state. cadence, quorum, upgrade_lock: the components whose state the observer reads.
         clients: factory ``clients(kind)`` of :class:`~appliance.adapters.etcd.client.EtcdClient` for
-            "probe", "anonymous", "serving" and "local" (see :class:`~appliance.agent.start`).
+            "probe", "anonymous", "serving" and "local" (see :func:`appliance.agent.start.build`).
         voting_client: a client on a cluster's voting members. store: S3 marker (None without).
         security_groups: the regions' groups before seeding or joining (None in one region).
         seed_announced: whether this agent's intent to seed is published. http: a requests session.
@@ -260,7 +260,7 @@ class Observer:
         try:
             missing = peer_access.missing_for(self.security_groups.observe(), self.me.region, self.address,
                                               self.settings.advertise_public)
-        except GROUP_ERRORS as exc:
+        except security_groups.ERRORS as exc:
             return str(exc), ()
         self.own_access_open = not missing
         return "", missing

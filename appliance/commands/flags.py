@@ -11,7 +11,7 @@ import argparse
 from appliance.adapters.credentials import credentials_for
 from appliance.adapters.etcd.tls import files_from
 from appliance.model.errors import ConfigError
-from appliance.model.keys import Credentials
+from appliance.model.keys import Credentials, position_key
 from appliance.model.tls import FLAG_NAMES, TlsFiles
 
 
@@ -61,3 +61,21 @@ def positive(value: float, flag: str) -> float:
     if not value > 0:
         raise ConfigError(f"{flag} must be a positive number of seconds (got {value!r})")
     return value
+
+
+def add_pair_flags(p: argparse.ArgumentParser) -> None:
+    """The flags ``mirror`` and ``verify`` share: both clusters, both prefixes, the position key."""
+    p.add_argument("--source", required=True, help="source (active) cluster's client URLs, comma-separated")
+    p.add_argument("--source-prefix", required=True, help="the prefix to mirror, e.g. /config/")
+    p.add_argument("--dest", required=True, help="destination (passive) cluster's client URLs")
+    p.add_argument("--dest-prefix", required=True, help="where the source prefix lands, e.g. /config/")
+    p.add_argument("--position-key", help="where the position is stored in the destination "
+                   "(default /__replication/<dest-prefix>)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    p.add_argument("--credentials", help="credentials file (see cluster-mode): authenticate as the user mirror")
+    add_tls_flags(p)
+
+
+def position_key_of(args: argparse.Namespace) -> bytes:
+    """``--position-key``, or the default for ``--dest-prefix``."""
+    return args.position_key.encode() if args.position_key else position_key(args.dest_prefix.encode())

@@ -16,7 +16,7 @@ from appliance.adapters.etcd.client import EtcdClient
 from appliance.commands import flags
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
-from appliance.model.keys import HEARTBEAT_KEY, MODE_KEY, position_key
+from appliance.model.keys import HEARTBEAT_KEY, MODE_KEY
 
 log = logging.getLogger("mirror")
 
@@ -25,28 +25,10 @@ class _Interrupted(BaseException):
     """SIGTERM or SIGINT: not an Exception, so that no retry loop swallows it."""
 
 
-def add_pair_flags(p: argparse.ArgumentParser) -> None:
-    """The flags ``mirror`` and ``verify`` share: both clusters, both prefixes, the position key."""
-    p.add_argument("--source", required=True, help="source (active) cluster's client URLs, comma-separated")
-    p.add_argument("--source-prefix", required=True, help="the prefix to mirror, e.g. /config/")
-    p.add_argument("--dest", required=True, help="destination (passive) cluster's client URLs")
-    p.add_argument("--dest-prefix", required=True, help="where the source prefix lands, e.g. /config/")
-    p.add_argument("--position-key", help="where the position is stored in the destination "
-                   "(default /__replication/<dest-prefix>)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
-    p.add_argument("--credentials", help="credentials file (see cluster-mode): authenticate as the user mirror")
-    flags.add_tls_flags(p)
-
-
-def position_key_of(args: argparse.Namespace) -> bytes:
-    """``--position-key``, or the default for ``--dest-prefix``."""
-    return args.position_key.encode() if args.position_key else position_key(args.dest_prefix.encode())
-
-
 def add_parser(sub) -> None:
     """Add ``mirror`` to the top-level subparsers."""
     mirror = sub.add_parser("mirror", help="copy every change under a source prefix to a destination prefix")
-    add_pair_flags(mirror)
+    flags.add_pair_flags(mirror)
     mirror.add_argument("--max-txn-ops", type=int, default=128,
                         help="operations per destination transaction; etcd's --max-txn-ops (default 128)")
     mirror.add_argument("--strict", action="store_true",
@@ -90,7 +72,7 @@ def settings_from(args: argparse.Namespace):
         raise ConfigError("--source-prefix and --dest-prefix overlap on the same cluster: the mirror would copy "
                           "its own writes")
     return MirrorSettings(source=source, source_prefix=source_prefix, dest=dest, dest_prefix=dest_prefix,
-                          position_key=position_key_of(args), max_txn_ops=args.max_txn_ops, strict=args.strict,
+                          position_key=flags.position_key_of(args), max_txn_ops=args.max_txn_ops, strict=args.strict,
                           leases=not args.no_leases, mode_key=args.mode_key.encode(), reload=args.reload,
                           auto_reload=args.auto_reload, heartbeat_key=args.heartbeat_key.encode(),
                           copy_heartbeat=not set(source) & set(dest),

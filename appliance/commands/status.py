@@ -148,7 +148,8 @@ def add_parser(sub) -> None:
                        "decisions")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--endpoints", help="client URLs of the cluster, comma-separated")
-    targets.add_sim_flags(p, exclusive=where)
+    targets.add_sim_flags(p, exclusive=where, region_help="with --sim: only this region's instances (a mirrored "
+                          "simulator runs a cluster per region; default there: its first region)")
     p.add_argument("--credentials", help="credentials file (see cluster-mode), where authentication is on")
     p.add_argument("--user", default="client", help="the user in --credentials (default client)")
     p.add_argument("--status-port", type=int, default=STATUS_PORT, help="the agents' status port (default 2378)")
@@ -161,7 +162,7 @@ def add_parser(sub) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     """0 healthy, 9 degraded, 1 no member answered, 2 bad input (see the module's docstring)."""
     if args.sim:
-        target = targets.sim(args)
+        target = targets.sim(args, whole_cluster=True)
         urls, files = target.endpoints, flags.tls_from(args) or target.tls
     else:
         urls, files = flags.urls(args.endpoints, "--endpoints"), flags.tls_from(args)

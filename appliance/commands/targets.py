@@ -34,22 +34,23 @@ class Target:
     tls: TlsFiles | None = None  # the CA and client certificate where the members speak HTTPS
 
 
-SimTarget = Callable[[argparse.Namespace], Target]
-"""The simulator's resolver: the parsed arguments (``--state-dir``, ``--region``, ``--instance``) -> a
-:class:`Target`; it points the AWS SDK at the simulator's AWS as a side effect. Raises ConfigError."""
+SimTarget = Callable[..., Target]
+"""The simulator's resolver: (the parsed arguments: ``--state-dir``, ``--region``, ``--instance``; and
+``whole_cluster``: every region's instances of a stretched cluster) -> a :class:`Target`; it points the AWS
+SDK at the simulator's AWS as a side effect. Raises ConfigError."""
 
 
-def add_sim_flags(p: argparse.ArgumentParser, exclusive=None) -> None:
+def add_sim_flags(p: argparse.ArgumentParser, exclusive=None,
+                  region_help: str = "with --sim: the region's cluster (default the simulator's first)") -> None:
     """``--sim``, ``--state-dir`` and ``--region``: work on a simulator's cluster. ``exclusive``: a
     mutually exclusive group of ``p`` that ``--sim`` joins (``status``: --endpoints or --sim)."""
     (exclusive or p).add_argument("--sim", action="store_true", help="the simulator's cluster (see --state-dir)")
     p.add_argument("--state-dir", default=".sim", help="with --sim: the simulator's state directory")
-    p.add_argument("--region", help="with --sim: the region's cluster (a mirrored simulator runs one per region; "
-                   "default its first region)")
+    p.add_argument("--region", help=region_help)
 
 
-def sim(args: argparse.Namespace) -> Target:
-    """The simulator's target for ``args``.
+def sim(args: argparse.Namespace, whole_cluster: bool = False) -> Target:
+    """The simulator's target for ``args`` (``whole_cluster``: see :data:`SimTarget`).
 
     Raises:
         ConfigError: no simulator is part of this installation, or it refused ``args``.
@@ -57,7 +58,7 @@ def sim(args: argparse.Namespace) -> Target:
     resolver: SimTarget | None = getattr(args, "sim_target", None)
     if resolver is None:
         raise ConfigError("--sim: this installation has no simulator (appliance/sim)")
-    return resolver(args)
+    return resolver(args, whole_cluster=whole_cluster)
 
 
 def from_environment(args: argparse.Namespace) -> Target:

@@ -8,14 +8,13 @@ import argparse
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.commands import flags
-from appliance.commands.mirror import add_pair_flags, position_key_of
 from appliance.model.exit_codes import ExitCode
 
 
 def add_parser(sub) -> None:
     """Add ``verify`` to the top-level subparsers."""
     verify = sub.add_parser("verify", help="compare a source prefix with its mirror; exit 1 on any difference")
-    add_pair_flags(verify)
+    flags.add_pair_flags(verify)
     verify.set_defaults(handler=cmd_verify)
 
 
@@ -30,7 +29,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         report = verify(EtcdClient(source, timeout=args.timeout, credentials=credentials, tls=files),
                         EtcdClient(dest, timeout=args.timeout, credentials=credentials, tls=files),
-                        source_prefix, dest_prefix, position_key_of(args))
+                        source_prefix, dest_prefix, flags.position_key_of(args))
     except EtcdFailure as exc:
         print(f"etcd.py: error: cannot compare: {exc}")
         return ExitCode.FAILURE

@@ -218,7 +218,7 @@ class Mirror:
         """The revision at which the source became passive (its mode record), None while it is active.
 
         A source without a mode record is active. Every client write the source accepted
-        has a lower revision than its passive record (see :func:`access.apply_mode`).
+        has a lower revision than its passive record (see :func:`appliance.replication.modes.apply_mode`).
         """
         if not self.s.mode_key:
             return None

@@ -28,7 +28,7 @@ class BackupFacts:
         surveyed: the marker and the snapshots' listing were read during this leadership.
         newest_at: when the newest snapshot was taken, None if there is none.
         failed_at: when the last attempt failed, None if it did not.
-        removal_waiting: the housekeeper waits for a snapshot before it removes a member.
+        removal_waiting: the housekeeping waits for a snapshot before it removes a member.
         interval, retry_after: seconds.
         newest_revision: the store revision of the newest snapshot, None if there is none.
         must_cover: a revision the newest snapshot must hold (the cluster's mode record, whose

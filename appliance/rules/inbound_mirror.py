@@ -46,7 +46,8 @@ class InboundFacts:
     regions' client URLs from their read records (region -> URLs, possibly empty), None if
     Route53 could not be read. ``running``: the running mirror's source URLs, None when no
     mirror runs. ``hold_off``: seconds before a mirror that exited may start again.
-    ``last_exit``: how the last mirror ended ("" if none did).
+    ``last_exit``: how the last mirror ended ("" if none did). ``serving``: this cycle's decision
+    for the instance is to serve (not to restart, rejoin or recover).
     """
 
     leader: bool
@@ -55,6 +56,7 @@ class InboundFacts:
     running: tuple[str, ...] | None
     hold_off: float = 0.0
     last_exit: str = ""
+    serving: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +73,9 @@ def decide(s: InboundFacts) -> InboundDecision:
     What cannot be known (mode, records) never stops a running mirror: its lock fences it.
     """
     running = s.running is not None
+    if not s.serving:  # etcd here is restarting, rejoining or recovering: this member leads nothing
+        return InboundDecision(Act.STOP if running else Act.IDLE, "this member does not serve: "
+                               + ("stopping the mirror" if running else "no mirror"))
     if not s.leader:
         return InboundDecision(Act.STOP if running else Act.IDLE,
                                "not the leader: the leader's agent runs the inbound mirror")

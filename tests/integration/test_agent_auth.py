@@ -23,7 +23,7 @@ from appliance.model.keys import HEARTBEAT_KEY
 from appliance.rules import records
 from tests.integration.conftest import SIM_DOMAIN, run_cli, wait_until
 
-# A soak test since test_mirrored.py runs clusters with authentication on (modes set under running agents,
+# An extended test since test_mirrored.py runs clusters with authentication on (modes set under running agents,
 # a member replaced, the heartbeat, the read record, no password in a log); this one keeps the anonymous
 # status view and the single-region read record for `make test-all`.
 pytestmark = [pytest.mark.timeout(420), pytest.mark.extended]  # test_mirrored.py: authenticated clusters

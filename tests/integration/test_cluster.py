@@ -128,7 +128,7 @@ def test_failed_listing_removes_nothing_and_never_seeds(cluster3):
 
 
 # A soak test (`make test-all`) since TLS and checkov joined `make test`: a partial listing is a row of
-# tests/unit/test_housekeeper.py and of the fault proxy's tests, and the failed listing above shows a
+# tests/unit/rules/test_housekeeping.py and of the fault proxy's tests, and the failed listing above shows a
 # leader removing nothing on a listing it cannot trust.
 @pytest.mark.soak
 def test_partial_listing_removes_nothing(cluster3, stopped_group):

@@ -29,7 +29,7 @@ def test_five_instances_started_together_form_exactly_one_cluster(sim_factory, a
     assert len(seeders) == 1
 
 
-# A soak test since the snapshots' tests joined `make test` (the simulator's own isolation, not the agent's).
+# An extended test since the snapshots' tests joined `make test` (the simulator's own isolation, not the agent's).
 @pytest.mark.extended
 def test_two_simulators_run_side_by_side(sim_factory):
     first, second = sim_factory("left"), sim_factory("right")

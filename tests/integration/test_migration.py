@@ -73,9 +73,9 @@ def home_members(sim) -> int:
     return sum(1 for i in sim.instances() if i["region"] == HOME and i["member"])
 
 
-# A soak test (`make test-all`) since the snapshots' tests joined `make test`: the rule it shows is the
-# "unaware members" rows of tests/unit/test_bootstrap_decide.py, and the migration above runs in the right order.
-@pytest.mark.extended  # the "unaware members" rows of the bootstrap table in make test
+# An extended test (`make test-all`) since the snapshots' tests joined `make test`: the rule it shows is the
+# "unaware members" rows of tests/unit/rules/test_bootstrap.py, and the migration above runs in the right order.
+@pytest.mark.extended
 def test_a_region_added_before_the_rotation_waits_instead_of_being_removed(sim_factory):
     """The walkthrough's order broken: the second region is deployed while the home instance still runs
     without ACTIVE_REGIONS (as leader it would take the newcomer for gone and remove it). The newcomer

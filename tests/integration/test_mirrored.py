@@ -178,7 +178,7 @@ def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_aroun
     assert not [s for s in secrets for text in logs if s in text], "a password reached an agent's (or mirror's) log"
 
 
-# A soak test (`make test-all`): tests/integration/test_recovery.py restores a cluster without users in
+# An extended test (`make test-all`): tests/integration/test_recovery.py restores a cluster without users in
 # `make test`; this one shows that users, roles and the mode come back with the snapshot.
 @pytest.mark.extended
 def test_every_instance_of_an_authenticated_cluster_lost_comes_back_with_its_mode_and_users(linked):

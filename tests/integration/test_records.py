@@ -55,7 +55,7 @@ def test_etcdctl_finds_the_cluster_through_the_srv_records(sim):
     assert names == sorted(i["id"] for i in sim.status()["instances"])
 
 
-# A soak test (`make test-all`) for the suite's length: in `make test`, test_mirrored.py's switchover test
+# An extended test (`make test-all`) for the suite's length: in `make test`, test_mirrored.py's switchover test
 # waits for a region's records to name a replacement.
 @pytest.mark.extended  # test_mirrored.py waits for a replacement's records in make test
 def test_records_follow_a_replacement(sim):

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from appliance.adapters.aws.route53 import HostedZone
-from appliance.agent.components.records import RecordPublisher
+from appliance.agent.components.record_publisher import RecordPublisher
 from appliance.model.errors import ConfigError
 from appliance.model.records import PublishedMember, RecordSet
 from appliance.rules import records

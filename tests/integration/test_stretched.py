@@ -89,7 +89,7 @@ def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
 
 # A soak test (`make test-all`) since TLS and checkov joined `make test`: a failing region's listing is
 # tests/integration/test_discovery_regions.py against moto, and an incomplete listing removing nothing is
-# a row of tests/unit/test_housekeeper.py and test_cluster.py's failed listing on a real cluster.
+# a row of tests/unit/rules/test_housekeeping.py and test_cluster.py's failed listing on a real cluster.
 @pytest.mark.soak
 def test_a_region_whose_api_fails_removes_nothing(stretched):
     """eu-north-1's API fails for every agent; its only instance is terminated. The listing is incomplete,

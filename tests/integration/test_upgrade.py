@@ -21,9 +21,10 @@ HOLDER = """
 import sys, time
 from appliance.adapters.etcd import locks
 from appliance.adapters.etcd.client import EtcdClient
+from appliance.model.keys import UPGRADE_KEY
 client = EtcdClient(sys.argv[1].split(","), timeout=2)
-assert locks.take(client, locks.UPGRADE_KEY, "i-0holder", 10) == "i-0holder"
-lease = client.get(locks.UPGRADE_KEY)[1]
+assert locks.take(client, UPGRADE_KEY, "i-0holder", 10) == "i-0holder"
+lease = client.get(UPGRADE_KEY)[1]
 print("held", flush=True)
 for _ in range(600):
     client.lease_keepalive(lease)
@@ -51,7 +52,7 @@ def all_present(sim, keys: list[str], prefix: str) -> list[str]:
 
 
 # A soak test (`make test-all`) since TLS and checkov joined `make test`: the lock blocking removals and
-# records is a row of tests/unit/test_housekeeper.py and test_records.py, and the rolling upgrade below
+# records is a row of tests/unit/rules/test_housekeeping.py and test_records.py, and the rolling upgrade below
 # takes and releases it on a real cluster.
 @pytest.mark.soak
 def test_upgrade_lock_blocks_removals_until_its_holder_dies(sim_factory):
@@ -103,8 +104,8 @@ def test_rolling_upgrade_from_34_to_35_loses_no_acknowledged_write(sim_factory, 
     assert logs.count("upgrade lock: taken") == 3 and logs.count("upgrade lock released") == 3
 
 
-# A soak test (`make test-all`) since the snapshots' tests joined `make test`: the join rule is a row of
-# tests/unit/test_bootstrap_decide.py, and the rotation above runs the same rotate code on a newer binary.
+# An extended test (`make test-all`) since the snapshots' tests joined `make test`: the join rule is a row of
+# tests/unit/rules/test_bootstrap.py, and the rotation above runs the same rotate code on a newer binary.
 @pytest.mark.extended  # a row of the bootstrap table in make test
 def test_an_older_etcd_refuses_to_join(sim_factory, etcd_old):
     sim = sim_factory("downgrade")
@@ -121,7 +122,7 @@ def test_an_older_etcd_refuses_to_join(sim_factory, etcd_old):
     assert {i["id"] for i in status["instances"]} == before
 
 
-# With the soak tests: the launch-first rotation under a writer runs in `make test` (the rolling
+# With the extended tests: the launch-first rotation under a writer runs in `make test` (the rolling
 # upgrade above), and the soak's rounds terminate members under writes too.
 @pytest.mark.extended  # the launch-first rotation runs in make test
 def test_terminate_first_rotation_loses_no_acknowledged_write(sim_factory):

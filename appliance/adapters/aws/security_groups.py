@@ -14,6 +14,7 @@ import boto3
 import botocore.exceptions
 
 from appliance.adapters.aws.common import call, client_config, error_code
+from appliance.model.errors import AwsPermissionError
 from appliance.model.instances import CLUSTER_TAG
 from appliance.model.security_groups import RULE_DESCRIPTION, GroupRules, RuleChange
 
@@ -26,6 +27,10 @@ _ALREADY = {"InvalidPermission.Duplicate", "InvalidPermission.NotFound"}
 
 class GroupsUnknown(Exception):
     """The groups could not be read (EC2 failed, or a region has more than one tagged group)."""
+
+
+# Everything reading or changing the groups may raise; the groups are then as they were.
+ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class SecurityGroups:

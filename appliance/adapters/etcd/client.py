@@ -87,7 +87,7 @@ class EtcdClient:
         timeout: seconds for connect and for read, per endpoint tried.
         credentials: a user and password for etcd's authentication, None for none.
         tls: the CA that verifies the members' certificates (host names included) and the client
-            certificate to present (:mod:`appliance.etcd.tls`); None for plain HTTP.
+            certificate to present; None for plain HTTP.
     """
 
     def __init__(self, endpoints: Sequence[str], timeout: float = 3.0, credentials: Credentials | None = None,

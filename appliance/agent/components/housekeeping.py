@@ -28,11 +28,13 @@ HISTORY = 10  # the leader's last housekeeping decisions kept for the status end
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """One housekeeping cycle: the decision, who holds the lease (None: unknown), and whether a member was removed."""
+    """One housekeeping cycle: the decision, who holds the lease (None: unknown), whether a member was removed,
+    and whether etcd refused the removal decided on (the cycle did not complete)."""
 
     decision: housekeeping.HousekeepingDecision
     lease_holder: str | None
     removed: bool = False
+    refused: bool = False
 
 
 class Housekeeping:
@@ -74,13 +76,14 @@ class Housekeeping:
         self.reason.say(verdict.reason)
         self._remember(verdict)
         if verdict.member is None:
+            self.failure.clear()
             return Outcome(verdict, lease_holder)
         try:
             self.client.member_remove(verdict.member.id)
         except EtcdFailure as exc:
             # etcd refuses while not ready ("unhealthy cluster"): the next cycle decides again.
             self.failure.say(f"removing member {verdict.member.hex_id} not done yet: {exc}")
-            return Outcome(verdict, lease_holder)
+            return Outcome(verdict, lease_holder, refused=True)
         self.failure.clear()
         log.info("housekeeping: removed member %s (%s)", verdict.member.hex_id, verdict.member.name or "never started")
         self.gone_since.pop(verdict.member.id, None)
@@ -96,8 +99,9 @@ class Housekeeping:
                 "instance": (concerned.name or None) if concerned is not None else None})
 
     def completed(self, outcome: Outcome) -> None:
-        """The cycle's leader work ran to its end: it counts as a success only for the lease holder."""
-        if outcome.lease_holder == self.me:
+        """The cycle's leader work ran to its end (no refused removal, no component failed): it counts as a
+        success (``etcd_appliance_housekeeping_last_success_timestamp_seconds``) only for the lease holder."""
+        if outcome.lease_holder == self.me and not outcome.refused:
             self.metrics.housekeeping_last_success.set_to_current_time()
 
     def step_down(self) -> None:

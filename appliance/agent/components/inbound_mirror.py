@@ -49,26 +49,21 @@ class InboundMirror:
         self.region_mirrored: str | None = None
 
     def tick(self, s: Observation, serving: bool) -> str:
-        """Start, keep, restart or stop the mirror; returns the decision's reason."""
-        if not serving:
-            if self.child.source is not None:
-                # etcd here is not serving (restarting, rejoining): this member leads nothing.
-                self.child.stop()
-                self.region_mirrored = None
-            reason = "none: this member does not serve"
-            self.reason.say(reason)
-            return reason
+        """Start, keep, restart or stop the mirror; returns the decision's reason. ``serving``: this cycle's
+        decision for the instance is to serve."""
         running = self.child.running_source()
         mode = s.mode[0] if s.is_leader and s.mode is not None else None
-        sources = self._sources(running is not None) if mode is Mode.PASSIVE else None
+        sources = self._sources(running is not None) if serving and mode is Mode.PASSIVE else None
         decision = inbound_mirror.decide(inbound_mirror.InboundFacts(s.is_leader, mode, sources, running,
-                                                                     self.child.hold_off(), self.child.last_exit))
+                                                                     self.child.hold_off(), self.child.last_exit,
+                                                                     serving))
         if decision.act in (Act.STOP, Act.RESTART):
             self.child.stop()
         if decision.act in (Act.START, Act.RESTART):
             self.child.start(decision.source)
         self.region_mirrored = decision.region if self.child.source is not None else None
-        self.reason.say(decision.reason)
+        # While it does not serve, an agent says so only when it stops a mirror (every agent starts that way).
+        self.reason.say(decision.reason, loud=serving or decision.act is Act.STOP)
         return decision.reason
 
     def stop(self) -> None:

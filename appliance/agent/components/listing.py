@@ -37,7 +37,7 @@ class ListingCadence:
         self.listing: Listing | None = None
         self.listed_at = -math.inf
         self.own_state: str | None = None  # this instance's ASG lifecycle state, asked by non-leaders
-        self.calm = False  # set by the leader's housekeeping: nothing is changing
+        self.calm = False  # nothing is changing, as the leader's housekeeping last saw (the loop sets it)
 
     def start_with(self, listing: Listing) -> None:
         """The first listing, taken at start-up."""

@@ -13,19 +13,15 @@ import math
 import time
 from typing import Callable
 
-import botocore.exceptions
-
-from appliance.adapters.aws.security_groups import GroupsUnknown, SecurityGroups
+from appliance.adapters.aws import security_groups
+from appliance.adapters.aws.security_groups import SecurityGroups
 from appliance.agent.components.reasons import ReasonLog
-from appliance.model.errors import AwsPermissionError
 from appliance.model.observation import Observation
 from appliance.rules import peer_access
 
 log = logging.getLogger("agent")
 
 PEER_ACCESS_REFRESH = 300.0  # seconds between reads of unchanged security groups (repairs hand edits)
-# What reading or changing the regions' security groups may fail with: the groups stay as they are.
-GROUP_ERRORS = (GroupsUnknown, AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class PeerAccess:
@@ -57,7 +53,7 @@ class PeerAccess:
                 self.groups.apply(change)
             outcome = access.reason
             self.basis, self.synced_at = basis, self.clock()
-        except GROUP_ERRORS as exc:
+        except security_groups.ERRORS as exc:
             outcome = f"security groups unchanged, retrying after the next listing: {exc}"
         self.reason.say(outcome)
         return outcome

@@ -9,21 +9,19 @@ class ReasonLog:
     """Logs a concern's reason when it differs from the last one said.
 
     Args:
-        logger: where the lines go. prefix: put before each reason (e.g. "records"), "" for none.
-        level: the lines' log level.
+        logger: where the lines go (at INFO). prefix: put before each reason (e.g. "records"), "" for none.
     """
 
-    def __init__(self, logger: logging.Logger, prefix: str = "", level: int = logging.INFO):
+    def __init__(self, logger: logging.Logger, prefix: str = ""):
         self.logger = logger
         self.prefix = prefix
-        self.level = level
         self.last = ""
 
     def say(self, reason: str, loud: bool = True) -> bool:
         """Remember ``reason``; log it if it differs from the last one and ``loud``. True if it changed."""
         changed = reason != self.last
         if changed and loud:
-            self.logger.log(self.level, "%s%s", f"{self.prefix}: " if self.prefix else "", reason)
+            self.logger.info("%s%s", f"{self.prefix}: " if self.prefix else "", reason)
         self.last = reason
         return changed
 

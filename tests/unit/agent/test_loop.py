@@ -191,3 +191,28 @@ def test_sigterm_of_a_terminated_instance_leaves_the_cluster():
     loop.stop_requested.set()
     assert loop.run() == 0
     assert len(loop.actuator.left) == 1 and loop.actuator.etcd.stopped == 0
+
+
+def last_success(loop) -> float:
+    return loop.status.metrics.registry.get_sample_value(
+        "etcd_appliance_housekeeping_last_success_timestamp_seconds")
+
+
+def test_a_failing_housekeeping_does_not_keep_records_and_rules_from_their_work(caplog):
+    loop, etcd, zone, groups = agent(Observer(leading()))
+    loop.c.housekeeping.tick = lambda s: 1 / 0  # a bug in the component
+    with caplog.at_level(logging.ERROR):
+        loop.cycle()
+    assert "housekeeping failed this cycle; the other components go on" in caplog.text
+    assert zone.batches and groups.applied and etcd.removed == []
+    assert last_success(loop) == 0  # the leader's work did not run to its end
+
+
+def test_a_refused_removal_is_no_completed_cycle_and_a_clean_one_is():
+    loop, etcd, _, _ = agent(Observer(leading()))
+    etcd.refuse["member_remove"] = "etcdserver: unhealthy cluster"
+    loop.cycle()
+    assert etcd.removed == [] and last_success(loop) == 0
+    del etcd.refuse["member_remove"]
+    loop.cycle()
+    assert etcd.removed == [3] and last_success(loop) > 0

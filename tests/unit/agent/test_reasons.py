@@ -20,11 +20,11 @@ def test_a_reason_is_logged_when_it_changes(caplog):
 
 
 def test_a_quiet_reason_is_remembered_not_logged_and_clear_forgets(caplog):
-    reasons = ReasonLog(log, level=logging.WARNING)
+    reasons = ReasonLog(log)
     with caplog.at_level(logging.INFO, "tests.reasons"):
         reasons.say("waiting 10 s", loud=False)
         reasons.say("refused")
         reasons.clear()
         reasons.say("refused")
     assert reasons.last == "refused"
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.WARNING, "refused")] * 2
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.INFO, "refused")] * 2

@@ -1,5 +1,5 @@
-"""The records component (appliance/agent/components/records.py) on a fake hosted zone: the publisher's
-Route53 calls (one read and one batch, GetChange while PENDING, nothing while in sync, back-off after
+"""The records component (appliance/agent/components/records.py, record_publisher.py) on a fake hosted zone:
+the publisher's Route53 calls (one read and one batch, GetChange while PENDING, nothing while in sync, back-off after
 failures) and what the component publishes, the write record included. What the records should be is the
 rule's (tests/unit/rules/test_records.py)."""
 
@@ -10,7 +10,8 @@ import dataclasses
 import pytest
 from botocore.exceptions import ClientError
 
-from appliance.agent.components.records import BACKOFF_FIRST, BACKOFF_MAX, PENDING_TIMEOUT, RecordPublisher, Records
+from appliance.agent.components.record_publisher import BACKOFF_FIRST, BACKOFF_MAX, PENDING_TIMEOUT, RecordPublisher
+from appliance.agent.components.records import Records
 from appliance.model.errors import AwsPermissionError
 from appliance.model.instances import Instance, Listing
 from appliance.model.members import LocalData, MemberHealth

@@ -9,7 +9,7 @@ WEST = ("http://127.0.2.4:2379", "http://127.0.2.5:2379")
 ONE = {"eu-west-1": WEST}
 
 
-@pytest.mark.parametrize("snapshot,act,words", [
+@pytest.mark.parametrize("facts,act,words", [
     pytest.param(InboundFacts(False, Mode.PASSIVE, ONE, None), Act.IDLE, "not the leader", id="follower"),
     pytest.param(InboundFacts(False, Mode.PASSIVE, ONE, WEST), Act.STOP, "not the leader",
                  id="leadership-moved-away"),
@@ -34,9 +34,13 @@ ONE = {"eu-west-1": WEST}
                  id="members-changed"),
     pytest.param(InboundFacts(True, Mode.PASSIVE, ONE, None, 3.0, "exited with code 3"), Act.IDLE,
                  "exited with code 3; starting it again in 3 s", id="held-off-after-exit"),
+    pytest.param(InboundFacts(True, Mode.PASSIVE, ONE, WEST, serving=False), Act.STOP,
+                 "this member does not serve: stopping the mirror", id="not-serving-stops-it"),
+    pytest.param(InboundFacts(True, Mode.PASSIVE, ONE, None, serving=False), Act.IDLE,
+                 "this member does not serve: no mirror", id="not-serving-starts-none"),
 ])
-def test_decide(snapshot, act, words):
-    decision = decide(snapshot)
+def test_decide(facts, act, words):
+    decision = decide(facts)
     assert decision.act is act and words in decision.reason
     if act in (Act.START, Act.RESTART):
         assert decision.source == WEST and decision.region == "eu-west-1"
