@@ -35,3 +35,12 @@ def obs(**kw):
                 cluster=None, peers=FRESH_PEERS, binary_version=(3, 5, 1))
     base.update(kw)
     return Observation(**base)
+
+
+def assert_decides(observation: Observation, action, words: str) -> None:
+    """The lifecycle rule decides ``action`` for ``observation``, with ``words`` in its reason."""
+    from appliance.rules.lifecycle import decide
+
+    decision = decide(observation)
+    assert decision.action is action, decision.reason
+    assert words in decision.reason

@@ -19,6 +19,7 @@ from tests.unit.rules.observations import (
     NO_DATA,
     A,
     B,
+    assert_decides,
     listing,
     member,
     obs,
@@ -121,9 +122,7 @@ CASES = [
 
 @pytest.mark.parametrize("name,observation,action,words", CASES, ids=[c[0] for c in CASES])
 def test_decide(name, observation, action, words):
-    decision = decide(observation)
-    assert decision.action is action, decision.reason
-    assert words in decision.reason
+    assert_decides(observation, action, words)
 
 
 def test_remove_stale_names_the_member():

@@ -9,10 +9,10 @@ from appliance.model.decisions import Action
 from appliance.model.members import LocalData
 from appliance.model.observation import RestoreRequest
 from appliance.model.security_groups import RuleChange
-from appliance.rules.lifecycle import decide
 from tests.unit.rules.observations import (
     CLUSTER,
     MINE,
+    assert_decides,
     obs,
 )
 
@@ -50,6 +50,4 @@ CASES = [
 
 @pytest.mark.parametrize("name,observation,action,words", CASES, ids=[c[0] for c in CASES])
 def test_decide(name, observation, action, words):
-    decision = decide(observation)
-    assert decision.action is action, decision.reason
-    assert words in decision.reason
+    assert_decides(observation, action, words)

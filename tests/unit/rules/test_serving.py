@@ -11,6 +11,7 @@ from tests.unit.rules.observations import (
     CLUSTER,
     ME,
     MINE,
+    assert_decides,
     member,
     obs,
 )
@@ -50,9 +51,7 @@ CASES = [
 
 @pytest.mark.parametrize("name,observation,action,words", CASES, ids=[c[0] for c in CASES])
 def test_decide(name, observation, action, words):
-    decision = decide(observation)
-    assert decision.action is action, decision.reason
-    assert words in decision.reason
+    assert_decides(observation, action, words)
 
 
 def test_mark_data_names_the_member():
