@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 
 from appliance.adapters import logs
 from appliance.commands import (
@@ -45,9 +46,17 @@ def _simulator():
     return command
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) and exit 2: the reference's promise for bad input."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {' '.join(message.split())}", file=sys.stderr)
+        sys.exit(ExitCode.CONFIG)
+
+
 def parser() -> argparse.ArgumentParser:
-    """The whole command line: every command's flags."""
-    top = argparse.ArgumentParser(prog="etcd.py", description="Self-managing etcd appliance for AWS.")
+    """The whole command line: every command's flags (subcommands' parsers are of the same class)."""
+    top = _Parser(prog="etcd.py", description="Self-managing etcd appliance for AWS.")
     sub = top.add_subparsers(dest="command")
     simulator = _simulator()
     for command in COMMANDS[:1]:
@@ -67,10 +76,31 @@ def main(argv: list[str]) -> int:
         argv = ["run", *argv]
     args = parser().parse_args(argv)
     logs.setup()
+    threading.excepthook = _thread_failed
     try:
         return args.handler(args)
     except ApplianceError as exc:
-        print(f"etcd.py: error: {exc}", file=sys.stderr)
+        print(f"etcd.py: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return ExitCode.FAILURE
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line for the user, the trace in the log
+        log.debug("%s failed unexpectedly", args.command or "run", exc_info=True)
+        print(f"etcd.py: error: {args.command or 'run'} failed unexpectedly: {type(exc).__name__}: "
+              f"{_one_line(str(exc))} (LOG_LEVEL=DEBUG logs the traceback)", file=sys.stderr)
+        return ExitCode.FAILURE
+
+
+def _thread_failed(hook: threading.ExceptHookArgs) -> None:
+    """A background thread that dies says so in one log line; its traceback only at debug level."""
+    if issubclass(hook.exc_type, SystemExit):
+        return
+    name = hook.thread.name if hook.thread is not None else "a thread"
+    log.error("%s stopped unexpectedly: %s: %s", name, hook.exc_type.__name__, _one_line(str(hook.exc_value)))
+    log.debug("traceback of %s", name, exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback))
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """``text`` on one line and at most ``limit`` characters: an error quoting an answer must not flood the terminal."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"

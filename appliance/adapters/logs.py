@@ -69,8 +69,13 @@ def formatter(fmt: str) -> logging.Formatter:
     raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
 
 
-def setup(level: str = "INFO", fmt: str | None = None) -> None:
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def setup(level: str | None = None, fmt: str | None = None) -> None:
     """Configure the root logger: one line per record on stderr, as ``fmt`` ("text" or "json").
+
+    ``level`` None: the ``LOG_LEVEL`` environment variable where it is one of :data:`LEVELS`, else INFO.
 
     ``fmt`` None: the ``LOG_FORMAT`` environment variable where it is "json", else text. Commands
     other than the agent (which validates ``LOG_FORMAT`` as a setting, exit 2 on a bad value) follow
@@ -78,6 +83,9 @@ def setup(level: str = "INFO", fmt: str | None = None) -> None:
     """
     if fmt is None:
         fmt = "json" if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" else "text"
+    if level is None:
+        wanted = os.environ.get("LOG_LEVEL", "").strip().upper()
+        level = wanted if wanted in LEVELS else "INFO"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
     root = logging.getLogger()

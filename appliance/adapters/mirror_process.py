@@ -29,7 +29,8 @@ EXIT_MEANINGS = {ExitCode.CONFIG: "its settings were refused",
                  ExitCode.MIRROR_COMPACTED: "the source compacted past its position",
                  ExitCode.MIRROR_STRICT: "--strict found a difference",
                  ExitCode.MIRROR_POSITION_TAKEN: "another mirror wrote its position",
-                 ExitCode.MIRROR_LOCK_LOST: "it lost the mirror lock"}
+                 ExitCode.MIRROR_LOCK_LOST: "it lost the mirror lock",
+                 ExitCode.MIRROR_CLUSTER_CHANGED: "another cluster answers at its source or destination URLs"}
 
 
 class MirrorChild:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from appliance.commands import targets
+from appliance.commands import targets, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 
@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     targets.add_sim_flags(backup)
     backup.add_argument("--bucket", help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
     backup.add_argument("--endpoints", help="client URLs of the cluster, comma-separated (not with --sim)")
-    backup.add_argument("--timeout", type=float, default=10.0, help="seconds per etcd request (default 10)")
+    backup.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=10.0,
+                        help="seconds per etcd request (default 10)")
     backup.add_argument("--work-dir", help="where the snapshot is spooled before the upload (default $TMPDIR)")
     backup.set_defaults(handler=cmd_backup)
 

@@ -9,7 +9,7 @@ import os
 from appliance.adapters import credentials as credentials_file
 from appliance.adapters.etcd.auth import admin_client, authentication_on, read_mode
 from appliance.adapters.etcd.errors import EtcdFailure
-from appliance.commands import flags
+from appliance.commands import flags, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 from appliance.model.modes import USERS, Mode
@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     mode.add_argument("--credentials", required=True,
                       help="credentials file (JSON user -> password, mode 0600); created if missing")
     mode.add_argument("--prefix", required=True, help="the clients' prefix, e.g. /config/")
-    mode.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    mode.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=5.0,
+                      help="seconds per etcd request (default 5)")
     flags.add_tls_flags(mode)
     mode.add_argument("mode", nargs="?", choices=("active", "passive"), help="the mode to set (none: show it)")
     mode.set_defaults(handler=cmd_cluster_mode)

@@ -7,26 +7,41 @@ one line and exit 2 before anything is asked or changed.
 from __future__ import annotations
 
 import argparse
+import urllib.parse
 
 from appliance.adapters.credentials import credentials_for
 from appliance.adapters.etcd.tls import files_from
+from appliance.commands import values
 from appliance.model.errors import ConfigError
 from appliance.model.keys import Credentials, position_key
 from appliance.model.tls import FLAG_NAMES, TlsFiles
 
 
+def _client_url(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when it is not a number from 0 to 65535
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0 and parts.path == ""
+            and not parts.query and not parts.fragment and not parts.username and url.isprintable())
+
+
 def urls(text: str, flag: str) -> tuple[str, ...]:
-    """Comma-separated client URLs (``http://`` or ``https://``), without trailing slashes."""
+    """Comma-separated client URLs (``http://`` or ``https://``, a host, an optional port, no path), without
+    trailing slashes. Raises ConfigError naming ``flag``."""
     found = tuple(u.strip().rstrip("/") for u in text.split(",") if u.strip())
-    if not found or not all(u.startswith(("http://", "https://")) for u in found):
-        raise ConfigError(f"{flag}: expected comma-separated client URLs such as http://10.0.1.4:2379 (got {text!r})")
+    if not found or not all(_client_url(u) for u in found):
+        raise ConfigError(f"{flag}: must be comma-separated client URLs such as http://10.0.1.4:2379 "
+                          f"(got {text[:200]!r})")
     return found
 
 
 def prefix(text: str, flag: str) -> bytes:
-    """A key prefix as bytes; "/" for every key."""
-    if not text:
-        raise ConfigError(f"{flag}: must not be empty (use / for every key)")
+    """A key prefix as bytes; "/" for every key. Raises ConfigError naming ``flag``."""
+    if not text or len(text) > 1024 or not text.isprintable():
+        raise ConfigError(f"{flag}: must be a key prefix of 1 to 1024 printable characters, / for every key "
+                          f"(got {text[:80]!r})")
     return text.encode()
 
 
@@ -71,7 +86,8 @@ def add_pair_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest-prefix", required=True, help="where the source prefix lands, e.g. /config/")
     p.add_argument("--position-key", help="where the position is stored in the destination "
                    "(default /__replication/<dest-prefix>)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    p.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=5.0,
+                   help="seconds per etcd request (default 5)")
     p.add_argument("--credentials", help="credentials file (see cluster-mode): authenticate as the user mirror")
     add_tls_flags(p)
 

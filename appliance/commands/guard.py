@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from appliance.adapters import logs
-from appliance.commands import flags
+from appliance.commands import flags, values
 from appliance.model.errors import ConfigError
 from appliance.model.keys import HEARTBEAT_KEY
 
@@ -18,10 +18,11 @@ def add_parser(sub) -> None:
     """Add ``guard`` to the top-level subparsers."""
     p = sub.add_parser("guard", help="run COMMAND only while the cluster's data is fresh")
     p.add_argument("--endpoints", required=True, help="client URLs of the cluster COMMAND's data comes from")
-    p.add_argument("--max-staleness", type=float, required=True,
+    p.add_argument("--max-staleness", type=values.flag(values.seconds(0.1, 86400)), required=True,
                    help="seconds the newest heartbeat read with a quorum may be old")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between checks (default 1)")
-    p.add_argument("--grace", type=float, default=10.0,
+    p.add_argument("--interval", type=values.flag(values.seconds(0.05, 60)), default=1.0,
+                   help="seconds between checks (default 1)")
+    p.add_argument("--grace", type=values.flag(values.seconds(0, 3600)), default=10.0,
                    help="seconds between SIGTERM and SIGKILL when stopping COMMAND (default 10)")
     p.add_argument("--heartbeat-key", default=HEARTBEAT_KEY, help="the heartbeat key")
     p.add_argument("--credentials", help="credentials file (see cluster-mode), where authentication is on")

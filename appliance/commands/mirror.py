@@ -13,10 +13,10 @@ import signal
 
 from appliance.adapters import logs
 from appliance.adapters.etcd.client import EtcdClient
-from appliance.commands import flags
+from appliance.commands import flags, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
-from appliance.model.keys import HEARTBEAT_KEY, MODE_KEY
+from appliance.model.keys import BOOKKEEPING, HEARTBEAT_KEY, MODE_KEY, REPLICATION_PREFIX, prefixes_overlap
 
 log = logging.getLogger("mirror")
 
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     """Add ``mirror`` to the top-level subparsers."""
     mirror = sub.add_parser("mirror", help="copy every change under a source prefix to a destination prefix")
     flags.add_pair_flags(mirror)
-    mirror.add_argument("--max-txn-ops", type=int, default=128,
+    mirror.add_argument("--max-txn-ops", type=values.flag(values.whole(2, 100000, "operations")), default=128,
                         help="operations per destination transaction; etcd's --max-txn-ops (default 128)")
     mirror.add_argument("--strict", action="store_true",
                         help="check that the destination held what the source held before each change; exit 4 if not")
@@ -42,13 +42,14 @@ def add_parser(sub) -> None:
     mirror.add_argument("--reload", action="store_true", help="copy again (diff and apply) before following changes")
     mirror.add_argument("--auto-reload", action="store_true",
                         help="copy again by itself when the source compacted past the position (else exit 3)")
-    mirror.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
-    mirror.add_argument("--metrics-address", default="127.0.0.1", help="address for --metrics-port")
+    mirror.add_argument("--metrics-port", type=values.flag(values.PORT), help="serve Prometheus metrics on this port")
+    mirror.add_argument("--metrics-address", default="127.0.0.1", type=values.flag(values.IP_ADDRESS),
+                        help="address for --metrics-port")
     mirror.add_argument("--lock-holder", help="take the mirror lock in the destination under this name (e.g. the "
                         "instance id) and write only while holding it; a second mirror waits (see --lock-ttl)")
-    mirror.add_argument("--lock-ttl", type=int, default=5,
+    mirror.add_argument("--lock-ttl", type=values.flag(values.whole(2, 60, "seconds")), default=5,
                         help="seconds the mirror lock outlives a holder that stopped renewing it (default 5)")
-    mirror.add_argument("--idle-timeout", type=float, default=60.0,
+    mirror.add_argument("--idle-timeout", type=values.flag(values.seconds(1, 3600)), default=60.0,
                         help="seconds without any watch message before reconnecting (default 60)")
     mirror.set_defaults(handler=cmd_mirror)
 
@@ -68,11 +69,22 @@ def settings_from(args: argparse.Namespace):
     source, dest = flags.urls(args.source, "--source"), flags.urls(args.dest, "--dest")
     source_prefix = flags.prefix(args.source_prefix, "--source-prefix")
     dest_prefix = flags.prefix(args.dest_prefix, "--dest-prefix")
-    if set(source) & set(dest) and (source_prefix.startswith(dest_prefix) or dest_prefix.startswith(source_prefix)):
+    if dest_prefix.startswith(BOOKKEEPING):
+        raise ConfigError(f"--dest-prefix: must not be inside {' or '.join(p.decode() for p in BOOKKEEPING)} (the "
+                          f"destination's own mode, locks and positions) (got {args.dest_prefix!r})")
+    if set(source) & set(dest) and prefixes_overlap(source_prefix, dest_prefix):
+        # The same check runs on the clusters' ids once connected: two URLs can reach one cluster.
         raise ConfigError("--source-prefix and --dest-prefix overlap on the same cluster: the mirror would copy "
                           "its own writes")
+    position = flags.position_key_of(args)
+    if not position.startswith(REPLICATION_PREFIX) or position == REPLICATION_PREFIX:
+        # Only there is it safe from the copy, which deletes destination keys the source lacks.
+        raise ConfigError(f"--position-key: must be a key under {REPLICATION_PREFIX.decode()} "
+                          f"(got {position.decode()!r})")
+    if args.lock_holder is not None and not (0 < len(args.lock_holder) <= 128 and args.lock_holder.isprintable()):
+        raise ConfigError(f"--lock-holder: must be 1 to 128 printable characters (got {args.lock_holder[:80]!r})")
     return MirrorSettings(source=source, source_prefix=source_prefix, dest=dest, dest_prefix=dest_prefix,
-                          position_key=flags.position_key_of(args), max_txn_ops=args.max_txn_ops, strict=args.strict,
+                          position_key=position, max_txn_ops=args.max_txn_ops, strict=args.strict,
                           leases=not args.no_leases, mode_key=args.mode_key.encode(), reload=args.reload,
                           auto_reload=args.auto_reload, heartbeat_key=args.heartbeat_key.encode(),
                           copy_heartbeat=not set(source) & set(dest),

@@ -11,7 +11,7 @@ import argparse
 import time
 import uuid
 
-from appliance.commands import targets
+from appliance.commands import targets, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 
@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
                          help="restart this instance's member data as a one-member cluster (after a quorum loss)")
     restore.add_argument("--instance", help="with --sim: the instance whose agent restores")
     restore.add_argument("--dry-run", action="store_true", help="check the snapshot and say what would happen")
-    restore.add_argument("--timeout", type=float, default=300.0,
+    restore.add_argument("--timeout", type=values.flag(values.seconds(1, 86400)), default=300.0,
                          help="seconds to wait for the agent's answer (default 300)")
     restore.set_defaults(handler=cmd_restore)
 

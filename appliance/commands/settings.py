@@ -9,68 +9,35 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import re
-import shutil
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from appliance.adapters.credentials import credentials_for
+from appliance.adapters.credentials import CredentialsFileError, credentials_for
 from appliance.adapters.etcd.tls import files_from
+from appliance.commands.values import (
+    ABSOLUTE_FILE,
+    ABSOLUTE_PATH,
+    EXECUTABLE,
+    PORT,
+    Value,
+    choice,
+    optional,
+    seconds,
+    whole,
+)
 from appliance.model.errors import ConfigError
-from appliance.model.keys import APPLIANCE_PREFIX, REPLICATION_PREFIX
+from appliance.model.formats import is_region
+from appliance.model.keys import reserved_overlap
 from appliance.model.settings import AgentSettings
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError("must be a positive number of seconds")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError("must be zero or a positive number of seconds")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise ValueError("must be a TCP port between 1 and 65535")
-    return value
-
-
-def _ttl(text: str) -> int:
-    value = int(text)
-    if not 5 <= value <= 3600:
-        raise ValueError("must be whole seconds between 5 and 3600")
-    return value
-
-
-def _absolute_path(text: str) -> str:
-    if not os.path.isabs(text):
-        raise ValueError("must be an absolute path")
-    return text
-
-
-def _executable(text: str) -> str:
-    found = shutil.which(text)
-    if found is None:
-        raise ValueError("is not an executable file (nor a command on PATH)")
-    return found
-
-
 def _cluster_name(text: str) -> str:
-    if not text or len(text) > 63 or not all(c.isalnum() or c in "-_." for c in text):
+    if not text or len(text) > 63 or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in text):
         raise ValueError("must be 1-63 letters, digits, '-', '_' or '.'")
     return text
 
 
-def _hosted_zone(text: str) -> str | None:
-    if text == "":
-        return None
+def _hosted_zone(text: str) -> str:
     name = text.lower()
     name = name[:-1] if name.endswith(".") else name
     labels = name.split(".")
@@ -82,9 +49,7 @@ def _hosted_zone(text: str) -> str | None:
     return name + "."
 
 
-def _dns_service_name(text: str) -> str | None:
-    if text == "":
-        return None
+def _dns_service_name(text: str) -> str:
     name = text.lower().rstrip(".")
     allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
     if len(name) > 200 or not all(0 < len(label) <= 63 and set(label) <= allowed and label[0] != "-"
@@ -93,12 +58,9 @@ def _dns_service_name(text: str) -> str | None:
     return name
 
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")  # e.g. eu-central-1, us-gov-west-1
-
-
 def _regions(text: str) -> tuple[str, ...]:
     regions = tuple(r.strip() for r in text.split(",") if r.strip())
-    if not all(_REGION.match(r) for r in regions) or len(set(regions)) != len(regions):
+    if not all(is_region(r) for r in regions) or len(set(regions)) != len(regions):
         raise ValueError("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1")
     return regions
 
@@ -107,97 +69,45 @@ def parse_mirror_prefix(text: str) -> str | None:
     """A ``MIRROR_PREFIX`` (None for ""). Raises ValueError saying what a prefix must be."""
     if text == "":
         return None
-    if not text.startswith("/") or text.encode().startswith((APPLIANCE_PREFIX, REPLICATION_PREFIX)) or text == "/":
-        raise ValueError("must be a key prefix such as /config/, not / and not inside /__appliance/ or "
+    if not text.startswith("/") or text == "/" or reserved_overlap(text.encode()) or "\0" in text:
+        raise ValueError("must be a key prefix such as /config/, not / and not overlapping /__appliance/ or "
                          "/__replication/ (the clusters' own keys)")
-    return text
-
-
-def _advertise(text: str) -> str:
-    if text not in ("private", "public"):
-        raise ValueError("must be private or public")
     return text
 
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules (general purpose)
 
 
-def _bucket(text: str) -> str | None:
-    if text == "":
-        return None
+def _bucket(text: str) -> str:
     if not _BUCKET.match(text) or ".." in text:
         raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')")
     return text
 
 
 def _key_prefix(text: str) -> str:
-    if text.startswith("/") or (text and not text.endswith("/")):
+    if text.startswith("/") or (text and not text.endswith("/")) or len(text) > 512 or "\0" in text:
         raise ValueError("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/")
     return text
 
 
-def _whole_at_least(minimum: int, what: str) -> Callable[[str], int]:
-    """A parser of whole numbers of ``what`` from ``minimum`` up."""
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise ValueError(f"must be a whole number of {what}, {minimum} or more")
-        return value
-    return parse
-
-
-def _recovery(text: str) -> str:
-    if text not in ("auto", "manual"):
-        raise ValueError("must be auto or manual")
-    return text
-
-
-def _dns_ttl(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 86400:
-        raise ValueError("must be whole seconds between 1 and 86400")
-    return value
-
-
-def _credentials_file(text: str) -> str | None:
-    if text == "":
-        return None
+def _credentials_file(text: str) -> str:
     try:
-        credentials_for(text, "appliance")
-    except ConfigError as exc:
-        raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        credentials_for(text, "appliance", "ETCD_CREDENTIALS_FILE")
+    except CredentialsFileError as exc:
+        raise ValueError(exc.problem) from None
     return text
-
-
-def _pem_path(text: str) -> str | None:
-    if text == "":
-        return None
-    return _absolute_path(text)
-
-
-def _log_level(text: str) -> str:
-    level = text.upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
-    return level
-
-
-def _log_format(text: str) -> str:
-    fmt = text.strip().lower()
-    if fmt not in ("text", "json"):
-        raise ValueError("must be text or json")
-    return fmt
 
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
     """One agent setting: its :class:`AgentSettings` field, environment variable, default (as text), parser
-    (text -> value, ValueError saying what is allowed) and help line. Its flag is the field with dashes."""
+    (:class:`~appliance.commands.values.Value`: text -> value, ValueError saying what is allowed) and help line.
+    Its flag is the field with dashes."""
 
     field: str
     env: str
     default: str
-    parse: Callable[[str], Any]
+    parse: Value
     help: str
 
     @property
@@ -205,85 +115,104 @@ class Spec:
         return "--" + self.field.replace("_", "-")
 
 
-# Every setting of the agent; docs/reference.md's settings table names each (a test checks it).
+CLUSTER_NAME = Value("must be 1-63 letters, digits, '-', '_' or '.'", _cluster_name)
+HOSTED_ZONE = optional(Value("must be a DNS zone name such as example.org.", _hosted_zone))
+DNS_SERVICE_NAME = optional(Value("must be a DNS name relative to HOSTED_ZONE, such as etcd", _dns_service_name))
+REGIONS = Value("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1", _regions)
+MIRROR_PREFIX = Value("must be a key prefix such as /config/, not / and not overlapping /__appliance/ or "
+                      "/__replication/, or empty", parse_mirror_prefix)
+BUCKET = optional(Value("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')", _bucket))
+KEY_PREFIX = Value("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/",
+                   _key_prefix)
+CREDENTIALS_FILE = optional(Value("must be a credentials file (JSON user to password, mode 600) with the user "
+                                  "appliance", _credentials_file))
+PEM_FILE = optional(ABSOLUTE_FILE)
+TTL = whole(5, 3600, "seconds")
+
+# Every setting of the agent; docs/reference.md's settings table names each, with its parser's
+# ``allowed`` text (a test checks both).
 SPECS = (
-    Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", _absolute_path,
-          "etcd data directory"),
-    Spec("etcd_binary", "ETCD_BINARY", "etcd", _executable, "etcd executable"),
-    Spec("cluster_name", "CLUSTER_NAME", "etcd", _cluster_name,
-          "cluster name (the stack's name); the etcd initial cluster token"),
-    Spec("status_port", "STATUS_PORT", "2378", _port, "agent status endpoint port"),
-    Spec("client_port", "CLIENT_PORT", "2379", _port, "etcd client port"),
-    Spec("peer_port", "PEER_PORT", "2380", _port, "etcd peer port"),
-    Spec("metrics_port", "METRICS_PORT", "2381", _port, "etcd metrics port"),
-    Spec("grace_period", "GRACE_PERIOD", "300", _non_negative_float,
-          "seconds a member's instance must be gone before the leader removes it"),
-    Spec("loop_interval", "LOOP_INTERVAL", "5", _positive_float,
-          "seconds between agent cycles once the member serves"),
-    Spec("listing_interval", "LISTING_INTERVAL", "30", _positive_float,
-          "seconds between AWS listings while the cluster is calm"),
-    Spec("request_timeout", "REQUEST_TIMEOUT", "3", _positive_float,
-          "timeout in seconds of every etcd, AWS and metadata call"),
-    Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", _ttl,
-          "TTL in seconds of the leader's housekeeping lease"),
-    Spec("log_level", "LOG_LEVEL", "INFO", _log_level, "log level"),
-    Spec("log_format", "LOG_FORMAT", "text", _log_format,
-          "log lines as text or json (one JSON object a line: ts, level, logger, message, exception)"),
-    Spec("hosted_zone", "HOSTED_ZONE", "", _hosted_zone,
-          "Route53 hosted zone (name) for the discovery records; empty: publish none"),
-    Spec("dns_ttl", "DNS_TTL", "60", _dns_ttl, "TTL in seconds of the discovery records"),
-    Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", _ttl,
-          "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
-    Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", _credentials_file,
-          "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
-          "authentication"),
-    Spec("dns_service_name", "DNS_SERVICE_NAME", "", _dns_service_name,
-          "name S the regional clusters of one service share: the leader publishes its region's "
-          "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
-    Spec("active_regions", "ACTIVE_REGIONS", "", _regions,
-          "regions whose groups of this stack form one cluster (this instance's own among them); "
-          "empty: this region only"),
-    Spec("mirror_prefix", "MIRROR_PREFIX", "", parse_mirror_prefix,
-          "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
-          "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
-    Spec("advertise_address", "ADVERTISE_ADDRESS", "private", _advertise,
-          "the address members advertise and peers, clients and records use: private (the VPCs route to each "
-          "other) or public (the instance's public IPv4, for regions reached over the internet)"),
-    Spec("snapshot_bucket", "SNAPSHOT_BUCKET", "", _bucket,
-          "S3 bucket for the leader's snapshots and the cluster's marker (never created or deleted by the "
-          "appliance); empty: no snapshots, and a cluster that loses every member starts empty"),
-    Spec("snapshot_prefix", "SNAPSHOT_PREFIX", "", _key_prefix,
-          "key prefix in SNAPSHOT_BUCKET; objects go under <prefix><CLUSTER_NAME>/"),
-    Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", _positive_float,
-          "seconds between the leader's snapshots (one is also taken before every member removal)"),
-    Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", _whole_at_least(1, "snapshots"),
-          "the newest snapshots kept whatever their age"),
-    Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", _whole_at_least(0, "days"),
-          "beyond SNAPSHOT_KEEP, one snapshot a day is kept for this many days"),
-    Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", _recovery,
-          "after a quorum loss: auto (the survivor with the highest revision restarts as a one-member cluster) "
-          "or manual (the agents wait for `etcd.py restore`)"),
-    Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", _non_negative_float,
-          "seconds quorum must stay lost, with every instance's agent answering, before recovery"),
-    Spec("client_ca_file", "CLIENT_CA_FILE", "", _pem_path,
-          "CA bundle (PEM) that signs the members' and clients' certificates; with CLIENT_CERT_FILE and "
-          "CLIENT_KEY_FILE: HTTPS on the client port, client certificates required; empty: plain HTTP"),
-    Spec("client_cert_file", "CLIENT_CERT_FILE", "", _pem_path,
-          "this instance's certificate (PEM) for the client port and as the agent's client certificate "
-          "(serverAuth and clientAuth, the instance's addresses as IP SANs)"),
-    Spec("client_key_file", "CLIENT_KEY_FILE", "", _pem_path, "CLIENT_CERT_FILE's private key (PEM)"),
-    Spec("peer_ca_file", "PEER_CA_FILE", "", _pem_path,
-          "CA bundle (PEM) for TLS between members; empty: the CLIENT_* files serve peers too"),
-    Spec("peer_cert_file", "PEER_CERT_FILE", "", _pem_path, "this instance's peer certificate (PEM)"),
-    Spec("peer_key_file", "PEER_KEY_FILE", "", _pem_path, "PEER_CERT_FILE's private key (PEM)"),
+    Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", ABSOLUTE_PATH, "etcd data directory"),
+    Spec("etcd_binary", "ETCD_BINARY", "etcd", EXECUTABLE, "etcd executable"),
+    Spec("cluster_name", "CLUSTER_NAME", "etcd", CLUSTER_NAME,
+         "cluster name (the stack's name); the etcd initial cluster token"),
+    Spec("status_port", "STATUS_PORT", "2378", PORT, "agent status endpoint port"),
+    Spec("client_port", "CLIENT_PORT", "2379", PORT, "etcd client port"),
+    Spec("peer_port", "PEER_PORT", "2380", PORT, "etcd peer port"),
+    Spec("metrics_port", "METRICS_PORT", "2381", PORT, "etcd metrics port"),
+    Spec("grace_period", "GRACE_PERIOD", "300", seconds(0, 86400),
+         "seconds a member's instance must be gone before the leader removes it"),
+    Spec("loop_interval", "LOOP_INTERVAL", "5", seconds(0.1, 300),
+         "seconds between agent cycles once the member serves"),
+    Spec("listing_interval", "LISTING_INTERVAL", "30", seconds(1, 3600),
+         "seconds between AWS listings while the cluster is calm"),
+    Spec("request_timeout", "REQUEST_TIMEOUT", "3", seconds(0.1, 60),
+         "timeout in seconds of every etcd, AWS and metadata call"),
+    Spec("housekeeping_ttl", "HOUSEKEEPING_TTL", "15", TTL,
+         "TTL in seconds of the leader's housekeeping lease"),
+    Spec("log_level", "LOG_LEVEL", "INFO", choice("DEBUG", "INFO", "WARNING", "ERROR"), "log level"),
+    Spec("log_format", "LOG_FORMAT", "text", choice("text", "json"),
+         "log lines as text or json (one JSON object a line: ts, level, logger, message, exception)"),
+    Spec("hosted_zone", "HOSTED_ZONE", "", HOSTED_ZONE,
+         "Route53 hosted zone (name) for the discovery records; empty: publish none"),
+    Spec("dns_ttl", "DNS_TTL", "60", whole(1, 86400, "seconds"), "TTL in seconds of the discovery records"),
+    Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", TTL,
+         "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
+    Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", CREDENTIALS_FILE,
+         "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
+         "authentication"),
+    Spec("dns_service_name", "DNS_SERVICE_NAME", "", DNS_SERVICE_NAME,
+         "name S the regional clusters of one service share: the leader publishes its region's "
+         "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
+    Spec("active_regions", "ACTIVE_REGIONS", "", REGIONS,
+         "regions whose groups of this stack form one cluster (this instance's own among them); "
+         "empty: this region only"),
+    Spec("mirror_prefix", "MIRROR_PREFIX", "", MIRROR_PREFIX,
+         "regional clusters linked by the mirror: while this cluster is passive, its leader mirrors this "
+         "prefix from the other region's cluster (found by its DNS_SERVICE_NAME read record); empty: no mirror"),
+    Spec("advertise_address", "ADVERTISE_ADDRESS", "private", choice("private", "public", fold=False),
+         "the address members advertise and peers, clients and records use: private (the VPCs route to each "
+         "other) or public (the instance's public IPv4, for regions reached over the internet)"),
+    Spec("snapshot_bucket", "SNAPSHOT_BUCKET", "", BUCKET,
+         "S3 bucket for the leader's snapshots and the cluster's marker (never created or deleted by the "
+         "appliance); empty: no snapshots, and a cluster that loses every member starts empty"),
+    Spec("snapshot_prefix", "SNAPSHOT_PREFIX", "", KEY_PREFIX,
+         "key prefix in SNAPSHOT_BUCKET; objects go under <prefix><CLUSTER_NAME>/"),
+    Spec("snapshot_interval", "SNAPSHOT_INTERVAL", "1800", seconds(60, 604800),
+         "seconds between the leader's snapshots (one is also taken before every member removal)"),
+    Spec("snapshot_keep", "SNAPSHOT_KEEP", "48", whole(1, 100000, "snapshots"),
+         "the newest snapshots kept whatever their age"),
+    Spec("snapshot_keep_days", "SNAPSHOT_KEEP_DAYS", "14", whole(0, 3650, "days"),
+         "beyond SNAPSHOT_KEEP, one snapshot a day is kept for this many days"),
+    Spec("quorum_recovery", "QUORUM_RECOVERY", "auto", choice("auto", "manual", fold=False),
+         "after a quorum loss: auto (the survivor with the highest revision restarts as a one-member cluster) "
+         "or manual (the agents wait for `etcd.py restore`)"),
+    Spec("quorum_loss_wait", "QUORUM_LOSS_WAIT", "60", seconds(0, 3600),
+         "seconds quorum must stay lost, with every instance's agent answering, before recovery"),
+    Spec("client_ca_file", "CLIENT_CA_FILE", "", PEM_FILE,
+         "CA bundle (PEM) that signs the members' and clients' certificates; with CLIENT_CERT_FILE and "
+         "CLIENT_KEY_FILE: HTTPS on the client port, client certificates required; empty: plain HTTP"),
+    Spec("client_cert_file", "CLIENT_CERT_FILE", "", PEM_FILE,
+         "this instance's certificate (PEM) for the client port and as the agent's client certificate "
+         "(serverAuth and clientAuth, the instance's addresses as IP SANs)"),
+    Spec("client_key_file", "CLIENT_KEY_FILE", "", PEM_FILE, "CLIENT_CERT_FILE's private key (PEM)"),
+    Spec("peer_ca_file", "PEER_CA_FILE", "", PEM_FILE,
+         "CA bundle (PEM) for TLS between members; empty: the CLIENT_* files serve peers too"),
+    Spec("peer_cert_file", "PEER_CERT_FILE", "", PEM_FILE, "this instance's peer certificate (PEM)"),
+    Spec("peer_key_file", "PEER_KEY_FILE", "", PEM_FILE, "PEER_CERT_FILE's private key (PEM)"),
 )
+
+
+def _shown(raw: str) -> str:
+    """``raw`` quoted for an error line: shortened, so that a whole file pasted by mistake stays one line."""
+    return repr(raw) if len(raw) <= 80 else repr(raw[:77]) + "…"
 
 
 def add_agent_flags(parser: argparse.ArgumentParser) -> None:
     """Add one flag per agent setting to ``parser`` (default: unset, so env applies)."""
     for spec in SPECS:
         parser.add_argument(spec.flag, dest=spec.field, default=None,
-                            help=f"{spec.help} (env {spec.env}, default {spec.default})")
+                            help=f"{spec.help}; {spec.parse.allowed} (env {spec.env}, default {spec.default!r})")
 
 
 def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> AgentSettings:
@@ -305,11 +234,14 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
         try:
             values[spec.field] = spec.parse(raw)
         except ValueError as exc:
-            message = str(exc) if "must" in str(exc) or "is not" in str(exc) else "is malformed"
-            raise ConfigError(f"{source}: {message} (got {raw!r})") from None
+            raise ConfigError(f"{source}: {exc} (got {_shown(raw)})") from None
     ports = [values[f] for f in ("status_port", "client_port", "peer_port", "metrics_port")]
     if len(set(ports)) != len(ports):
         raise ConfigError(f"STATUS_PORT, CLIENT_PORT, PEER_PORT, METRICS_PORT must differ (got {ports})")
+    if values["housekeeping_ttl"] <= 2 * values["loop_interval"]:
+        # The leader renews the housekeeping lease once a cycle; a shorter TTL would lapse between two.
+        raise ConfigError(f"HOUSEKEEPING_TTL ({values['housekeeping_ttl']} s) must exceed twice LOOP_INTERVAL "
+                          f"({values['loop_interval']:g} s): the leader renews its lease once a cycle")
     service = values["dns_service_name"]
     if service is not None and values["hosted_zone"] is None:
         raise ConfigError("DNS_SERVICE_NAME needs HOSTED_ZONE (the zone its read record goes in)")

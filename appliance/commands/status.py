@@ -24,7 +24,7 @@ from appliance.adapters.etcd.auth import read_mode
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.status_endpoint import read_status
-from appliance.commands import flags, targets
+from appliance.commands import flags, targets, values
 from appliance.model.exit_codes import ExitCode
 from appliance.model.tls import TlsFiles
 from appliance.rules.status_verdict import (
@@ -152,8 +152,10 @@ def add_parser(sub) -> None:
                           "simulator runs a cluster per region; default there: its first region)")
     p.add_argument("--credentials", help="credentials file (see cluster-mode), where authentication is on")
     p.add_argument("--user", default="client", help="the user in --credentials (default client)")
-    p.add_argument("--status-port", type=int, default=STATUS_PORT, help="the agents' status port (default 2378)")
-    p.add_argument("--timeout", type=float, default=3.0, help="seconds per request (default 3)")
+    p.add_argument("--status-port", type=values.flag(values.PORT), default=STATUS_PORT,
+                   help="the agents' status port (default 2378)")
+    p.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=3.0,
+                   help="seconds per request (default 3)")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     flags.add_tls_flags(p)
     p.set_defaults(handler=cmd_status)

@@ -11,7 +11,7 @@ import logging
 import time
 
 from appliance.adapters import credentials as credentials_file
-from appliance.commands import flags
+from appliance.commands import flags, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 from appliance.model.records import Change
@@ -29,11 +29,12 @@ def add_parser(sub) -> None:
     p.add_argument("--prefix", required=True, help="the clients' prefix in the active cluster, e.g. /config/")
     p.add_argument("--to-prefix", help="the same prefix in the passive cluster (default: --prefix)")
     p.add_argument("--credentials", required=True, help="the credentials file both clusters use (see cluster-mode)")
-    p.add_argument("--catch-up-timeout", type=float, default=30.0,
+    p.add_argument("--catch-up-timeout", type=values.flag(values.seconds(0.1, 3600)), default=30.0,
                    help="seconds to wait for the mirror to apply the last write before undoing (default 30)")
-    p.add_argument("--reverse-timeout", type=float, default=30.0,
+    p.add_argument("--reverse-timeout", type=values.flag(values.seconds(0.1, 3600)), default=30.0,
                    help="seconds to wait for the reverse mirror to follow (default 30)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per etcd request (default 5)")
+    p.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=5.0,
+                   help="seconds per etcd request (default 5)")
     p.add_argument("--hosted-zone", help="Route53 zone of the write record (none: leave DNS alone)")
     p.add_argument("--write-name", help="the write record's domain: _etcd-client-rw._tcp.<write-name> "
                    "(with --hosted-zone)")

@@ -27,6 +27,7 @@ class ExitCode(enum.IntEnum):
     SNAPSHOT_CORRUPT = 13
     RESTORE_REFUSED = 14
     MIRROR_LOCK_LOST = 15
+    MIRROR_CLUSTER_CHANGED = 16
     GUARD_NOT_EXECUTABLE = 127
 
 
@@ -48,6 +49,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.SNAPSHOT_CORRUPT: "restore: the snapshot asked for does not check (corrupt)",
     ExitCode.RESTORE_REFUSED: "restore: the agent refused the request (e.g. a member sees a leader)",
     ExitCode.MIRROR_LOCK_LOST: "mirror --lock-holder: the mirror lock is no longer this mirror's",
+    ExitCode.MIRROR_CLUSTER_CHANGED: "mirror: the source or the destination is no longer the cluster it "
+                                     "checked at the start (another cluster answers at its URLs)",
     ExitCode.GUARD_NOT_EXECUTABLE: "guard: COMMAND cannot be executed",
 }
 """One line per code, as the reference docs and the commands' help say it."""

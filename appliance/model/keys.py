@@ -34,6 +34,17 @@ def prefix_end(prefix: bytes) -> bytes:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+def prefixes_overlap(a: bytes, b: bytes) -> bool:
+    """True when some key starts with both prefixes (one prefix starts with the other)."""
+    return a.startswith(b) or b.startswith(a)
+
+
+def reserved_overlap(prefix: bytes) -> bool:
+    """True when keys under ``prefix`` may be the appliance's own (:data:`BOOKKEEPING`): ``prefix`` is inside
+    one of them, or one of them is inside ``prefix`` (``/``, ``/__app``)."""
+    return any(prefixes_overlap(prefix, reserved) for reserved in BOOKKEEPING)
+
+
 @dataclasses.dataclass(frozen=True)
 class KeyValue:
     """One key as etcd stores it; revisions are store revisions, ``lease`` 0 when none."""

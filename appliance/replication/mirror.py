@@ -32,11 +32,13 @@ from appliance.model.exit_codes import ExitCode
 from appliance.model.keys import BOOKKEEPING, KeyValue, prefix_end
 from appliance.model.modes import Mode
 from appliance.model.watch import Event, WatchResponse
+from appliance.replication.cluster_pair import ClusterPair
 from appliance.replication.heartbeat_watch import HeartbeatWatch
 from appliance.replication.keyspace import iter_prefix, merge
 from appliance.replication.leases import LeaseMap
 from appliance.replication.metrics import MirrorMetrics
 from appliance.replication.mirror_settings import MirrorSettings, MirrorStopped
+from appliance.replication.position import read_position
 from appliance.replication.pump import Pump
 from appliance.rules import batching
 from appliance.rules.mirror_start import Start, start_action
@@ -73,11 +75,12 @@ class Mirror:
         self.heartbeats = HeartbeatWatch(settings.source, settings.heartbeat_key, settings.timeout,
                                          auth=self.source, tls=settings.tls) if settings.heartbeat_key else None
         self._beat_written: float | None = None  # the heartbeat time last written to the destination
+        self.pair = ClusterPair(settings.source_prefix, settings.dest_prefix)
 
     # --- position -----------------------------------------------------------
     def read_position(self) -> int | None:
-        found = self.dest.get(self.s.position_key.decode())
-        return int(found[0]) if found else None
+        """The stored position (see :func:`~appliance.replication.position.read_position`)."""
+        return read_position(self.dest, self.s.position_key)
 
     def _guard(self) -> list[dict]:
         if self.position is None:
@@ -108,7 +111,7 @@ class Mirror:
 
     def _heartbeat_through(self, position: int) -> float | None:
         """The source heartbeat time to write with ``position``, None if unchanged or not copied."""
-        if not self.s.copy_heartbeat or self.heartbeats is None:
+        if not self.s.copy_heartbeat or self.pair.same_cluster or self.heartbeats is None:
             return None
         beat = self.heartbeats.applied_time(position)
         return beat if beat is not None and beat != self._beat_written else None
@@ -137,6 +140,10 @@ class Mirror:
     def dest_key(self, source_key: bytes) -> bytes:
         return self.s.dest_prefix + source_key[len(self.s.source_prefix):]
 
+    def _mirrored(self, source_key: bytes) -> bool:
+        # Neither side's own keys cross: a destination prefix "/" could map a source key onto the destination's.
+        return not source_key.startswith(BOOKKEEPING) and not self.dest_key(source_key).startswith(BOOKKEEPING)
+
     def _dest_lease(self, kv: KeyValue) -> int:
         if not kv.lease or self.leases is None:
             return 0
@@ -152,7 +159,8 @@ class Mirror:
         once all of them succeeded. Memory: a page per side plus the transactions in flight.
         """
         revision = self.source.range(self.s.source_prefix, prefix_end(self.s.source_prefix), limit=1).revision
-        source = iter_prefix(self.source, self.s.source_prefix, revision, self.s.page_size, exclude=BOOKKEEPING)
+        source = (kv for kv in iter_prefix(self.source, self.s.source_prefix, revision, self.s.page_size,
+                                           exclude=BOOKKEEPING) if self._mirrored(kv.key))
         dest = iter_prefix(self.dest, self.s.dest_prefix, 0, self.s.page_size, exclude=BOOKKEEPING)
         ops: list[dict] = []
         puts = deletes = 0
@@ -188,7 +196,7 @@ class Mirror:
     # --- changes ------------------------------------------------------------
     def apply(self, events: list[Event]) -> None:
         """Apply watched events in order, in batches; the position follows each complete batch."""
-        events = [e for e in events if not e.kv.key.startswith(BOOKKEEPING)]
+        events = [e for e in events if self._mirrored(e.kv.key)]
         for batch in batching.plan(events, self.s.max_txn_ops, reserved=1):
             if batch.split:
                 log.warning("source revision %d changes %d keys in this part, more than --max-txn-ops %d allows "
@@ -258,6 +266,7 @@ class Mirror:
 
     def _session(self) -> None:
         """One connected stretch: decide how to start, then follow the watch until it breaks."""
+        self.pair.check(self.source, self.dest)
         self.position = self.read_position()
         passive = self.passive_since()
         if passive is not None and (self.position is None or self.position >= passive):

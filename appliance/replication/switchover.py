@@ -36,6 +36,7 @@ from appliance.model.keys import Credentials, position_key
 from appliance.model.modes import Mode
 from appliance.model.tls import TlsFiles
 from appliance.replication.modes import apply_mode
+from appliance.replication.position import parse_revision
 from appliance.rules.modes import mode_of
 from appliance.rules.switchover_plan import DESCRIPTIONS, REMEDIES, UNDOABLE, Side, Step, plan
 
@@ -106,7 +107,9 @@ class Switchover:
                 raise Refused(f"{name} does not answer: {exc}") from None
             except EtcdError as exc:
                 raise Refused(f"{name}: {exc.message} (is authentication on? run cluster-mode there)") from None
-            position = int(found.kvs[0].value) if found.kvs else None
+            position = parse_revision(found.kvs[0].value) if found.kvs else None
+            if found.kvs and position is None:
+                raise Refused(f"{name}: the position at {position_key(dest_prefix).decode()} holds no revision")
             sides.append(Side(cluster_id, mode, mode_revision, found.revision, position))
         return sides[0], sides[1]
 
@@ -254,7 +257,7 @@ def _wait_for_position(client: EtcdClient, key: bytes, target: int, timeout: flo
     deadline = time.monotonic() + timeout
     while True:
         found = client.get(key)
-        position = int(found[0]) if found else 0
+        position = (parse_revision(found[0]) or 0) if found else 0  # not a revision: not there yet
         if position >= target:
             return position
         if time.monotonic() > deadline:

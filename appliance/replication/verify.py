@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 
 from appliance.adapters.etcd.client import EtcdClient
+from appliance.model.errors import ConfigError
 from appliance.model.keys import BOOKKEEPING, prefix_end
 from appliance.replication.keyspace import PAGE_SIZE, iter_prefix, merge
+from appliance.replication.position import parse_revision
 
 EXAMPLES = 10  # differences printed per kind
 
@@ -62,7 +64,10 @@ def verify(source: EtcdClient, dest: EtcdClient, source_prefix: bytes, dest_pref
     first = dest.range(dest_prefix, prefix_end(dest_prefix), limit=1)
     dest_revision = first.revision
     found = dest.range(position_key, revision=dest_revision)
-    position = int(found.kvs[0].value) if found.kvs else None
+    position = parse_revision(found.kvs[0].value) if found.kvs else None
+    if found.kvs and position is None:
+        raise ConfigError(f"the position at {position_key.decode(errors='replace')} holds "
+                          f"{found.kvs[0].value[:40]!r}, not a revision")
     source_revision = position or source.range(source_prefix, prefix_end(source_prefix), limit=1).revision
     report = VerifyReport(source_revision, dest_revision, position)
     pairs = merge(iter_prefix(source, source_prefix, source_revision, page_size, exclude=BOOKKEEPING),

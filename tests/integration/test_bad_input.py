@@ -71,13 +71,13 @@ def mirror(*args: str):
 def test_mirror_bad_input_exits_2_naming_the_flag():
     base = ["--source-prefix", "/a/", "--dest-prefix", "/b/"]
     done = mirror("--source", "127.0.0.1:2379", "--dest", "http://127.0.0.2:2379", *base)
-    assert done.returncode == 2 and "--source: expected comma-separated client URLs" in done.stderr
+    assert done.returncode == 2 and "--source: must be comma-separated client URLs" in done.stderr
     done = mirror("--source", "http://127.0.0.1:2379", "--dest", "http://127.0.0.1:2379",
                   "--source-prefix", "/a/", "--dest-prefix", "/a/b/")
     assert done.returncode == 2 and "overlap on the same cluster" in done.stderr
     done = mirror("--source", "http://127.0.0.1:2379", "--dest", "http://127.0.0.2:2379", "--max-txn-ops", "1",
                   *base)
-    assert done.returncode == 2 and "--max-txn-ops: must be between 2 and 100000" in done.stderr
+    assert done.returncode == 2 and "--max-txn-ops: must be a whole number of operations from 2 to 100000" in done.stderr
 
 
 def test_mirror_metrics_port_taken_exits_2():

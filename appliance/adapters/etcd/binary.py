@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+from appliance.adapters.bounded import run_bounded
 from appliance.model.errors import ConfigError
 from appliance.model.versions import parse
 
@@ -16,10 +17,13 @@ def binary_version(binary: str, timeout: float = 10.0) -> tuple[int, int, int]:
         ConfigError: the binary does not run or prints no version (exit code 2).
     """
     try:
-        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(f"ETCD_BINARY: {binary} --version failed: {exc}") from None
-    found = re.search(r"etcd Version:\s*(\S+)", done.stdout)
+        done = run_bounded([binary, "--version"], timeout)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"ETCD_BINARY: {binary} --version did not answer within {timeout:g} s (its process "
+                          "group was killed)") from None
+    except OSError as exc:
+        raise ConfigError(f"ETCD_BINARY: {binary} --version did not run: {exc.strerror or exc}") from None
+    found = re.search(r"etcd Version:\s*(\S+)", done.stdout[:4096])
     version = parse(found.group(1)) if found else None
     if done.returncode != 0 or version is None:
         raise ConfigError(f"ETCD_BINARY: {binary} --version printed no etcd version "

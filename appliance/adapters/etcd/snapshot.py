@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 
+from appliance.adapters.bounded import run_bounded
 from appliance.adapters.etcd.process import child_environment
 from appliance.model.keys import Credentials
 from appliance.model.snapshots import PART_SIZE, SnapshotFile, Tools
@@ -152,8 +153,7 @@ def _run(command: list[str], what: str, timeout: float = TOOL_TIMEOUT, env: dict
          nice: bool = False, failure: type[SnapshotError] = SnapshotError) -> str:
     full_env = {**child_environment(os.environ), "ETCDCTL_API": "3", **(env or {})}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env,
-                              stdin=subprocess.DEVNULL, preexec_fn=_lowest_priority if nice else None)
+        done = run_bounded(command, timeout, env=full_env, preexec_fn=_lowest_priority if nice else None)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SnapshotError(f"{what} did not run: {exc}") from None
     if done.returncode != 0:

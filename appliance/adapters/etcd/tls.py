@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import stat
 
 from appliance.model.errors import ConfigError
 from appliance.model.tls import TlsFiles
@@ -63,6 +64,9 @@ def check(files: TlsFiles, names: tuple[str, str, str] = ("CA file", "certificat
         if not os.path.isabs(path):
             raise ConfigError(f"{name}: must be an absolute path (got {path!r})")
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                # A named pipe would block the open below for ever.
+                raise ConfigError(f"{name}: {path} is not a regular file")
             with open(path, "rb") as f:
                 if b"-----BEGIN " not in f.read(1 << 20):
                     raise ConfigError(f"{name}: {path} is not a PEM file")

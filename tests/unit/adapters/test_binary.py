@@ -2,6 +2,7 @@
 failing one, a path that does not exist, and one that hangs (all ConfigError naming ETCD_BINARY)."""
 
 import os
+import time
 
 import pytest
 
@@ -59,3 +60,28 @@ def test_binary_version_of_a_hanging_program(tmp_path):
     fake.chmod(0o755)
     with pytest.raises(ConfigError, match="ETCD_BINARY"):
         binary_version(str(fake), timeout=0.5)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_hanging_program_is_killed_with_everything_it_started(tmp_path):
+    # A wrapper script whose child outlives it: subprocess.run's timeout would kill the script only.
+    pids = tmp_path / "pids"
+    fake = tmp_path / "wrapper-etcd"
+    fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pids}\nwait\n")
+    fake.chmod(0o755)
+    with pytest.raises(ConfigError, match=r"did not answer within 0.5 s \(its process group was killed\)"):
+        binary_version(str(fake), timeout=0.5)
+    grandchild = int(pids.read_text())
+    for _ in range(50):  # bounded: 5 s at most for the kill to land
+        if not _alive(grandchild):
+            break
+        time.sleep(0.1)
+    assert not _alive(grandchild), f"the script's child {grandchild} outlived the timeout"

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from appliance.adapters.credentials import create_credentials, credentials_for, load_credentials
+from appliance.adapters.credentials import CredentialsFileError, create_credentials, credentials_for, load_credentials
 from appliance.model.errors import ConfigError
 from appliance.model.keys import Credentials
 from appliance.model.modes import USERS
@@ -27,10 +27,43 @@ def test_credentials_file_is_private_never_overwritten_and_validated(tmp_path):
         json.dump(["not", "a", "map"], f)
     with pytest.raises(ConfigError, match="user name to password"):
         load_credentials(path)
-    with pytest.raises(ConfigError, match="cannot read it"):
+    with pytest.raises(ConfigError, match="does not exist"):
         load_credentials(str(tmp_path / "missing.json"))
     with open(path, "w") as f:
         json.dump({"client": "x"}, f)
     with pytest.raises(ConfigError, match="no password for the user 'mirror'"):
         credentials_for(path, "mirror")
     assert credentials_for(path, "client") == Credentials("client", "x")
+
+
+def _private(path, data: bytes) -> str:
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.mark.parametrize("make,problem", [
+    pytest.param(lambda p: str(p / "missing.json"), "does not exist", id="missing"),
+    pytest.param(lambda p: str(p), "is not a regular file", id="directory"),
+    pytest.param(lambda p: (os.mkfifo(p / "fifo", 0o600), str(p / "fifo"))[1], "is not a regular file", id="fifo"),
+    pytest.param(lambda p: (_private(p / "c", b'{"appliance": "x"}'), os.chmod(p / "c", 0o640), str(p / "c"))[2],
+                 "is readable by others (mode 640); chmod 600 it", id="group-readable"),
+    pytest.param(lambda p: _private(p / "c", b"\xff\xfe\x00binary"), "is not UTF-8 text", id="binary"),
+    pytest.param(lambda p: _private(p / "c", b"user=password"), "is not JSON (Expecting value)", id="not-json"),
+    pytest.param(lambda p: _private(p / "c", b'["appliance"]'), "holds a JSON array, not an object", id="array"),
+    pytest.param(lambda p: _private(p / "c", b'"appliance"'), "holds a JSON string, not an object", id="string"),
+    pytest.param(lambda p: _private(p / "c", b'{"appliance": 7}'), "the password of 'appliance' is not a non-empty",
+                 id="number-password"),
+    pytest.param(lambda p: _private(p / "c", b'{"appliance": ""}'), "the password of 'appliance' is not a non-empty",
+                 id="empty-password"),
+    pytest.param(lambda p: _private(p / "c", b'{"client": "x"}'), "has no password for the user 'appliance'",
+                 id="lacks-the-user"),
+    pytest.param(lambda p: _private(p / "c", b" " * (70 * 1024)), "is larger than 64 KiB", id="huge"),
+])
+def test_each_problem_of_the_file_is_its_own_error(tmp_path, make, problem):
+    path = make(tmp_path)
+    with pytest.raises(CredentialsFileError) as caught:
+        credentials_for(path, "appliance", "ETCD_CREDENTIALS_FILE")
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"ETCD_CREDENTIALS_FILE {path}: ") and "\n" not in str(caught.value)
+    assert caught.value.exit_code == 2

@@ -21,22 +21,22 @@ def test_flag_wins_over_env():
 
 
 @pytest.mark.parametrize("env,words", [
-    ({"GRACE_PERIOD": "soon"}, "GRACE_PERIOD: is malformed (got 'soon')"),
-    ({"GRACE_PERIOD": "-1"}, "GRACE_PERIOD: must be zero or a positive number"),
+    ({"GRACE_PERIOD": "soon"}, "GRACE_PERIOD: must be a number of seconds from 0 to 86400 (got 'soon')"),
+    ({"GRACE_PERIOD": "-1"}, "GRACE_PERIOD: must be a number of seconds from 0 to 86400"),
     ({"STATUS_PORT": "70000"}, "STATUS_PORT: must be a TCP port"),
     ({"DATA_DIR": "relative/dir"}, "DATA_DIR: must be an absolute path"),
-    ({"ETCD_BINARY": "/nonexistent/etcd"}, "ETCD_BINARY: is not an executable"),
+    ({"ETCD_BINARY": "/nonexistent/etcd"}, "ETCD_BINARY: must be an executable regular file"),
     ({"CLUSTER_NAME": "bad name!"}, "CLUSTER_NAME: must be"),
-    ({"HOUSEKEEPING_TTL": "1"}, "HOUSEKEEPING_TTL: must be whole seconds"),
+    ({"HOUSEKEEPING_TTL": "1"}, "HOUSEKEEPING_TTL: must be a whole number of seconds from 5 to 3600"),
     ({"STATUS_PORT": "2379"}, "must differ"),
     ({"SNAPSHOT_BUCKET": "Bad_Bucket"}, "SNAPSHOT_BUCKET: must be an S3 bucket name"),
     ({"SNAPSHOT_PREFIX": "/etcd/"}, "SNAPSHOT_PREFIX: must be empty or an S3 key prefix"),
     ({"SNAPSHOT_PREFIX": "etcd"}, "SNAPSHOT_PREFIX: must be empty or an S3 key prefix"),
-    ({"SNAPSHOT_INTERVAL": "0"}, "SNAPSHOT_INTERVAL: must be a positive number"),
-    ({"SNAPSHOT_KEEP": "0"}, "SNAPSHOT_KEEP: must be a whole number of snapshots, 1 or more"),
-    ({"SNAPSHOT_KEEP_DAYS": "-1"}, "SNAPSHOT_KEEP_DAYS: must be a whole number of days, 0 or more"),
+    ({"SNAPSHOT_INTERVAL": "0"}, "SNAPSHOT_INTERVAL: must be a number of seconds from 60 to 604800"),
+    ({"SNAPSHOT_KEEP": "0"}, "SNAPSHOT_KEEP: must be a whole number of snapshots from 1 to 100000"),
+    ({"SNAPSHOT_KEEP_DAYS": "-1"}, "SNAPSHOT_KEEP_DAYS: must be a whole number of days from 0 to 3650"),
     ({"QUORUM_RECOVERY": "sometimes"}, "QUORUM_RECOVERY: must be auto or manual"),
-    ({"QUORUM_LOSS_WAIT": "-5"}, "QUORUM_LOSS_WAIT: must be zero or a positive number"),
+    ({"QUORUM_LOSS_WAIT": "-5"}, "QUORUM_LOSS_WAIT: must be a number of seconds from 0 to 3600"),
     ({"LOG_FORMAT": "yaml"}, "LOG_FORMAT: must be text or json (got 'yaml')"),
     ({"LOG_FORMAT": "logfmt"}, "LOG_FORMAT: must be text or json"),
 ])
@@ -63,7 +63,7 @@ def test_bad_log_format_flag_names_the_flag():
 
 
 def test_bad_flag_names_the_flag():
-    with pytest.raises(ConfigError, match="--loop-interval: must be a positive number"):
+    with pytest.raises(ConfigError, match="--loop-interval: must be a number of seconds from 0.1 to 300"):
         load_agent_settings({"loop_interval": "0"}, GOOD)
 
 
@@ -108,7 +108,7 @@ def test_mirror_prefix_with_what_it_needs(credentials_file):
 @pytest.mark.parametrize("env,words", [
     pytest.param({"MIRROR_PREFIX": "config/"}, "MIRROR_PREFIX: must be a key prefix", id="relative"),
     pytest.param({"MIRROR_PREFIX": "/"}, "MIRROR_PREFIX: must be a key prefix", id="everything"),
-    pytest.param({"MIRROR_PREFIX": "/__appliance/x/"}, "not inside /__appliance/", id="bookkeeping"),
+    pytest.param({"MIRROR_PREFIX": "/__appliance/x/"}, "not overlapping /__appliance/", id="bookkeeping"),
     pytest.param({"MIRROR_PREFIX": "/config/"}, "MIRROR_PREFIX needs HOSTED_ZONE, DNS_SERVICE_NAME, "
                  "ETCD_CREDENTIALS_FILE", id="alone"),
     pytest.param({"MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org", "DNS_SERVICE_NAME": "etcd-svc"},
