@@ -100,7 +100,7 @@ def load_credentials(path: str, source: str = "--credentials") -> dict[str, Cred
         raise CredentialsFileError(source, path, f"holds a JSON {kind}, not an object of user name to password")
     bad = sorted(str(user) for user, password in passwords.items() if not isinstance(password, str) or not password)
     if bad:
-        raise CredentialsFileError(source, path, f"the password of {bad[0]!r} is not a non-empty string")
+        raise CredentialsFileError(source, path, f"gives {bad[0]!r} a password that is not a non-empty string")
     return {user: Credentials(user, password) for user, password in passwords.items()}
 
 

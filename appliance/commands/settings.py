@@ -90,11 +90,14 @@ def _key_prefix(text: str) -> str:
     return text
 
 
+CREDENTIALS_ALLOWED = "must be a credentials file (JSON user name to password, mode 600) with the user appliance"
+
+
 def _credentials_file(text: str) -> str:
     try:
         credentials_for(text, "appliance", "ETCD_CREDENTIALS_FILE")
     except CredentialsFileError as exc:
-        raise ValueError(exc.problem) from None
+        raise ValueError(f"{CREDENTIALS_ALLOWED}; this one {exc.problem}") from None
     return text
 
 
@@ -124,8 +127,7 @@ MIRROR_PREFIX = Value("must be a key prefix such as /config/, not / and not over
 BUCKET = optional(Value("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')", _bucket))
 KEY_PREFIX = Value("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/",
                    _key_prefix)
-CREDENTIALS_FILE = optional(Value("must be a credentials file (JSON user to password, mode 600) with the user "
-                                  "appliance", _credentials_file))
+CREDENTIALS_FILE = optional(Value(CREDENTIALS_ALLOWED, _credentials_file))
 PEM_FILE = optional(ABSOLUTE_FILE)
 TTL = whole(5, 3600, "seconds")
 
@@ -256,7 +258,7 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
     if peer_tls is not None and client_tls is None:
         # The agent reaches members on their client port; TLS between members only would still send
         # the credentials and the keys in clear on the client port.
-        raise ConfigError("PEER_*_FILE needs CLIENT_CA_FILE, CLIENT_CERT_FILE and CLIENT_KEY_FILE (TLS between "
+        raise ConfigError("PEER_CA_FILE, PEER_CERT_FILE and PEER_KEY_FILE need CLIENT_CA_FILE, CLIENT_CERT_FILE and CLIENT_KEY_FILE (TLS between "
                           "members only would leave the client port in clear)")
     if values["advertise_address"] == "public" and len(values["active_regions"]) < 2:
         # Within one region the private addresses route; public ones would only add NAT and rules.

@@ -20,11 +20,15 @@ from typing import Any, Callable
 
 
 class Value:
-    """A parser of one kind of value: ``Value(text) -> value``; ValueError (message: :attr:`allowed`)."""
+    """A parser of one kind of value: ``Value(text) -> value``; ValueError (message: :attr:`allowed`).
 
-    def __init__(self, allowed: str, parse: Callable[[str], Any]):
+    ``bounds``: the (lowest, highest) number accepted, for numbers; None otherwise.
+    """
+
+    def __init__(self, allowed: str, parse: Callable[[str], Any], bounds: tuple[float, float] | None = None):
         self.allowed = allowed
         self._parse = parse
+        self.bounds = bounds
 
     def __call__(self, text: str) -> Any:
         return self._parse(text)
@@ -51,7 +55,7 @@ def seconds(low: float, high: float, above_low: bool = False) -> Value:
         if value is None or value > high or value < low or (above_low and value == low):
             raise ValueError(allowed)
         return value
-    return Value(allowed, parse)
+    return Value(allowed, parse, (low, high))
 
 
 def whole(low: int, high: int, unit: str, allowed: str = "") -> Value:
@@ -63,7 +67,7 @@ def whole(low: int, high: int, unit: str, allowed: str = "") -> Value:
         if value is None or not low <= value <= high:
             raise ValueError(allowed)
         return value
-    return Value(allowed, parse)
+    return Value(allowed, parse, (low, high))
 
 
 PORT = whole(1, 65535, "", "must be a TCP port from 1 to 65535")
@@ -131,7 +135,7 @@ def optional(value: Value, empty: str = "empty") -> Value:
     """``value``, or None for the empty text (:attr:`allowed` says so)."""
     def parse(text: str) -> Any:
         return None if text == "" else value(text)
-    return Value(f"{value.allowed}, or {empty}", parse)
+    return Value(f"{value.allowed}, or {empty}", parse, value.bounds)
 
 
 def flag(value: Value) -> Callable[[str], Any]:
@@ -143,6 +147,7 @@ def flag(value: Value) -> Callable[[str], Any]:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
     parse.__name__ = value.allowed  # argparse names the type in some of its own messages
+    parse.value = value  # type: ignore[attr-defined] - what tests and help read back
     return parse
 
 

@@ -3,6 +3,8 @@
 import os
 import socket
 
+import pytest
+
 from appliance.sim.supervisor import etcd_binary
 from tests.integration.conftest import run_cli
 
@@ -24,7 +26,7 @@ def agent_env(tmp_path, **extra):
 def test_malformed_setting_names_the_variable(tmp_path):
     done = run_cli("run", env=agent_env(tmp_path, GRACE_PERIOD="five minutes"), timeout=60)
     assert done.returncode == 2
-    assert "GRACE_PERIOD: is malformed (got 'five minutes')" in done.stderr
+    assert "GRACE_PERIOD: must be a number of seconds from 0 to 86400 (got 'five minutes')" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
 
@@ -32,13 +34,69 @@ def test_malformed_setting_names_the_variable(tmp_path):
 def test_malformed_flag_names_the_flag(tmp_path):
     done = run_cli("run", "--status-port", "99999", env=agent_env(tmp_path), timeout=60)
     assert done.returncode == 2
-    assert "--status-port: must be a TCP port between 1 and 65535 (got '99999')" in done.stderr
+    assert "--status-port: must be a TCP port from 1 to 65535 (got '99999')" in done.stderr
+
+
+def _one_error_line(done, *words: str) -> None:
+    """Exit 2, and stderr is exactly one line, the error, holding ``words``, with no traceback."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("etcd.py") and ": error: " in lines[0], done.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+@pytest.mark.parametrize("variable,value", [
+    # Each was accepted before issue 17 and did harm: a grace period of NaN removed members at once, a NaN or
+    # infinite interval spun a core for ever, a NaN or infinite timeout ended in a traceback.
+    ("GRACE_PERIOD", "nan"), ("LOOP_INTERVAL", "nan"), ("LISTING_INTERVAL", "inf"), ("QUORUM_LOSS_WAIT", "1e400"),
+    ("SNAPSHOT_INTERVAL", "-inf"), ("REQUEST_TIMEOUT", "nan"), ("REQUEST_TIMEOUT", "inf"),
+])
+def test_numbers_that_are_not_finite_exit_2_in_one_line(tmp_path, variable, value):
+    done = run_cli("run", env=agent_env(tmp_path, **{variable: value}), timeout=60)
+    _one_error_line(done, f"{variable}: must be a number of seconds", f"(got {value!r})")
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_named_pipe_as_a_certificate_is_refused_without_waiting(tmp_path):
+    pipe = tmp_path / "ca.pem"
+    os.mkfifo(pipe)  # opening it for reading would block until a writer came: for ever
+    done = run_cli("run", env=agent_env(tmp_path, CLIENT_CA_FILE=str(pipe), CLIENT_CERT_FILE=str(pipe),
+                                        CLIENT_KEY_FILE=str(pipe)), timeout=30)
+    _one_error_line(done, "CLIENT_CA_FILE: must be a readable regular file, not a directory, pipe or device")
+
+
+@pytest.mark.parametrize("content,mode,problem", [
+    (b"\x00\xff\xfe binary", 0o600, "this one is not UTF-8 text"),
+    (b'{"appliance": "x"}', 0o644, "this one is readable by others (mode 644); chmod 600 it"),
+    (b'{"client": "x"}', 0o600, "this one has no password for the user 'appliance'"),
+    (b"[1, 2]", 0o600, "this one holds a JSON array"),
+])
+def test_each_credentials_file_problem_is_named(tmp_path, content, mode, problem):
+    path = tmp_path / "credentials.json"
+    path.write_bytes(content)
+    path.chmod(mode)
+    done = run_cli("run", env=agent_env(tmp_path, ETCD_CREDENTIALS_FILE=str(path)), timeout=60)
+    _one_error_line(done, "ETCD_CREDENTIALS_FILE: must be a credentials file", problem)
+    assert path.read_bytes() == content and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["guard", "--endpoints", "http://127.0.0.1:1", "--max-staleness", "nan", "--", "true"],
+     "argument --max-staleness: must be a number of seconds"),
+    (["status", "--endpoints", "http://127.0.0.1:1", "--timeout", "inf"], "argument --timeout: must be"),
+    (["backup", "--endpoints", "http://127.0.0.1:1", "--timeout", "-1"], "argument --timeout: must be"),
+    (["status", "--endpoints", "http://127.0.0.1:1", "--status-port", "70000"],
+     "argument --status-port: must be a TCP port from 1 to 65535 (got '70000')"),
+])
+def test_flags_of_other_commands_exit_2_in_one_line(args, words):
+    done = run_cli(*args, timeout=30)
+    _one_error_line(done, words)
 
 
 def test_missing_etcd_binary(tmp_path):
     done = run_cli("run", env=agent_env(tmp_path, ETCD_BINARY="/opt/nowhere/etcd"), timeout=60)
     assert done.returncode == 2
-    assert "ETCD_BINARY: is not an executable file" in done.stderr
+    assert "ETCD_BINARY: must be an executable regular file" in done.stderr
 
 
 def test_unreachable_metadata_service_says_so_after_retries(tmp_path):
