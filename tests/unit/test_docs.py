@@ -44,6 +44,11 @@ def test_the_settings_table_names_every_setting_and_flag_and_nothing_else():
     assert set(re.findall(r"`(--[a-z-]+)`", first_column)) == {spec.flag for spec in SPECS}
 
 
+def test_the_accepted_values_table_is_the_grammar_s():
+    rows = table_rows(section(ROOT / "docs" / "reference.md", "What each setting accepts"))
+    assert rows == [[f"`{spec.env}`", spec.parse.allowed] for spec in SPECS]
+
+
 def cited_design_headings() -> set[str]:
     found = set()
     for path in list((ROOT / "appliance").rglob("*.py")) + list((ROOT / "tests").rglob("*.py")):
