@@ -258,8 +258,8 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
     if peer_tls is not None and client_tls is None:
         # The agent reaches members on their client port; TLS between members only would still send
         # the credentials and the keys in clear on the client port.
-        raise ConfigError("PEER_CA_FILE, PEER_CERT_FILE and PEER_KEY_FILE need CLIENT_CA_FILE, CLIENT_CERT_FILE and CLIENT_KEY_FILE (TLS between "
-                          "members only would leave the client port in clear)")
+        raise ConfigError("PEER_CA_FILE, PEER_CERT_FILE and PEER_KEY_FILE need CLIENT_CA_FILE, CLIENT_CERT_FILE and "
+                          "CLIENT_KEY_FILE (TLS between members only would leave the client port in clear)")
     if values["advertise_address"] == "public" and len(values["active_regions"]) < 2:
         # Within one region the private addresses route; public ones would only add NAT and rules.
         raise ConfigError("ADVERTISE_ADDRESS=public needs ACTIVE_REGIONS with two regions or more (a cluster "

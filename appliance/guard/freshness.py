@@ -23,7 +23,7 @@ from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.model.errors import ApplianceError
 from appliance.model.keys import HEARTBEAT_KEY, Credentials
 from appliance.model.tls import TlsFiles
-from appliance.rules.freshness import Freshness, judge
+from appliance.rules.freshness import Freshness, heartbeat_time, judge
 
 
 class StaleData(ApplianceError):
@@ -55,12 +55,13 @@ class FreshnessCheck:
             if found is None:
                 error = f"{self.key} does not exist"
             else:
-                beat = float(found[0])
-                self.newest = beat if self.newest is None else max(self.newest, beat)
+                beat = heartbeat_time(found[0], time.time())
+                if beat is None:
+                    error = f"{self.key} holds {found[0][:40]!r}, not a plausible time"
+                else:
+                    self.newest = beat if self.newest is None else max(self.newest, beat)
         except EtcdFailure as exc:
             error = str(exc)
-        except ValueError:
-            error = f"{self.key} does not hold a time"
         return judge(self.newest, time.time(), self.max_staleness, error)
 
     def require_fresh(self) -> Freshness:

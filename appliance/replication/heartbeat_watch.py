@@ -19,6 +19,7 @@ from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.watch import WatchStream
 from appliance.model.tls import TlsFiles
+from appliance.rules.freshness import heartbeat_time
 
 log = logging.getLogger("mirror.heartbeat")
 
@@ -55,10 +56,10 @@ class HeartbeatWatch:
         return self
 
     def record(self, revision: int, value: bytes) -> None:
-        """Remember one heartbeat write (ignored if the value is not a number)."""
-        try:
-            stamp = float(value)
-        except ValueError:
+        """Remember one heartbeat write (ignored if the value holds no plausible time: see
+        :func:`~appliance.rules.freshness.heartbeat_time`)."""
+        stamp = heartbeat_time(value, time.time())
+        if stamp is None:
             return
         with self._lock:
             self.beats.append((revision, stamp))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from appliance.adapters.bounded import run_bounded
+from appliance.adapters.etcd.bounded import run_bounded
 from appliance.model.errors import ConfigError
 from appliance.model.versions import parse
 

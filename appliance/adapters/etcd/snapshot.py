@@ -22,7 +22,7 @@ import json
 import os
 import subprocess
 
-from appliance.adapters.bounded import run_bounded
+from appliance.adapters.etcd.bounded import run_bounded
 from appliance.adapters.etcd.process import child_environment
 from appliance.model.keys import Credentials
 from appliance.model.snapshots import PART_SIZE, SnapshotFile, Tools

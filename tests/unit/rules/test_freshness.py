@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.rules.freshness import judge
+from appliance.rules.freshness import heartbeat_time, judge
 
 
 @pytest.mark.parametrize("beat, now, error, fresh, staleness, words", [
@@ -20,3 +20,27 @@ def test_judge(beat, now, error, fresh, staleness, words):
     assert verdict.fresh is fresh
     assert verdict.staleness == pytest.approx(staleness) if staleness is not None else verdict.staleness is None
     assert words in verdict.reason
+
+
+@pytest.mark.parametrize("value, now, expected", [
+    (b"1700000000.5", 1700000001.0, 1700000000.5),
+    ("1700000000", 1700000001.0, 1700000000.0),
+    (b"1700000050", 1700000001.0, 1700000050.0),  # 49 s ahead: another instance's clock, still a heartbeat
+    (b"1700000062", 1700000001.0, None),          # 61 s ahead: not a heartbeat
+    (b"nan", 1700000001.0, None),                 # would compare false with every bound: fresh for ever
+    (b"inf", 1700000001.0, None),
+    (b"-inf", 1700000001.0, None),
+    (b"1e400", 1700000001.0, None),
+    (b"0", 1700000001.0, None),
+    (b"-5", 1700000001.0, None),
+    (b"soon", 1700000001.0, None),
+    (b"\xff\xfe", 1700000001.0, None),
+    (b"", 1700000001.0, None),
+])
+def test_heartbeat_time(value, now, expected):
+    assert heartbeat_time(value, now) == expected
+
+
+def test_judge_never_calls_a_nan_fresh():
+    assert not judge(float("nan"), 100.0, 3.0).fresh
+    assert not judge(99.0, float("nan"), 3.0).fresh
