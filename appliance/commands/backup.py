@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from appliance.commands import targets, values
+from appliance.commands import settings, targets, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 
@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     """Add ``backup`` to the top-level subparsers."""
     backup = sub.add_parser("backup", help="take a snapshot of the cluster now and upload it to S3, verified")
     targets.add_sim_flags(backup)
-    backup.add_argument("--bucket", help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
+    backup.add_argument("--bucket", type=values.flag(settings.BUCKET),
+                        help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
     backup.add_argument("--endpoints", help="client URLs of the cluster, comma-separated (not with --sim)")
     backup.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=10.0,
                         help="seconds per etcd request (default 10)")

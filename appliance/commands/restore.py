@@ -11,7 +11,7 @@ import argparse
 import time
 import uuid
 
-from appliance.commands import targets, values
+from appliance.commands import settings, targets, values
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 
@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     restore = sub.add_parser("restore", help="restore a snapshot (or this member's data) as a one-member cluster, "
                              "through the instance's agent")
     targets.add_sim_flags(restore)
-    restore.add_argument("--bucket", help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
+    restore.add_argument("--bucket", type=values.flag(settings.BUCKET),
+                         help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
     restore.add_argument("--snapshot", help="s3://bucket/key, a snapshot file, or latest (the newest that checks)")
     restore.add_argument("--own-data", action="store_true",
                          help="restart this instance's member data as a one-member cluster (after a quorum loss)")

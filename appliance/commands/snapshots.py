@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from appliance.commands import targets
+from appliance.commands import settings, targets, values
 from appliance.model.exit_codes import ExitCode
 
 
@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     """Add ``snapshots`` to the top-level subparsers."""
     listing = sub.add_parser("snapshots", help="list the cluster's snapshots in S3, newest first, and its marker")
     targets.add_sim_flags(listing)
-    listing.add_argument("--bucket", help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
+    listing.add_argument("--bucket", type=values.flag(settings.BUCKET),
+                         help="the snapshot bucket (default SNAPSHOT_BUCKET, or the simulator's)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_snapshots)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 
 from appliance.adapters.etcd.bounded import run_bounded
@@ -141,7 +142,7 @@ def restore(tools: Tools, snapshot_path: str, data_dir: str, name: str, peer_url
               "--initial-cluster", f"{name}={peer_url}", "--initial-advertise-peer-urls", peer_url,
               "--initial-cluster-token", token], f"{os.path.basename(tools.offline)} snapshot restore")
     except SnapshotError:
-        subprocess.run(["rm", "-rf", data_dir], check=False, timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)  # the tool's partial output, never data of a member
         raise
 
 
