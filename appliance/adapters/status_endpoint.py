@@ -19,23 +19,72 @@ from typing import Callable, Sequence
 
 import requests
 
+from appliance.model.observation import MalformedStatus
 
-def read_status(host: str, port: int, timeout: float, ca_file: str | None = None,
-                http: requests.Session | None = None) -> dict | None:
+MAX_STATUS_BYTES = 64 * 1024  # an agent's document is about 1 KiB; anything far larger is not one
+
+
+def fetch_status(host: str, port: int, timeout: float, ca_file: str | None = None,
+                 http: requests.Session | None = None) -> dict | None:
     """Another agent's ``GET /status`` on ``host``: HTTPS verified with ``ca_file`` where given (the members
-    speak TLS), else plain HTTP. None when it does not answer with 200 and a JSON object.
+    speak TLS), else plain HTTP.
 
     Args:
-        timeout: seconds to connect and to read. http: a session to reuse (default: none).
+        timeout: seconds to connect and for each read. http: a session to reuse (default: none).
+
+    Returns:
+        The decoded JSON object, or None when nothing answers with 200 (no connection, a timeout, TLS
+        refused, another status code): the agent does not answer.
+
+    Raises:
+        MalformedStatus: something answered 200 with a body over :data:`MAX_STATUS_BYTES` bytes, or with
+            something that is not a JSON object. Its shape is not checked here: see
+            :func:`appliance.model.observation.peer_status`.
     """
     url = f"{'https' if ca_file else 'http'}://{host}:{port}/status"
     try:
         # verify on the call, not the session: REQUESTS_CA_BUNDLE would beat a session's (psf/requests#3829).
-        answer = (http or requests).get(url, timeout=timeout, verify=ca_file if ca_file else True)
-        body = answer.json() if answer.status_code == 200 else None
-    except (requests.RequestException, ValueError):
+        # Streamed, so that a body too large is refused after MAX_STATUS_BYTES, not read whole into memory.
+        answer = (http or requests).get(url, timeout=timeout, verify=ca_file if ca_file else True, stream=True)
+    except requests.RequestException:
         return None
-    return body if isinstance(body, dict) else None
+    try:
+        if answer.status_code != 200:
+            return None
+        data = _bounded(answer)
+    except requests.RequestException:
+        return None
+    finally:
+        answer.close()
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        raise MalformedStatus(f"the answer is not JSON ({len(data)} bytes)") from None
+    if not isinstance(body, dict):
+        raise MalformedStatus(f"the answer is a JSON {type(body).__name__}, not an object")
+    return body
+
+
+def _bounded(answer: requests.Response) -> bytes:
+    """The body of ``answer``, refused once it exceeds :data:`MAX_STATUS_BYTES` (declared or read)."""
+    declared = answer.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_STATUS_BYTES:
+        raise MalformedStatus(f"the answer is {declared} bytes, over the {MAX_STATUS_BYTES} a status may have")
+    data = bytearray()
+    for chunk in answer.iter_content(16 * 1024):
+        data += chunk
+        if len(data) > MAX_STATUS_BYTES:
+            raise MalformedStatus(f"the answer is over the {MAX_STATUS_BYTES} bytes a status may have")
+    return bytes(data)
+
+
+def read_status(host: str, port: int, timeout: float, ca_file: str | None = None,
+                http: requests.Session | None = None) -> dict | None:
+    """As :func:`fetch_status`, for display (``etcd.py status``): None also where it raises MalformedStatus."""
+    try:
+        return fetch_status(host, port, timeout, ca_file, http)
+    except MalformedStatus:
+        return None
 
 
 class _TlsServer(ThreadingHTTPServer):

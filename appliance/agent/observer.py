@@ -22,7 +22,7 @@ from appliance.adapters.etcd.auth import read_mode
 from appliance.adapters.etcd.data_dir import read_local_data
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.locks import holder
-from appliance.adapters.status_endpoint import read_status
+from appliance.adapters.status_endpoint import fetch_status
 from appliance.agent.components.listing import ListingCadence
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
@@ -32,7 +32,7 @@ from appliance.model.instances import TERMINATING_STATES, Listing
 from appliance.model.keys import UPGRADE_KEY
 from appliance.model.members import ClusterView, Member, MemberHealth
 from appliance.model.modes import Mode
-from appliance.model.observation import Marker, Observation, PeerStatus
+from appliance.model.observation import MalformedStatus, Marker, Observation, PeerStatus, peer_status
 from appliance.model.settings import AgentSettings
 from appliance.model.tls import scheme
 from appliance.rules import peer_access
@@ -78,6 +78,7 @@ class Observer:
         self.last_members: tuple[Member, ...] = ()
         self.leading = False  # the member led at the last look (the listing's pace follows it)
         self.own_access_open = security_groups is None
+        self.bad_status: dict[str, str] = {}  # host -> the last problem warned of in its agent's status
 
     def observe(self) -> Observation:
         """One cycle's facts; nothing outside this process changes."""
@@ -207,33 +208,40 @@ class Observer:
         return current, current == self.me.instance_id and self.local.healthy(self.urls.local_client)
 
     # --- the other agents -------------------------------------------------------------
-    def _agent_status(self, host: str) -> dict | None:
-        """Another instance's agent status (``GET /status`` on ``host``), None if it does not answer."""
-        return read_status(host, self.settings.status_port, PROBE_TIMEOUT, self.tls.ca_file if self.tls else None,
-                           self.http)
+    def _peer(self, name: str, host: str) -> PeerStatus | None:
+        """What the agent on ``host`` (of the instance or member ``name``) says, None if it does not answer
+        or answers something that is not a status document (then once per problem: a warning)."""
+        try:
+            body = fetch_status(host, self.settings.status_port, PROBE_TIMEOUT,
+                                self.tls.ca_file if self.tls else None, self.http)
+            status = None if body is None else peer_status(name, body)
+        except MalformedStatus as exc:
+            if self.bad_status.get(host) != str(exc):
+                if len(self.bad_status) >= 256:  # hosts come and go with instances: forget the oldest
+                    self.bad_status.pop(next(iter(self.bad_status)))
+                self.bad_status[host] = str(exc)
+                log.warning("the agent of %s at %s answered its status with something else (%s): counted as "
+                            "not answering", name or "?", host, exc)
+            return None
+        if status is not None:
+            self.bad_status.pop(host, None)  # understood again: the next problem is said anew
+        return status
 
     def _peers(self, listing: Listing) -> dict[str, PeerStatus | None]:
-        peers: dict[str, PeerStatus | None] = {}
-        for inst in listing.in_service():
-            if inst.instance_id == self.me.instance_id or not inst.address:
-                continue
-            body = self._agent_status(inst.address)
-            peers[inst.instance_id] = None if body is None else PeerStatus(
-                inst.instance_id, bool(body.get("running")), bool(body.get("has_data")), bool(body.get("seeding")),
-                bool(body.get("quorum")), body.get("revision") if isinstance(body.get("revision"), int) else None)
-        return peers
+        return {inst.instance_id: self._peer(inst.instance_id, inst.address) for inst in listing.in_service()
+                if inst.instance_id != self.me.instance_id and inst.address}
 
     def _unaware_members(self, cluster: ClusterView) -> tuple[str, ...]:
         """For a joiner across regions: the members whose agents answer with ACTIVE_REGIONS that leave
-        out this instance's region (those that do not answer are not counted: a dead member's agent
-        never answers, and its removal must not wait for it)."""
+        out this instance's region (those that do not answer, or answer something that is not a status,
+        are not counted: a dead member's agent never answers, and its removal must not wait for it)."""
         if not self.settings.active_regions:
             return ()
         unaware = []
         for member in cluster.members:
             for host in sorted(member.peer_hosts):
-                body = self._agent_status(host)
-                if body is not None and self.me.region not in (body.get("active_regions") or [body.get("region")]):
+                status = self._peer(member.name or member.hex_id, host)
+                if status is not None and self.me.region not in status.regions:
                     unaware.append(member.name or member.hex_id)
         return tuple(unaware)
 

@@ -27,14 +27,33 @@ class Member:
 
     @classmethod
     def from_json(cls, item: dict) -> "Member":
-        """From etcd's JSON gateway (rpc.proto's Member: ``ID``, ``name``, ``peerURLs``, …)."""
-        return cls(
-            id=int(item["ID"]),
-            name=item.get("name", ""),
-            peer_urls=tuple(item.get("peerURLs", ())),
-            client_urls=tuple(item.get("clientURLs", ())),
-            is_learner=bool(item.get("isLearner", False)),
-        )
+        """From etcd's JSON gateway (rpc.proto's Member: ``ID`` a uint64 as a decimal string, ``name``,
+        ``peerURLs``, ``clientURLs``, ``isLearner``; proto3 leaves out fields with their zero value).
+
+        Raises:
+            ValueError: ``item`` has another shape (no ID, an ID that is not a uint64, a name that is not a
+                string, URLs that are not lists of strings, isLearner not a boolean); the message says which.
+        """
+        if not isinstance(item, dict):
+            raise ValueError(f"a member is {type(item).__name__}, not an object")
+        member_id = item.get("ID")
+        if isinstance(member_id, bool) or not (
+                isinstance(member_id, int) or (isinstance(member_id, str) and member_id.isascii()
+                                               and member_id.isdigit() and len(member_id) <= 20)) \
+                or not 0 < int(member_id) < 2 ** 64:
+            raise ValueError(f"a member's ID is {str(member_id)[:40]!r}, not a member id")
+        name = item.get("name", "")
+        if not isinstance(name, str):
+            raise ValueError(f"member {int(member_id):x}'s name is not a string")
+        urls = {key: item.get(key, []) for key in ("peerURLs", "clientURLs")}
+        for key, value in urls.items():
+            if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+                raise ValueError(f"member {int(member_id):x}'s {key} is not a list of URLs")
+        is_learner = item.get("isLearner", False)
+        if not isinstance(is_learner, bool):
+            raise ValueError(f"member {int(member_id):x}'s isLearner is not a boolean")
+        return cls(id=int(member_id), name=name, peer_urls=tuple(urls["peerURLs"]),
+                   client_urls=tuple(urls["clientURLs"]), is_learner=is_learner)
 
 
 @dataclasses.dataclass(frozen=True)

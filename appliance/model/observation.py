@@ -10,6 +10,7 @@ import dataclasses
 import enum
 from typing import Mapping
 
+from appliance.model.formats import is_region
 from appliance.model.instances import Listing
 from appliance.model.members import ClusterView, LocalData, MemberHealth
 from appliance.model.modes import Mode
@@ -43,6 +44,64 @@ class PeerStatus:
     seeding: bool = False  # it announced the intent to seed
     quorum: bool = False   # its member sees a leader
     revision: int | None = None  # its member's store revision, where it said
+    regions: tuple[str, ...] = ()  # the regions it counts as active (its ACTIVE_REGIONS, else its own region)
+
+
+class MalformedStatus(ValueError):
+    """An agent's ``/status`` answer is not a status document; the message says why, in one line."""
+
+
+_REVISION_LIMIT = 2 ** 63  # etcd's revisions are int64
+
+
+def _flag(body: dict, name: str, required: bool) -> bool:
+    if not required and name not in body:
+        return False
+    value = body.get(name)
+    if not isinstance(value, bool):
+        raise MalformedStatus(f"{name} is {_shown(value)}, not a JSON boolean")
+    return value
+
+
+def _shown(value: object) -> str:
+    """``value`` for a one-line message: its repr, cut short (it comes from elsewhere)."""
+    if value is None:
+        return "missing or null"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def peer_status(instance_id: str, body: object) -> PeerStatus:
+    """Another agent's ``/status`` document as a :class:`PeerStatus`, its shape checked where it enters.
+
+    A document is understood only whole: ``running`` and ``has_data`` are JSON booleans, ``seeding`` and
+    ``quorum`` JSON booleans where present (absent: false, as agents say them only once they know),
+    ``revision`` null or an integer in [0, 2**63) where present, ``region`` a region name and
+    ``active_regions``, where present, a list of region names. Other keys are not looked at.
+
+    Args:
+        instance_id: the instance whose agent answered (not checked against the document).
+        body: the decoded JSON answer.
+
+    Raises:
+        MalformedStatus: anything else, e.g. ``"running": "false"``; the peer then counts as not answering
+            (docs/design.md, "The control loop": what could not be learned is unknown, never guessed).
+    """
+    if not isinstance(body, dict):
+        raise MalformedStatus(f"the answer is a JSON {type(body).__name__}, not an object")
+    running, has_data = _flag(body, "running", True), _flag(body, "has_data", True)
+    seeding, quorum = _flag(body, "seeding", False), _flag(body, "quorum", False)
+    revision = body.get("revision")
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)
+                                 or not 0 <= revision < _REVISION_LIMIT):
+        raise MalformedStatus(f"revision is {_shown(revision)}, not an integer in [0, 2**63)")
+    region = body.get("region")
+    if not is_region(region):
+        raise MalformedStatus(f"region is {_shown(region)}, not a region name")
+    active = body.get("active_regions", [])
+    if not isinstance(active, list) or not all(is_region(r) for r in active):
+        raise MalformedStatus(f"active_regions is {_shown(active)}, not a list of region names")
+    return PeerStatus(instance_id, running, has_data, seeding, quorum, revision, tuple(active) or (region,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +117,8 @@ class Observation:
         listing: the AWS listing, or None if none was ever taken.
         cluster: the cluster as some member answered, or None if no member answered.
         is_leader: etcd runs here and its member is the leader the cluster reports.
-        peers: other InService instances' agents -> their status, None if no answer.
+        peers: other InService instances' agents -> their status, None if no answer (or an answer that is
+            not a status document: see :func:`peer_status`).
         seed_announced: this agent's intent to seed was published on its status
             endpoint before this observation's peers were asked.
         binary_version: the local etcd binary's version, e.g. (3, 5, 1).

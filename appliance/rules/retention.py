@@ -29,7 +29,19 @@ def plan(snapshots: Sequence[StoredSnapshot], keep: int, keep_days: int, now: da
         keep_days: of the older ones, the newest of each UTC day younger than ``keep_days``
             days is kept (0: none); the rest are deleted.
         now: aware UTC time.
+
+    Only snapshots whose key names their own time and revision
+    (:attr:`~appliance.model.snapshots.StoredSnapshot.named_as_taken`) are counted or ever deleted: an
+    object whose name was not fully understood is kept, and said so in the reason.
     """
+    strangers = [s for s in snapshots if not s.named_as_taken]
+    plan = _plan([s for s in snapshots if s.named_as_taken], keep, keep_days, now)
+    if not strangers:
+        return plan
+    return RetentionPlan(plan.delete, f"{plan.reason}; {len(strangers)} objects not named as snapshots are kept")
+
+
+def _plan(snapshots: Sequence[StoredSnapshot], keep: int, keep_days: int, now: datetime.datetime) -> RetentionPlan:
     ordered = sorted(snapshots, key=lambda s: (s.taken_at, s.revision), reverse=True)
     newest, older = ordered[:max(1, keep)], ordered[max(1, keep):]
     horizon = now - datetime.timedelta(days=keep_days)

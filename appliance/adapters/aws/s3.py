@@ -18,7 +18,7 @@ import base64
 import datetime
 import hashlib
 import json
-import re
+import logging
 from typing import Iterable
 
 import boto3
@@ -26,10 +26,11 @@ import boto3.s3.transfer
 import botocore.exceptions
 
 from appliance.adapters.aws.common import client_config, is_denied
-from appliance.model.snapshots import PART_SIZE, SnapshotFile, StoredSnapshot
+from appliance.model.snapshots import PART_SIZE, SnapshotFile, StoredSnapshot, parse_snapshot_name, snapshot_name
 
-_TIME = "%Y%m%dT%H%M%SZ"
-_KEY = re.compile(r"-(\d{8}T\d{6}Z)-r(\d+)\.db$")
+log = logging.getLogger(__name__)
+
+MAX_MARKER_BYTES = 64 * 1024  # the marker is a few hundred bytes; more is not read
 
 
 class StoreError(Exception):
@@ -69,6 +70,7 @@ class SnapshotStore:
         self.s3 = session.client("s3", region_name=region, config=client_config(timeout))
         self.transfer = boto3.s3.transfer.TransferConfig(multipart_threshold=PART_SIZE,
                                                          multipart_chunksize=PART_SIZE)
+        self.skipped: set[str] = set()  # keys already warned of as not snapshots of this cluster
 
     @property
     def marker_key(self) -> str:
@@ -79,7 +81,7 @@ class SnapshotStore:
         return f"s3://{self.bucket}/{self.base}"
 
     def key_for(self, taken_at: datetime.datetime, revision: int) -> str:
-        return f"{self.base}snapshots/{self.cluster}-{taken_at.strftime(_TIME)}-r{revision}.db"
+        return f"{self.base}snapshots/{snapshot_name(self.cluster, taken_at, revision)}"
 
     def _call(self, operation: str, **kwargs):
         try:
@@ -120,8 +122,12 @@ class SnapshotStore:
     def list(self) -> list[StoredSnapshot]:
         """The cluster's snapshots, newest first (by time taken, then revision).
 
+        Only objects whose whole key this store would have written (:meth:`key_for`) and whose size is a
+        byte count are listed; any other object under ``snapshots/`` is left out, with a warning once per key,
+        so that nothing acts on it (retention never deletes it, a restore never picks it).
+
         Raises:
-            StoreError.
+            StoreError: S3 refused or did not answer, or answered pages that do not make a whole listing.
         """
         found = []
         token = None
@@ -129,17 +135,39 @@ class SnapshotStore:
             kwargs = {"Bucket": self.bucket, "Prefix": self.base + "snapshots/"}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call("list_objects_v2", **kwargs)
-            for item in page.get("Contents", []):
-                match = _KEY.search(item["Key"])
-                if match:
-                    taken = datetime.datetime.strptime(match.group(1), _TIME).replace(tzinfo=datetime.timezone.utc)
-                    found.append(StoredSnapshot(self.bucket, item["Key"], taken, int(match.group(2)),
-                                                int(item.get("Size", 0))))
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
+            items, token = parse_listing_page(self._call("list_objects_v2", **kwargs))
+            for item in items:
+                try:
+                    found.append(self.parse_listed(item))
+                except ValueError as exc:
+                    key = item.get("Key") if isinstance(item, dict) else None
+                    if str(key) not in self.skipped:
+                        self.skipped.add(str(key))
+                        log.warning("S3: %s: left alone (not listed, never deleted)", exc)
+            if token is None:
                 break
+        else:
+            raise StoreError(f"S3 ListObjectsV2 of {self.location}snapshots/ did not end within 1000 pages")
         return sorted(found, key=lambda s: (s.taken_at, s.revision), reverse=True)
+
+    def parse_listed(self, item: object) -> StoredSnapshot:
+        """One ListObjectsV2 ``Contents`` item as this cluster's snapshot (pure).
+
+        Raises:
+            ValueError: the item has no string Key, its key is not one :meth:`key_for` writes (another
+                cluster's, another folder's, a time or revision that does not parse), or its Size is not a
+                non-negative integer; the message names the key, in one line.
+        """
+        if not isinstance(item, dict) or not isinstance(item.get("Key"), str):
+            raise ValueError(f"an object without a key in {self.location}snapshots/: {str(item)[:80]}")
+        key, folder = item["Key"], self.base + "snapshots/"
+        parsed = parse_snapshot_name(key[len(folder):], self.cluster) if key.startswith(folder) else None
+        if parsed is None:
+            raise ValueError(f"s3://{self.bucket}/{key[:200]} is not named as a snapshot of cluster {self.cluster}")
+        size = item.get("Size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"s3://{self.bucket}/{key} has the size {repr(size)[:40]}, not a byte count")
+        return StoredSnapshot(self.bucket, key, parsed[0], parsed[1], size)
 
     def download(self, bucket: str, key: str, path: str) -> str:
         """Download ``s3://bucket/key`` to ``path``; returns the SHA-256 (hex) stored with it, "" if none.
@@ -173,17 +201,14 @@ class SnapshotStore:
             StoreError: S3 did not say whether it exists (never taken for "absent").
         """
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.marker_key)["Body"].read()
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.marker_key)["Body"].read(MAX_MARKER_BYTES + 1)
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise StoreError(f"S3 GetObject of the marker failed: {exc}") from None
         except botocore.exceptions.BotoCoreError as exc:
             raise StoreError(f"S3 GetObject of the marker unreachable: {exc}") from None
-        try:
-            return json.loads(body)
-        except ValueError:
-            return {"unreadable": body[:200].decode(errors="replace")}  # present, whatever it says
+        return marker_content(body)
 
     def write_marker(self, content: dict) -> None:
         """Write the marker (JSON). Raises StoreError."""
@@ -191,9 +216,44 @@ class SnapshotStore:
                    ContentType="application/json")
 
 
+def parse_listing_page(page: object) -> tuple[list, str | None]:
+    """One ListObjectsV2 answer: its ``Contents`` items (not checked one by one: see
+    :meth:`SnapshotStore.parse_listed`) and the token of the next page, None on the last.
+
+    Raises:
+        StoreError: ``Contents`` is not a list, ``IsTruncated`` not a boolean, or a truncated page has no
+            continuation token: the listing is unknown (a part taken for the whole could make retention
+            count the wrong snapshots as the newest).
+    """
+    if not isinstance(page, dict) or not isinstance(page.get("Contents", []), list):
+        raise StoreError("S3 ListObjectsV2 answered a page without a list of Contents")
+    truncated = page.get("IsTruncated", False)
+    if not isinstance(truncated, bool):
+        raise StoreError(f"S3 ListObjectsV2 answered IsTruncated {str(truncated)[:40]!r}")
+    token = page.get("NextContinuationToken")
+    if truncated and not (isinstance(token, str) and token):
+        raise StoreError("S3 ListObjectsV2 answered a truncated page without a continuation token")
+    return page.get("Contents", []), token if truncated else None
+
+
+def marker_content(body: bytes) -> dict:
+    """The marker's content as a dict. Whatever the object holds, it says that the cluster existed: a body
+    that is not a JSON object (or over :data:`MAX_MARKER_BYTES`) is ``{"unreadable": <its start>}``, never
+    taken for no marker (docs/design.md, "Never an empty cluster where one existed")."""
+    try:
+        content = json.loads(body) if len(body) <= MAX_MARKER_BYTES else None
+    except (ValueError, RecursionError):
+        content = None
+    if isinstance(content, dict):
+        return content
+    log.warning("S3: the cluster's marker is not the JSON object expected; it still says the cluster existed")
+    return {"unreadable": body[:200].decode(errors="replace")}
+
+
 def _verify(head: dict, snapshot: SnapshotFile) -> str:
     """Why the stored object differs from the local snapshot, "" when it matches."""
-    if int(head.get("ContentLength", -1)) != snapshot.size:
+    length = head.get("ContentLength")
+    if isinstance(length, bool) or length != snapshot.size:
         return f"size {head.get('ContentLength')} instead of {snapshot.size} bytes"
     if head.get("Metadata", {}).get("sha256") != snapshot.sha256:
         return "the stored SHA-256 is not this snapshot's"

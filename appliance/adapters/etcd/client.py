@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import requests
 
+from appliance.adapters.etcd import answers
 from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
-from appliance.model.keys import Credentials, KeyValue, Permission, RangePage
+from appliance.model.keys import Credentials, Permission, RangePage
 from appliance.model.members import EndpointStatus, Member, MemberList
 from appliance.model.tls import TlsFiles
+
+T = TypeVar("T")
 
 # Answers after which a fresh token is worth one retry (etcd's rpctypes and auth store): simple
 # tokens live on the member that issued them and expire (--auth-token-ttl, 300 s), and every
@@ -34,10 +37,6 @@ def _b64(data: bytes | str) -> str:
     if isinstance(data, str):
         data = data.encode()
     return base64.b64encode(data).decode()
-
-
-def _unb64(text: str | None) -> bytes:
-    return base64.b64decode(text or "")
 
 
 # Transaction parts in the gateway's JSON shape (rpc.proto: RequestOp, Compare), for :meth:`EtcdClient.txn`.
@@ -115,7 +114,7 @@ class EtcdClient:
             try:
                 answer = self._request(endpoint, "/v3/auth/authenticate",
                                        {"name": self.credentials.user, "password": self.credentials.password}, {})
-                self._tokens[endpoint] = answer["token"]
+                self._tokens[endpoint] = answers.checked(endpoint, "/v3/auth/authenticate", answers.token, answer)
             except EtcdError as exc:
                 if "authentication is not enabled" not in exc.message:
                     raise
@@ -146,25 +145,35 @@ class EtcdClient:
         first = text.split("\n", 1)[0] if text else "{}"
         try:
             payload = json.loads(first)
-        except ValueError:
-            raise EtcdError(f"non-JSON answer (HTTP {response.status_code}): {first.strip()[:160]}",
-                            endpoint=endpoint) from None
+        except (ValueError, RecursionError):
+            raise answers.not_etcd(endpoint, path, f"HTTP {response.status_code}, not JSON: {first[:120]!r}") from None
+        if not isinstance(payload, dict):
+            raise answers.not_etcd(endpoint, path, f"HTTP {response.status_code}, a JSON {type(payload).__name__}")
         if response.status_code != 200 or "error" in payload:
             error = payload.get("error")
             if isinstance(error, dict):  # the shape of an error inside a stream
                 message, code = error.get("message", ""), error.get("grpc_code", error.get("code"))
             else:
                 message, code = payload.get("message") or str(error or ""), payload.get("code")
-            raise EtcdError(message or f"HTTP {response.status_code}", code, endpoint)
+            code = code if isinstance(code, int) and not isinstance(code, bool) else None
+            raise EtcdError(str(message or f"HTTP {response.status_code}")[:500], code, endpoint)
         if set(payload) == {"result"}:
+            if not isinstance(payload["result"], dict):
+                raise answers.not_etcd(endpoint, path, f"a result that is {answers.shown(payload['result'])}")
             return payload["result"]
         return payload
 
-    def _post(self, path: str, body: dict, endpoints: Iterable[str] | None = None) -> dict:
+    def _post(self, path: str, body: dict, endpoints: Iterable[str] | None = None,
+              parse: Callable[[dict], T] | None = None) -> T:
+        """POST ``body`` to ``path`` on the first of ``endpoints`` (default: all) that answers; the answer as
+        ``parse`` reads it (default: the JSON object as it is). An answer ``parse`` cannot read counts as no
+        answer (EtcdUnavailable), and the next endpoint is asked."""
         failures = []
         for endpoint in endpoints or self.endpoints:
+            endpoint = endpoint.rstrip("/")
             try:
-                return self._post_one(endpoint.rstrip("/"), path, body)
+                answer = self._post_one(endpoint, path, body)
+                return answer if parse is None else answers.checked(endpoint, path, parse, answer)
             except EtcdUnavailable as exc:
                 failures.append(str(exc))
         raise EtcdUnavailable("no etcd endpoint answered: " + ", ".join(failures))
@@ -176,13 +185,7 @@ class EtcdClient:
         Raises:
             EtcdUnavailable: no endpoint answered. EtcdError: etcd refused.
         """
-        answer = self._post("/v3/cluster/member/list", {}, [endpoint] if endpoint else None)
-        header = answer.get("header", {})
-        return MemberList(
-            cluster_id=int(header.get("cluster_id", 0)),
-            answered_by=int(header.get("member_id", 0)),
-            members=tuple(Member.from_json(m) for m in answer.get("members", [])),
-        )
+        return self._post("/v3/cluster/member/list", {}, [endpoint] if endpoint else None, answers.member_list)
 
     def member_add(self, peer_urls: Sequence[str], learner: bool = True) -> tuple[Member, tuple[Member, ...]]:
         """MemberAdd (as a learner by default); returns the new member and all members.
@@ -191,8 +194,8 @@ class EtcdClient:
             EtcdError: e.g. "etcdserver: too many learner members in cluster" (etcd
                 allows one learner by default) or "Peer URLs already exists".
         """
-        answer = self._post("/v3/cluster/member/add", {"peerURLs": list(peer_urls), "isLearner": learner})
-        return Member.from_json(answer["member"]), tuple(Member.from_json(m) for m in answer.get("members", []))
+        return self._post("/v3/cluster/member/add", {"peerURLs": list(peer_urls), "isLearner": learner},
+                          parse=answers.member_add)
 
     def member_promote(self, member_id: int) -> None:
         """MemberPromote a learner to a voting member.
@@ -217,25 +220,15 @@ class EtcdClient:
         Raises:
             EtcdUnavailable, EtcdError.
         """
-        answer = self._post("/v3/maintenance/status", {}, [endpoint])
-        return EndpointStatus(
-            endpoint=endpoint,
-            member_id=int(answer.get("header", {}).get("member_id", 0)),
-            leader_id=int(answer.get("leader", 0)),
-            version=answer.get("version", ""),
-            raft_index=int(answer.get("raftIndex", 0)),
-            db_size=int(answer.get("dbSize", 0)),
-            is_learner=bool(answer.get("isLearner", False)),
-            errors=tuple(answer.get("errors", ())),
-            revision=int(answer.get("header", {}).get("revision", 0)),
-        )
+        return self._post("/v3/maintenance/status", {}, [endpoint], answers.endpoint_status(endpoint))
 
     def healthy(self, endpoint: str) -> bool:
         """True if ``GET /health`` on ``endpoint`` says the member serves (has a leader, answers reads)."""
         try:
             response = self._http.get(endpoint.rstrip("/") + "/health", timeout=self.timeout, **self._tls_options)
-            return response.status_code == 200 and response.json().get("health") == "true"
-        except (requests.RequestException, ValueError):
+            body = response.json() if response.status_code == 200 else None
+            return isinstance(body, dict) and body.get("health") == "true"
+        except (requests.RequestException, ValueError, RecursionError):
             return False
 
     def version(self, endpoint: str) -> tuple[str, str]:
@@ -244,7 +237,7 @@ class EtcdClient:
         The cluster version is "not_decided" for a moment after a cluster starts.
 
         Raises:
-            EtcdUnavailable: the endpoint did not answer. EtcdError: not a JSON answer.
+            EtcdUnavailable: the endpoint did not answer, or answered something that is not etcd's.
         """
         try:
             response = self._http.get(endpoint.rstrip("/") + "/version", timeout=self.timeout, **self._tls_options)
@@ -252,9 +245,9 @@ class EtcdClient:
             raise EtcdUnavailable(f"{endpoint}: {type(exc).__name__}") from None
         try:
             body = response.json()
-        except ValueError:
-            raise EtcdError(f"non-JSON answer to /version (HTTP {response.status_code})", endpoint=endpoint) from None
-        return str(body.get("etcdserver", "")), str(body.get("etcdcluster", ""))
+        except (ValueError, RecursionError):
+            raise answers.not_etcd(endpoint.rstrip("/"), "/version", f"HTTP {response.status_code}, not JSON") from None
+        return answers.checked(endpoint.rstrip("/"), "/version", answers.version, body)
 
     # --- authentication: users, roles, permissions (rpc.proto's Auth service) ---
     def auth_enable(self) -> None:
@@ -268,7 +261,7 @@ class EtcdClient:
     def user_roles(self, name: str) -> tuple[str, ...] | None:
         """UserGet: the user's roles, or None if there is no such user."""
         try:
-            return tuple(self._post("/v3/auth/user/get", {"name": name}).get("roles", []))
+            return self._post("/v3/auth/user/get", {"name": name}, parse=answers.roles)
         except EtcdError as exc:
             if "user name not found" in exc.message:
                 return None
@@ -285,13 +278,11 @@ class EtcdClient:
     def role_permissions(self, name: str) -> tuple[Permission, ...] | None:
         """RoleGet: the role's key permissions, or None if there is no such role."""
         try:
-            answer = self._post("/v3/auth/role/get", {"role": name})
+            return self._post("/v3/auth/role/get", {"role": name}, parse=answers.permissions)
         except EtcdError as exc:
             if "role name not found" in exc.message:
                 return None
             raise
-        return tuple(Permission(p.get("permType", "READ"), _unb64(p.get("key")), _unb64(p.get("range_end")))
-                     for p in answer.get("perm", []))
 
     def role_grant(self, role: str, permission: "Permission") -> None:
         """RoleGrantPermission: grant (or replace) the permission on exactly its key range."""
@@ -305,11 +296,7 @@ class EtcdClient:
     # --- keys, leases, transactions ---------------------------------------
     def get(self, key: bytes | str) -> tuple[bytes, int] | None:
         """Linearizable read of one key: (value, lease id), or None if absent."""
-        answer = self._post("/v3/kv/range", {"key": _b64(key)})
-        kvs = answer.get("kvs", [])
-        if not kvs:
-            return None
-        return _unb64(kvs[0].get("value")), int(kvs[0].get("lease", 0))
+        return self._post("/v3/kv/range", {"key": _b64(key)}, parse=answers.first_value)
 
     def range(self, key: bytes, range_end: bytes = b"", revision: int = 0, limit: int = 0,
               keys_only: bool = False) -> RangePage:
@@ -328,9 +315,7 @@ class EtcdClient:
             body["limit"] = str(limit)
         if keys_only:
             body["keys_only"] = True
-        answer = self._post("/v3/kv/range", body)
-        return RangePage(tuple(KeyValue.from_json(kv) for kv in answer.get("kvs", [])), bool(answer.get("more")),
-                         int(answer.get("header", {}).get("revision", 0)))
+        return self._post("/v3/kv/range", body, parse=answers.range_page)
 
     def txn(self, compare: list[dict], success: list[dict], failure: list[dict] | None = None) -> dict:
         """Txn with requests in the gateway's JSON shape (see rpc.proto); returns the raw answer
@@ -340,16 +325,17 @@ class EtcdClient:
             EtcdError: e.g. "etcdserver: duplicate key given in txn request", "too many operations
                 in txn request" (``--max-txn-ops``, 128 by default). EtcdUnavailable.
         """
-        return self._post("/v3/kv/txn", {"compare": compare, "success": success, "failure": failure or []})
+        return self._post("/v3/kv/txn", {"compare": compare, "success": success, "failure": failure or []},
+                          parse=answers.txn)
 
     def delete(self, key: bytes | str) -> int:
         """Delete one key; returns how many were deleted (0 or 1)."""
-        return int(self._post("/v3/kv/deleterange", {"key": _b64(key)}).get("deleted", 0))
+        return self._post("/v3/kv/deleterange", {"key": _b64(key)}, parse=answers.count("deleted"))
 
     def count(self, key: bytes, range_end: bytes) -> int:
         """How many keys ``[key, range_end)`` holds now (count only, no keys sent)."""
-        return int(self._post("/v3/kv/range", {"key": _b64(key), "range_end": _b64(range_end),
-                                               "count_only": True}).get("count", 0))
+        return self._post("/v3/kv/range", {"key": _b64(key), "range_end": _b64(range_end), "count_only": True},
+                          parse=answers.count("count"))
 
     def compact(self, revision: int, physical: bool = True) -> None:
         """Compact the key-value history up to ``revision``."""
@@ -357,23 +343,22 @@ class EtcdClient:
 
     def lease_time_to_live(self, lease_id: int) -> int:
         """Remaining TTL of a lease in seconds; -1 if it has expired or never existed."""
-        return int(self._post("/v3/lease/timetolive", {"ID": str(lease_id)}).get("TTL", -1))
+        return self._post("/v3/lease/timetolive", {"ID": str(lease_id)}, parse=answers.time_to_live)
 
     def put(self, key: str, value: bytes | str, lease: int = 0) -> int:
         """Put; returns the revision of the write."""
         body = {"key": _b64(key), "value": _b64(value)}
         if lease:
             body["lease"] = str(lease)
-        return int(self._post("/v3/kv/put", body).get("header", {}).get("revision", 0))
+        return self._post("/v3/kv/put", body, parse=answers.header_revision)
 
     def lease_grant(self, ttl: int) -> int:
         """LeaseGrant; returns the lease id. ``ttl`` in seconds."""
-        return int(self._post("/v3/lease/grant", {"TTL": ttl})["ID"])
+        return self._post("/v3/lease/grant", {"TTL": ttl}, parse=answers.lease_id)
 
     def lease_keepalive(self, lease_id: int) -> int:
         """One LeaseKeepAlive; returns the remaining TTL in seconds (0 or less: the lease is gone)."""
-        answer = self._post("/v3/lease/keepalive", {"ID": str(lease_id)})
-        return int(answer.get("TTL", 0))
+        return self._post("/v3/lease/keepalive", {"ID": str(lease_id)}, parse=answers.count("TTL"))
 
     def lease_revoke(self, lease_id: int) -> None:
         """LeaseRevoke: deletes the lease and every key attached to it."""
@@ -385,11 +370,8 @@ class EtcdClient:
         Returns:
             (True, None) if created; (False, current value) otherwise.
         """
-        answer = self.txn([compare_absent(key)], [op_put(key, value, lease)], [{"request_range": {"key": _b64(key)}}])
-        if answer.get("succeeded"):
-            return True, None
-        kvs = answer.get("responses", [{}])[0].get("response_range", {}).get("kvs", [])
-        return False, (_unb64(kvs[0].get("value")) if kvs else None)
+        return self._post("/v3/kv/txn", {"compare": [compare_absent(key)], "success": [op_put(key, value, lease)],
+                                         "failure": [{"request_range": {"key": _b64(key)}}]}, parse=answers.created)
 
     def delete_if_value(self, key: str, value: str) -> bool:
         """Txn: delete ``key`` only if it holds ``value`` (compare-and-delete). True if deleted."""

@@ -30,7 +30,8 @@ LEADING = Observation(instance_id=ME, peer_url="http://127.0.1.4:2380", local=Lo
 
 def stored(days_ago: float, revision: int, size: int = 1234) -> StoredSnapshot:
     taken_at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
-    return StoredSnapshot("bucket", f"etcd/{taken_at:%Y%m%dT%H%M%S}-{revision}.db", taken_at, revision, size)
+    return StoredSnapshot("bucket", f"etcd/snapshots/etcd-{taken_at:%Y%m%dT%H%M%SZ}-r{revision}.db", taken_at, revision,
+                          size)
 
 
 class Take:

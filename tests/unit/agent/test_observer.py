@@ -9,6 +9,7 @@ access are read; the quorum-loss timer; and that a metadata hiccup does not coun
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import types
@@ -26,12 +27,14 @@ from appliance.agent.components.listing import ListingCadence
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
 from appliance.agent.observer import Observer
+from appliance.model.decisions import Action
 from appliance.model.instances import Instance, Listing
 from appliance.model.keys import UPGRADE_KEY
 from appliance.model.members import MemberHealth
 from appliance.model.modes import Mode
-from appliance.model.observation import Marker
+from appliance.model.observation import Marker, PeerStatus
 from appliance.model.security_groups import GroupRules
+from appliance.rules.recovery import decide_quorum_loss
 from tests.unit.agent.fakes import READS, Clock, FakeCluster, FakeGroups, FakeProcess, FakeStore, member, settings
 
 ME, REGION, OTHER_REGION = "i-1", "eu-central-1", "eu-west-1"
@@ -73,18 +76,21 @@ class Discovery:
 
 
 class Http:
-    """Other agents' status endpoints: host -> the JSON body it answers; other hosts do not answer.
-    Only GET exists here: anything else the observer tried would fail the test."""
+    """Other agents' status endpoints: host -> the JSON body it answers (bytes: those bytes); other hosts do
+    not answer. Only GET exists here: anything else the observer tried would fail the test."""
 
-    def __init__(self, bodies: dict[str, dict]):
+    def __init__(self, bodies: dict[str, dict | bytes]):
         self.bodies, self.urls = bodies, []
 
-    def get(self, url, timeout, verify=True):
+    def get(self, url, timeout, verify=True, stream=False):
         self.urls.append(url)
         host = urlparse(url).hostname
         if host not in self.bodies:
             raise requests.ConnectionError(url)
-        return types.SimpleNamespace(status_code=200, json=lambda: self.bodies[host])
+        body = self.bodies[host]
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return types.SimpleNamespace(status_code=200, headers={}, iter_content=lambda size: iter([data]),
+                                     close=lambda: None)
 
 
 @dataclasses.dataclass
@@ -358,3 +364,57 @@ def test_an_instance_that_is_not_the_lowest_does_not_read_the_marker(tmp_path):
                                                                                           "127.0.1.7")})
     s = w.observer.observe()
     assert s.marker is Marker.UNKNOWN and store.calls == []
+
+
+SERVING_PEER = {"running": True, "has_data": True, "seeding": False, "quorum": False, "revision": 10,
+                "region": REGION, "active_regions": [REGION]}
+
+
+@pytest.mark.parametrize("garbage", [
+    {**SERVING_PEER, "revision": 10 ** 30},
+    {**SERVING_PEER, "revision": True},
+    {**SERVING_PEER, "quorum": "false"},
+    {**SERVING_PEER, "running": "false", "has_data": "false"},
+    b"<html>a proxy's error page</html>",
+    b"[]",
+], ids=["revision too large", "revision true", "quorum a string", "booleans as strings", "HTML", "a JSON list"])
+def test_a_peer_answering_garbage_is_unknown_and_no_survivor_is_picked(tmp_path, garbage):
+    w = world(tmp_path, leaderless_cluster(), running=True, has_data=True, quorum_loss_wait=0.0,
+              peers={"127.0.1.5": SERVING_PEER, "127.0.1.6": garbage})
+    s = w.observer.observe()
+    assert s.peers["i-2"] is not None and s.peers["i-3"] is None
+    decision = decide_quorum_loss(s)
+    assert decision.action is Action.WAIT and "no answer from the agents of i-3" in decision.reason
+    w.http.bodies["127.0.1.6"] = {**SERVING_PEER, "revision": 100}  # understood: the survivor is picked by revision
+    s = w.observer.observe()
+    assert s.peers["i-3"] == PeerStatus("i-3", True, True, False, False, 100, (REGION,))
+    assert decide_quorum_loss(s).reason.endswith("i-3 has the highest revision and recovers")
+
+
+def test_a_malformed_status_is_warned_of_once_per_peer_and_problem(tmp_path, caplog):
+    w = world(tmp_path, leaderless_cluster(), running=True, has_data=True,
+              peers={"127.0.1.5": {**SERVING_PEER, "running": "false"}, "127.0.1.6": b"[]"})
+    for _ in range(3):
+        w.observer.observe()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 2 and all("\n" not in line for line in warned)
+    assert "i-2 at 127.0.1.5" in warned[0] and "running is 'false', not a JSON boolean" in warned[0]
+    assert "i-3 at 127.0.1.6" in warned[1] and "JSON list" in warned[1]
+    caplog.clear()
+    w.http.bodies["127.0.1.5"] = {**SERVING_PEER, "revision": -1}  # another problem: said once more
+    w.observer.observe()
+    w.observer.observe()
+    w.http.bodies["127.0.1.6"] = SERVING_PEER  # understood, then the same problem again: said again
+    w.observer.observe()
+    w.http.bodies["127.0.1.6"] = b"[]"
+    w.observer.observe()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 2 and "revision is -1" in warned[0] and "JSON list" in warned[1]
+
+
+def test_a_member_whose_agent_answers_garbage_regions_is_not_counted_as_unaware(tmp_path):
+    w = world(tmp_path, joinable_cluster(), store=FakeStore(), groups=FakeGroups(MY_RULES),
+              active_regions=(REGION, OTHER_REGION),
+              peers={"127.0.1.5": {**FRESH, "active_regions": OTHER_REGION},  # a string, not a list
+                     "127.0.1.6": {**FRESH, "active_regions": [OTHER_REGION]}})
+    assert w.observer.observe().unaware_members == ("i-3",)

@@ -44,3 +44,26 @@ def test_retention_with_nothing_to_delete_says_so():
 
 def test_retention_never_deletes_the_newest():
     assert kept([at(24 * 400)], 0, 0) == [at(24 * 400)]
+
+
+def named(key: str, hours_ago: float, revision: int = 0) -> StoredSnapshot:
+    return StoredSnapshot("b", key, NOW - datetime.timedelta(hours=hours_ago), revision, 1)
+
+
+STRANGERS = [
+    ("a key that names another time", named("etcd/snapshots/etcd-20200101T000000Z-r0.db", 24 * 400)),
+    ("a key that names another revision", named(at(24 * 400, 5).key, 24 * 400, 6)),
+    ("a key of another form", named("etcd/snapshots/notes.txt", 24 * 400)),
+    ("a key that is only the tail", named(at(24 * 400).key.rsplit("/", 1)[-1].split("etcd", 1)[1], 24 * 400)),
+    ("a time that is not UTC", StoredSnapshot("b", at(24 * 400).key, at(24 * 400).taken_at.astimezone(
+        datetime.timezone(datetime.timedelta(hours=2))), 0, 1)),
+]
+
+
+def test_retention_deletes_only_snapshots_whose_names_it_understood():
+    for name, stranger in STRANGERS:
+        old = [at(24 * 300 + h) for h in range(3)]
+        result = retention.plan([at(1), stranger, *old], 1, 0, NOW)
+        assert stranger not in result.delete, name
+        assert set(result.delete) == set(old), name
+        assert result.reason.endswith("; 1 objects not named as snapshots are kept"), name

@@ -1,0 +1,102 @@
+"""Reading another agent's ``/status`` from a real HTTP server on 127.0.0.1 that answers what each case says:
+no answer is None, an answer that is not a JSON object or is too large is refused (MalformedStatus), and
+``read_status`` (for display) never raises."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from appliance.adapters.status_endpoint import MAX_STATUS_BYTES, fetch_status, read_status
+from appliance.model.observation import MalformedStatus
+
+DOCUMENT = {"running": False, "has_data": False, "region": "eu-central-1"}
+
+
+@pytest.fixture
+def agent(request):
+    """A server on 127.0.0.1: set ``.answer = (status code, body bytes, declare the length)``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            code, data, declared = server.answer
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            if declared:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data)
+            except OSError:  # the client stopped reading a body too large
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.answer = (200, json.dumps(DOCUMENT).encode(), True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+
+    request.addfinalizer(stop)
+    return server
+
+
+def port(server) -> int:
+    return server.server_address[1]
+
+
+def test_a_status_document_is_read(agent):
+    assert fetch_status("127.0.0.1", port(agent), 2.0) == DOCUMENT
+
+
+@pytest.mark.parametrize("answer", [
+    (404, b'{"error": "not found"}', True),
+    (503, json.dumps(DOCUMENT).encode(), True),
+], ids=["404", "503"])
+def test_another_status_code_is_no_answer(agent, answer):
+    agent.answer = answer
+    assert fetch_status("127.0.0.1", port(agent), 2.0) is None
+
+
+def test_nothing_listening_is_no_answer(agent):
+    free = port(agent)
+    agent.shutdown()
+    agent.server_close()
+    assert fetch_status("127.0.0.1", free, 1.0) is None
+
+
+MALFORMED = [
+    ("HTML", (200, b"<html>it works</html>", True), "not JSON"),
+    ("empty", (200, b"", True), "not JSON"),
+    ("a JSON list", (200, b"[1, 2]", True), "JSON list"),
+    ("JSON null", (200, b"null", True), "JSON NoneType"),
+    ("too deep to decode", (200, b"[" * 50000 + b"]" * 50000, False), "over the"),
+    ("nested deeply within the limit", (200, b"[" * 30000 + b"]" * 30000, True), "not JSON"),
+    ("over 64 KiB, declared", (200, b'{"x": "' + b"a" * MAX_STATUS_BYTES + b'"}', True), "bytes, over the"),
+    ("over 64 KiB, not declared", (200, b'{"x": "' + b"a" * (4 * MAX_STATUS_BYTES) + b'"}', False),
+     "over the 65536 bytes"),
+]
+
+
+@pytest.mark.parametrize("answer, words", [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_an_answer_that_is_not_a_status_document_is_refused(agent, answer, words):
+    agent.answer = answer
+    with pytest.raises(MalformedStatus) as caught:
+        fetch_status("127.0.0.1", port(agent), 2.0)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert read_status("127.0.0.1", port(agent), 2.0) is None  # for display: nothing shown, nothing raised
+
+
+def test_a_body_of_exactly_the_limit_is_read(agent):
+    padding = MAX_STATUS_BYTES - len(json.dumps({**DOCUMENT, "pad": ""}).encode())
+    body = {**DOCUMENT, "pad": "a" * padding}
+    agent.answer = (200, json.dumps(body).encode(), False)
+    assert fetch_status("127.0.0.1", port(agent), 2.0) == body
