@@ -66,13 +66,19 @@ class WatchStream:
                 if not line:
                     continue
                 payload = json.loads(line)
+                if not isinstance(payload, dict):
+                    raise ValueError("not a JSON object")
                 if "error" in payload:
                     error = payload["error"]
                     raise EtcdError(error.get("message", str(error)) if isinstance(error, dict) else str(error),
                                     endpoint=self.endpoint)
                 yield WatchResponse.from_json(payload.get("result", payload))
-        except (requests.RequestException, ValueError) as exc:
+        except requests.RequestException as exc:
             raise EtcdUnavailable(f"{self.endpoint}: watch stream ended: {type(exc).__name__}") from None
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Something that is not etcd's watch answer (a proxy's page, another service): unknown, reconnect.
+            raise EtcdUnavailable(f"{self.endpoint}: the watch answered something that is not etcd's "
+                                  f"({type(exc).__name__})") from None
         raise EtcdUnavailable(f"{self.endpoint}: watch stream closed by the server")
 
     def close(self) -> None:

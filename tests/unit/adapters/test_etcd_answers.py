@@ -222,3 +222,22 @@ MEMBERS = [
 def test_a_member_of_another_shape_is_refused(item, words):
     with pytest.raises(ValueError, match=words):
         Member.from_json(item)
+
+
+@pytest.mark.parametrize("line", [
+    b"[1, 2, 3]\n",                                                     # JSON, not an object
+    b'{"result": {"header": {"revision": "many"}}}\n',                  # a revision that is no number
+    b'{"result": {"events": [{"kv": {"key": "!!not base64!!"}}]}}\n',   # a key that is no base64
+    b"<html><body>proxy error</body></html>\n",                         # not JSON at all
+])
+def test_a_watch_answering_something_else_is_unavailable_never_a_crash(impostor, line):
+    from appliance.adapters.etcd.watch import WatchStream
+
+    impostor.answers["/v3/watch"] = (200, line)
+    stream = WatchStream(impostor.url, b"/a/", b"/a0", connect_timeout=2, idle_timeout=2)
+    try:
+        with pytest.raises(EtcdUnavailable, match="not etcd's|stream"):
+            for _ in zip(range(10), stream):  # bounded: a well-behaved stream would end at the closed connection
+                pass
+    finally:
+        stream.close()
