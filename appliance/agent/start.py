@@ -43,7 +43,7 @@ from appliance.agent.components.upgrade_lock import UpgradeLockWatch
 from appliance.agent.loop import Agent, Components
 from appliance.agent.observer import PROBE_TIMEOUT, Observer
 from appliance.agent.status import StatusDocument
-from appliance.model.errors import ConfigError
+from appliance.model.errors import ConfigError, StatusPortError
 from appliance.model.instances import CLUSTER_TAG
 from appliance.model.settings import AgentSettings
 from appliance.model.tls import scheme
@@ -99,9 +99,12 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
     agent, listen, urls = build(settings, identity, metadata, discovery, binary, metrics, zone, security_groups,
                                 store, tools)
     agent.c.cadence.start_with(first)
-    server = StatusServer((identity.private_ip, settings.status_port), agent.status.snapshot,
-                          more=[(host, settings.status_port) for host in listen[1:]], metrics=metrics.exposition,
-                          tls=server_context(settings.client_tls) if settings.client_tls else None)
+    try:
+        server = StatusServer((identity.private_ip, settings.status_port), agent.status.snapshot,
+                              more=[(host, settings.status_port) for host in listen[1:]], metrics=metrics.exposition,
+                              tls=server_context(settings.client_tls) if settings.client_tls else None)
+    except OSError as exc:  # only the bind: another OSError (a requests error is one) must keep its own reason
+        raise StatusPortError(f"cannot bind the status endpoint on port {settings.status_port}: {exc}") from None
     domain = agent.c.records.domain if agent.c.records is not None else ""
     read_name = agent.c.records.read_name if agent.c.records is not None else ""
     log.info("agent for instance %s (%s, %s) at %s; peer URL %s, client URL %s; etcd %s; records %s%s",

@@ -11,7 +11,6 @@ import os
 
 from appliance.adapters import logs
 from appliance.commands.settings import add_agent_flags, load_agent_settings
-from appliance.model.errors import StatusPortError
 
 
 def add_parser(sub) -> None:
@@ -32,8 +31,5 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.environ["LOG_FORMAT"] = settings.log_format
     endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT
     metadata = MetadataClient(endpoint, timeout=settings.request_timeout)
-    try:
-        agent, server = start(settings, metadata)
-    except OSError as exc:
-        raise StatusPortError(f"cannot bind the status endpoint on port {settings.status_port}: {exc}") from None
+    agent, server = start(settings, metadata)
     return agent.run(server)
