@@ -1,11 +1,10 @@
 """The prefix mirror: every change under a source prefix, applied once, in order, to a destination prefix.
 
-Where it stands is the destination's business: the last applied source revision
-is stored in the destination under the position key, in the same transaction as
-the writes it covers, and every transaction also compares that key with the value
-this process last wrote. A crash at any moment therefore neither loses nor
-repeats a change, and a second mirror writing to the same position is detected
-(exit 5) instead of interleaving.
+Where it stands is the destination's business: the last applied source revision is stored in the
+destination under the position key, in the same transaction as the writes it covers, and every
+transaction also compares that key with the value this process last wrote. A crash at any moment
+therefore neither loses nor repeats a change, and a second mirror writing to the same position is
+detected (exit 5) instead of interleaving.
 
 Loop: read the position (observe); :func:`start_action` decides copy, resume,
 reload or stop (pure); then watch the source from position + 1, cut the events
@@ -120,6 +119,7 @@ class Mirror:
         if self.fences and not self.fences_hold():
             raise MirrorStopped("the mirror lock is no longer this mirror's (its lease expired or another "
                                 "mirror holds it): nothing more is written", ExitCode.MIRROR_LOCK_LOST)
+        self.pair.check(self.source, self.dest)  # a connection may have reached another cluster at the same URL
         current = self.read_position()
         if current != self.position:
             raise MirrorStopped(f"the position at {self.s.position_key.decode()} is {current}, not "
