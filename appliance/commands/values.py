@@ -46,13 +46,13 @@ def _number(text: str, kind: Callable[[str], Any]) -> Any:
     return value if kind is int or math.isfinite(value) else None
 
 
-def seconds(low: float, high: float, above_low: bool = False) -> Value:
-    """Finite seconds in [``low``, ``high``] (``above_low``: in (``low``, ``high``]), as a float."""
-    allowed = f"must be a number of seconds {'above' if above_low else 'from'} {low:g} to {high:g}"
+def seconds(low: float, high: float) -> Value:
+    """Finite seconds from ``low`` to ``high``, as a float."""
+    allowed = f"must be a number of seconds from {low:g} to {high:g}"
 
     def parse(text: str) -> float:
         value = _number(text, float)
-        if value is None or value > high or value < low or (above_low and value == low):
+        if value is None or not low <= value <= high:
             raise ValueError(allowed)
         return value
     return Value(allowed, parse, (low, high))
@@ -110,15 +110,8 @@ def _regular_file(text: str) -> str:
     return text
 
 
-REGULAR_FILE = Value("must be a readable regular file", _regular_file)
-
-
-def file_path(text: str) -> str:
-    """An absolute path of a readable regular file. Raises ValueError saying which of these it is not."""
-    return _regular_file(_absolute(text))
-
-
-ABSOLUTE_FILE = Value("must be the absolute path of a readable regular file", file_path)
+ABSOLUTE_FILE = Value("must be the absolute path of a readable regular file",
+                      lambda text: _regular_file(_absolute(text)))
 
 
 def _executable(text: str) -> str:
