@@ -92,8 +92,8 @@ def load_credentials(path: str, source: str = "--credentials") -> dict[str, Cred
         raise CredentialsFileError(source, path, "is not UTF-8 text") from None
     try:
         passwords = json.loads(text)
-    except ValueError as exc:
-        reason = getattr(exc, "msg", "malformed")
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the decoder goes
+        reason = getattr(exc, "msg", "nested too deeply")
         raise CredentialsFileError(source, path, f"is not JSON ({reason})") from None
     if not isinstance(passwords, dict):
         kind = _JSON_KINDS.get(type(passwords), "value")

@@ -14,6 +14,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Sequence
 
@@ -51,7 +52,7 @@ def fetch_status(host: str, port: int, timeout: float, ca_file: str | None = Non
     try:
         if answer.status_code != 200:
             return None
-        data = _bounded(answer)
+        data = _bounded(answer, time.monotonic() + 2 * timeout)
     except requests.RequestException:
         return None
     finally:
@@ -65,16 +66,22 @@ def fetch_status(host: str, port: int, timeout: float, ca_file: str | None = Non
     return body
 
 
-def _bounded(answer: requests.Response) -> bytes:
-    """The body of ``answer``, refused once it exceeds :data:`MAX_STATUS_BYTES` (declared or read)."""
+def _bounded(answer: requests.Response, deadline: float) -> bytes:
+    """The body of ``answer``, refused once it exceeds :data:`MAX_STATUS_BYTES` (declared or read), or when it is
+    not complete by ``deadline`` (monotonic seconds): a peer trickling its answer must not stall the cycle."""
     declared = answer.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_STATUS_BYTES:
         raise MalformedStatus(f"the answer is {declared} bytes, over the {MAX_STATUS_BYTES} a status may have")
     data = bytearray()
-    for chunk in answer.iter_content(16 * 1024):
+    # read1 returns after one socket read, so the deadline is checked while an answer trickles in.
+    read1 = getattr(answer.raw, "read1", None)
+    read, size = (read1, 16 * 1024) if read1 is not None else (answer.raw.read, 256)
+    while chunk := read(size, decode_content=True):
         data += chunk
         if len(data) > MAX_STATUS_BYTES:
             raise MalformedStatus(f"the answer is over the {MAX_STATUS_BYTES} bytes a status may have")
+        if time.monotonic() > deadline:
+            raise MalformedStatus("the answer was not complete in time (it trickles in)")
     return bytes(data)
 
 

@@ -69,17 +69,18 @@ def parse_mirror_prefix(text: str) -> str | None:
     """A ``MIRROR_PREFIX`` (None for ""). Raises ValueError saying what a prefix must be."""
     if text == "":
         return None
-    if not text.startswith("/") or text == "/" or reserved_overlap(text.encode()) or "\0" in text:
+    if (not text.startswith("/") or text == "/" or reserved_overlap(text.encode()) or not text.isprintable()
+            or len(text) > 1024):  # the mirror child's --source-prefix takes no more (flags.prefix)
         raise ValueError("must be a key prefix such as /config/, not / and not overlapping /__appliance/ or "
                          "/__replication/ (the clusters' own keys)")
     return text
 
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules (general purpose)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's bucket naming rules (general purpose)
 
 
 def _bucket(text: str) -> str:
-    if not _BUCKET.match(text) or ".." in text:
+    if not _BUCKET.fullmatch(text) or ".." in text:
         raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')")
     return text
 

@@ -3,7 +3,7 @@
 Each ``is_*`` is a pure predicate on text; none raises. The formats follow AWS's own documentation
 (EC2 user guide, "Resource IDs": ``i-`` and 8 or 17 hexadecimal digits; "Regions and Zones": a region
 such as ``eu-central-1`` or ``us-gov-west-1``, an availability zone that is its region and a letter, a
-Local Zone such as ``us-west-2-lax-1a``).
+Local Zone such as ``us-west-2-lax-1a``, a Wavelength Zone such as ``us-east-1-wl1-bos-wlz-1``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import re
 _INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 # re.ASCII: without it \d also matches other scripts' digits ("eu-central-\u0661"), which no region has.
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}", re.ASCII)
-_ZONE_SUFFIX = re.compile(r"[a-z]|-[a-z]+-\d{1,2}[a-z]", re.ASCII)  # "b" or a Local Zone's "-lax-1a"
+# "b", a Local Zone's "-lax-1a" or a Wavelength Zone's "-wl1-bos-wlz-1"
+_ZONE_SUFFIX = re.compile(r"[a-z]|-[a-z]+-\d{1,2}[a-z]|-wl\d{1,2}-[a-z]+-wlz-\d{1,2}", re.ASCII)
 # An IMDSv2 session token goes into a request header: visible ASCII only, so it cannot smuggle a header in.
 _IMDS_TOKEN = re.compile(r"[\x21-\x7e]{1,1024}")
 # The steady states EC2 Auto Scaling writes to the metadata item autoscaling/target-lifecycle-state
@@ -34,7 +35,7 @@ def is_region(text: str) -> bool:
 
 
 def is_availability_zone(text: str, region: str) -> bool:
-    """True for an availability zone (or Local Zone) of ``region``, e.g. ``eu-central-1b`` of ``eu-central-1``."""
+    """True for an availability zone (or Local or Wavelength Zone) of ``region``, e.g. ``eu-central-1b``."""
     return (is_region(region) and isinstance(text, str) and text.startswith(region)
             and _ZONE_SUFFIX.fullmatch(text[len(region):]) is not None)
 

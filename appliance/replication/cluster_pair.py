@@ -66,7 +66,7 @@ class ClusterPair:
         """
         now = (identify(source), identify(dest))
         for side, first, seen in (("source", self.source, now[0]), ("destination", self.dest, now[1])):
-            if first is not None and first.cluster_id != seen.cluster_id:
+            if first is not None and first.cluster_id and seen.cluster_id and first.cluster_id != seen.cluster_id:
                 raise MirrorStopped(f"the {side} is now cluster {seen.cluster_id:x}, not {first.cluster_id:x} as "
                                     "when the mirror started: another cluster answers at its URLs; stopping rather "
                                     "than copying between clusters never checked", ExitCode.MIRROR_CLUSTER_CHANGED)
@@ -82,4 +82,5 @@ class ClusterPair:
 
 
 def _same(a: Identity, b: Identity) -> bool:
-    return a.cluster_id == b.cluster_id or bool(a.member_ids & b.member_ids)
+    # Cluster id 0 is no id (an answer without one): only the member ids can tell then.
+    return bool(a.cluster_id) and a.cluster_id == b.cluster_id or bool(a.member_ids & b.member_ids)

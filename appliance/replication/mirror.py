@@ -116,10 +116,10 @@ class Mirror:
         return beat if beat is not None and beat != self._beat_written else None
 
     def _explain_failed_txn(self, compares: list[dict]) -> None:
+        self.pair.check(self.source, self.dest)  # a connection may have reached another cluster at the same URL
         if self.fences and not self.fences_hold():
             raise MirrorStopped("the mirror lock is no longer this mirror's (its lease expired or another "
                                 "mirror holds it): nothing more is written", ExitCode.MIRROR_LOCK_LOST)
-        self.pair.check(self.source, self.dest)  # a connection may have reached another cluster at the same URL
         current = self.read_position()
         if current != self.position:
             raise MirrorStopped(f"the position at {self.s.position_key.decode()} is {current}, not "

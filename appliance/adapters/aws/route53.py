@@ -242,7 +242,9 @@ def _value_fits(type_: str, value: str) -> bool:
             return False
     if type_ == "SRV":
         parts = value.split()
-        return len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) < 65536 for p in parts[:3])
+        # priority weight port target; port 0 would name no service (and no URL a mirror could reach)
+        return (len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) < 65536 for p in parts[:3])
+                and int(parts[2]) > 0)
     return True
 
 

@@ -66,6 +66,7 @@ MALFORMED = [
     ("SRV of three fields", item(values=("1 2379 i-1.etcd.example.org.",)), "is not an SRV value"),
     ("SRV with a word for a port", item(values=("1 1 http i-1.etcd.example.org.",)), "is not an SRV value"),
     ("SRV with a port over 65535", item(values=("1 1 70000 i-1.etcd.example.org.",)), "is not an SRV value"),
+    ("SRV with port 0", item(values=("1 1 0 i-1.etcd.example.org.",)), "is not an SRV value"),
     ("SRV with a negative weight", item(values=("1 -1 2379 i-1.etcd.example.org.",)), "is not an SRV value"),
     ("one bad SRV value among good ones", item(values=("1 1 2379 i-1.etcd.example.org.", "junk")),
      "'junk' is not an SRV value"),

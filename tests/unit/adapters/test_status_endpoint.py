@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -29,8 +30,14 @@ def agent(request):
                 self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             try:
-                self.wfile.write(data)
-            except OSError:  # the client stopped reading a body too large
+                if getattr(server, "trickle", 0):
+                    for i in range(len(data)):  # one byte at a time, each within the read timeout
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle)
+                else:
+                    self.wfile.write(data)
+            except OSError:  # the client stopped reading a body too large (or too slow)
                 pass
 
         def log_message(self, *args):
@@ -100,3 +107,14 @@ def test_a_body_of_exactly_the_limit_is_read(agent):
     body = {**DOCUMENT, "pad": "a" * padding}
     agent.answer = (200, json.dumps(body).encode(), False)
     assert fetch_status("127.0.0.1", port(agent), 2.0) == body
+
+
+def test_an_answer_that_trickles_in_is_refused_within_twice_the_timeout(agent):
+    # Each byte comes within the read timeout, so only an overall deadline ends it: without one, a peer could
+    # hold the leader's cycle for hours with a 64 KiB answer.
+    agent.answer = (200, json.dumps(DOCUMENT).encode(), True)
+    agent.trickle = 0.2
+    started = time.monotonic()
+    with pytest.raises(MalformedStatus, match="not complete in time"):
+        fetch_status("127.0.0.1", port(agent), 0.5)
+    assert time.monotonic() - started < 3.0

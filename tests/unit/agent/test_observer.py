@@ -9,6 +9,7 @@ access are read; the quorum-loss timer; and that a metadata hiccup does not coun
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import pathlib
@@ -89,8 +90,9 @@ class Http:
             raise requests.ConnectionError(url)
         body = self.bodies[host]
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return types.SimpleNamespace(status_code=200, headers={}, iter_content=lambda size: iter([data]),
-                                     close=lambda: None)
+        stream = io.BytesIO(data)
+        raw = types.SimpleNamespace(read1=lambda size, decode_content=True: stream.read(size))
+        return types.SimpleNamespace(status_code=200, headers={}, raw=raw, close=lambda: None)
 
 
 @dataclasses.dataclass

@@ -62,6 +62,8 @@ def test_regions(text, valid):
     ("eu-central-1b", "eu-central-1", True),
     ("us-gov-west-1a", "us-gov-west-1", True),
     ("us-west-2-lax-1a", "us-west-2", True),  # a Local Zone
+    ("us-east-1-wl1-bos-wlz-1", "us-east-1", True),  # a Wavelength Zone
+    ("us-east-1-wl1-bos-wlz-", "us-east-1", False),
     ("us-east-1-bos-1a", "us-east-1", True),  # a Local Zone
     ("eu-west-1b", "eu-central-1", False),  # another region's zone
     ("eu-central-1", "eu-central-1", False),  # the region itself
