@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 def cmd_cluster_mode(args: argparse.Namespace) -> int:
     """Print the mode (and what was changed)."""
     endpoints = flags.urls(args.endpoints, "--endpoints")
-    prefix = flags.prefix(args.prefix, "--prefix")
+    prefix = flags.client_prefix(args.prefix, "--prefix")
     files = flags.tls_from(args)
     if args.mode and not os.path.exists(args.credentials):
         credentials = credentials_file.create_credentials(args.credentials)

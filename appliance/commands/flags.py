@@ -13,7 +13,7 @@ from appliance.adapters.credentials import credentials_for
 from appliance.adapters.etcd.tls import files_from
 from appliance.commands import values
 from appliance.model.errors import ConfigError
-from appliance.model.keys import Credentials, position_key
+from appliance.model.keys import BOOKKEEPING, Credentials, position_key, reserved_overlap
 from appliance.model.tls import FLAG_NAMES, TlsFiles
 
 
@@ -43,6 +43,18 @@ def prefix(text: str, flag: str) -> bytes:
         raise ConfigError(f"{flag}: must be a key prefix of 1 to 1024 printable characters, / for every key "
                           f"(got {text[:80]!r})")
     return text.encode()
+
+
+def client_prefix(text: str, flag: str) -> bytes:
+    """The clients' key prefix of ``cluster-mode`` and ``switchover``: as :func:`prefix`, but never ``/`` nor
+    one that overlaps the appliance's own keys. Raises ConfigError naming ``flag``."""
+    found = prefix(text, flag)
+    if reserved_overlap(found):
+        # The mode's roles grant the client role this prefix: over /__appliance/ or /__replication/ a client
+        # could set the mode, write the heartbeat the guard trusts, or move a mirror's position.
+        raise ConfigError(f"{flag}: must not be / nor overlap {' or '.join(p.decode() for p in BOOKKEEPING)} "
+                          f"(the clients would be granted the appliance's own keys) (got {text[:80]!r})")
+    return found
 
 
 def add_tls_flags(parser: argparse.ArgumentParser) -> None:

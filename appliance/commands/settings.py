@@ -58,6 +58,15 @@ def _dns_service_name(text: str) -> str:
     return name
 
 
+def _dns_name(text: str) -> str:
+    """``text`` as written, if it is a DNS name (switchover's --write-name and --to-domain)."""
+    try:
+        _dns_service_name(text)
+    except ValueError:
+        raise ValueError("must be a DNS name such as etcd.example.org.") from None
+    return text
+
+
 def _regions(text: str) -> tuple[str, ...]:
     regions = tuple(r.strip() for r in text.split(",") if r.strip())
     if not all(is_region(r) for r in regions) or len(set(regions)) != len(regions):
@@ -121,6 +130,7 @@ class Spec:
 
 CLUSTER_NAME = Value("must be 1-63 letters, digits, '-', '_' or '.'", _cluster_name)
 HOSTED_ZONE = optional(Value("must be a DNS zone name such as example.org.", _hosted_zone))
+DNS_NAME = Value("must be a DNS name such as etcd.example.org.", lambda text: _dns_name(text))
 DNS_SERVICE_NAME = optional(Value("must be a DNS name relative to HOSTED_ZONE, such as etcd", _dns_service_name))
 REGIONS = Value("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1", _regions)
 MIRROR_PREFIX = Value("must be a key prefix such as /config/, not / and not overlapping /__appliance/ or "

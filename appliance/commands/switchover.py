@@ -12,6 +12,7 @@ import time
 
 from appliance.adapters import credentials as credentials_file
 from appliance.commands import flags, values
+from appliance.commands.settings import DNS_NAME, HOSTED_ZONE
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 from appliance.model.records import Change
@@ -35,11 +36,12 @@ def add_parser(sub) -> None:
                    help="seconds to wait for the reverse mirror to follow (default 30)")
     p.add_argument("--timeout", type=values.flag(values.REQUEST_SECONDS), default=5.0,
                    help="seconds per etcd request (default 5)")
-    p.add_argument("--hosted-zone", help="Route53 zone of the write record (none: leave DNS alone)")
-    p.add_argument("--write-name", help="the write record's domain: _etcd-client-rw._tcp.<write-name> "
-                   "(with --hosted-zone)")
-    p.add_argument("--to-domain", help="NEW's discovery domain, whose _etcd-client SRV the write record copies "
-                   "(with --hosted-zone)")
+    p.add_argument("--hosted-zone", type=values.flag(HOSTED_ZONE),
+                   help="Route53 zone of the write record (none: leave DNS alone)")
+    p.add_argument("--write-name", type=values.flag(DNS_NAME),
+                   help="the write record's domain: _etcd-client-rw._tcp.<write-name> (with --hosted-zone)")
+    p.add_argument("--to-domain", type=values.flag(DNS_NAME),
+                   help="NEW's discovery domain, whose _etcd-client SRV the write record copies (with --hosted-zone)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and check the preconditions only")
     flags.add_tls_flags(p)
     p.set_defaults(handler=cmd_switchover)
@@ -47,7 +49,8 @@ def add_parser(sub) -> None:
 
 def write_record_repointer(zone_name: str, write_name: str, new_domain: str, timeout: float, session=None,
                            tls: bool = False):
-    """A function that points ``_etcd-client-rw._tcp.<write_name>`` at the SRV targets of
+    """Check that the zone and NEW's SRV record exist (ConfigError naming the flag if not), and return a function
+    that points ``_etcd-client-rw._tcp.<write_name>`` at the SRV targets of
     ``_etcd-client._tcp.<new_domain>`` (UPSERT, then GetChange until INSYNC) and says what it did.
     With ``tls`` the names are ``_etcd-client-rw-ssl`` and ``_etcd-client-ssl``.
     ``session``: a boto3 session (default: a new one). Calls ListHostedZonesByName,
@@ -56,12 +59,18 @@ def write_record_repointer(zone_name: str, write_name: str, new_domain: str, tim
     from appliance.rules import records
 
     zone = HostedZone(zone_name, timeout=timeout, session=session)
+    name = records.client_srv_name(new_domain, tls)
+
+    def source_record():
+        found = next((rs for rs in zone.sets_named(name, "SRV") if not rs.region), None)
+        if found is None:
+            raise ConfigError(f"--to-domain: {name} has no SRV record to copy")
+        return found
+
+    source_record()  # the zone and the record exist: checked before any step, in a dry run too
 
     def repoint() -> str:
-        name = records.client_srv_name(new_domain, tls)
-        source = next((rs for rs in zone.sets_named(name, "SRV") if not rs.region), None)
-        if source is None:
-            raise ConfigError(f"--to-domain: {name} has no SRV record to copy")
+        source = source_record()
         wanted = records.write_record(write_name, source, tls)
         change_id = zone.change([Change("UPSERT", wanted)], f"switchover to {new_domain}")
         deadline = time.monotonic() + INSYNC_TIMEOUT
@@ -79,8 +88,8 @@ def cmd_switchover(args: argparse.Namespace) -> int:
     from appliance.replication.switchover import Switchover, SwitchoverSettings
 
     old, new = flags.urls(args.old, "--from"), flags.urls(args.new, "--to")
-    old_prefix = flags.prefix(args.prefix, "--prefix")
-    new_prefix = flags.prefix(args.to_prefix, "--to-prefix") if args.to_prefix else old_prefix
+    old_prefix = flags.client_prefix(args.prefix, "--prefix")
+    new_prefix = flags.client_prefix(args.to_prefix, "--to-prefix") if args.to_prefix else old_prefix
     credentials = credentials_file.load_credentials(args.credentials)
     if "appliance" not in credentials:
         raise ConfigError(f"--credentials {args.credentials}: no password for the user appliance")
