@@ -67,7 +67,17 @@ def parser() -> argparse.ArgumentParser:
         top.set_defaults(sim_target=simulator.target)
     for command in COMMANDS[1:]:
         command.add_parser(sub)
+    for _, action in typed_flags(top):
+        # The grammar's own words, so that the help and the errors say the same range.
+        action.help = f"{action.help or ''}; {action.type.value.allowed}".lstrip("; ")
     return top
+
+
+def typed_flags(top: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+    """(command, flag) of every flag parsed through the grammar (:func:`appliance.commands.values.flag`)."""
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return [(name, action) for name, parser in sub.choices.items() for action in parser._actions
+            if action.option_strings and hasattr(action.type, "value")]
 
 
 def main(argv: list[str]) -> int:

@@ -49,6 +49,14 @@ def test_the_accepted_values_table_is_the_grammar_s():
     assert rows == [[f"`{spec.env}`", spec.parse.allowed] for spec in SPECS]
 
 
+def test_the_flags_table_is_the_grammar_s():
+    from appliance import cli
+
+    rows = table_rows(section(ROOT / "docs" / "reference.md", "What each flag accepts"))
+    assert rows == [[f"`{name}`", f"`{action.option_strings[0]}`", action.type.value.allowed]
+                    for name, action in cli.typed_flags(cli.parser())]
+
+
 def cited_design_headings() -> set[str]:
     found = set()
     for path in list((ROOT / "appliance").rglob("*.py")) + list((ROOT / "tests").rglob("*.py")):
