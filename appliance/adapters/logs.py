@@ -72,6 +72,16 @@ def formatter(fmt: str) -> logging.Formatter:
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def unexpected(logger: logging.Logger, message: str, *args) -> None:
+    """Log the exception being handled as one error line (``message``, then its type and text) and its
+    traceback at debug level only: operators read one line a failure, and LOG_LEVEL=DEBUG shows where.
+    Call it inside an ``except`` block."""
+    exc = sys.exc_info()[1]
+    text = " ".join(str(exc).split())
+    logger.error(message + ": %s%s", *args, type(exc).__name__, f": {text[:300]}" if text else "")
+    logger.debug("traceback of the failure above", exc_info=True)
+
+
 def setup(level: str | None = None, fmt: str | None = None) -> None:
     """Configure the root logger: one line per record on stderr, as ``fmt`` ("text" or "json").
 

@@ -21,6 +21,7 @@ import signal
 import threading
 from typing import Callable, TypeVar
 
+from appliance.adapters import logs
 from appliance.adapters.status_endpoint import StatusServer
 from appliance.agent.actuator import Actuator
 from appliance.agent.components.backups import Backups
@@ -88,7 +89,8 @@ class Agent:
                 try:
                     pause = self.cycle()
                 except Exception:  # noqa: BLE001 - a bug in one cycle must not take etcd down with the agent
-                    log.exception("agent cycle failed; etcd keeps running, next cycle in %.0f s", self.loop_interval)
+                    logs.unexpected(log, "agent cycle failed; etcd keeps running, next cycle in %.0f s",
+                                    self.loop_interval)
                     pause = self.loop_interval
                 if pause is None:
                     return ExitCode.OK  # left the cluster
@@ -177,5 +179,5 @@ def _guarded(name: str, tick: Callable[..., T], *args) -> T | object:
     try:
         return tick(*args)
     except Exception:  # noqa: BLE001 - see the docstring
-        log.exception("%s failed this cycle; the other components go on", name)
+        logs.unexpected(log, "%s failed this cycle; the other components go on", name)
         return FAILED

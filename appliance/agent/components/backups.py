@@ -12,6 +12,7 @@ import os
 import threading
 import time
 
+from appliance.adapters import logs
 from appliance.adapters.aws.s3 import SnapshotStore, StoreError
 from appliance.adapters.etcd import snapshot as snapshots
 from appliance.adapters.metrics import AgentMetrics
@@ -107,7 +108,7 @@ class Backups:
             log.error("snapshots: %s (the cluster goes on; retrying in %.0f s)", exc, RETRY_AFTER)
         except Exception:  # noqa: BLE001 - a bug here must not end the agent; it is counted and logged
             self.last_outcome = "failed: unexpected error (see the log)"
-            log.exception("snapshots: unexpected failure")
+            logs.unexpected(log, "snapshots: unexpected failure")
         finally:
             if failed:
                 self.failed_at = time.time()

@@ -88,3 +88,20 @@ def test_setup_follows_log_format_when_not_given(monkeypatch, env, fmt):
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+def test_an_unexpected_failure_is_one_error_line_and_its_traceback_only_at_debug(caplog):
+    import logging
+
+    from appliance.adapters import logs
+
+    logger = logging.getLogger("agent-test")
+    with caplog.at_level(logging.DEBUG, logger="agent-test"):
+        try:
+            {}["missing"]
+        except KeyError:
+            logs.unexpected(logger, "%s failed this cycle", "records")
+    error, debug = caplog.records
+    assert (error.levelname, error.getMessage(), error.exc_info) == \
+        ("ERROR", "records failed this cycle: KeyError: 'missing'", None)
+    assert debug.levelname == "DEBUG" and debug.exc_info is not None
