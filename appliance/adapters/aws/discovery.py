@@ -18,6 +18,7 @@ import botocore.exceptions
 
 from appliance.adapters.aws.common import call, client_config, is_denied, permission_error
 from appliance.model.errors import AwsPermissionError, ConfigError
+from appliance.model.formats import is_instance_id, is_instance_ipv4
 from appliance.model.instances import CLUSTER_TAG, Instance, Listing
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,13 @@ class Discovery:
             AwsPermissionError: the role may not make one of these calls.
         """
         try:
+            return self._list(confirm)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # botocore parses by the service's model, so this is a proxy's or an emulator's answer: unknown.
+            return Listing.unknown(f"AWS answered in an unexpected shape ({type(exc).__name__}: {exc})"[:300])
+
+    def _list(self, confirm: Iterable[str]) -> Listing:
+        try:
             self._desired = 0
             members = {self.region: self._own_members()}
             for region in self.other_regions:
@@ -141,6 +149,8 @@ class Discovery:
         problems = []
         for region, items in members.items():
             for item in items:
+                if not is_instance_id(item["InstanceId"]):
+                    raise ValueError(f"{item['InstanceId']!r} is not an instance id")
                 state, ip, public_ip = ec2_state.get(item["InstanceId"], (None, None, None))
                 instance = Instance(item["InstanceId"], ip, item["LifecycleState"], item.get("AvailabilityZone", ""),
                                     region, public_ip, self.advertise_public)
@@ -189,11 +199,17 @@ class Discovery:
         found: dict[str, tuple[str, str | None, str | None]] = {}
         if not instance_ids:
             return found
-        _, ec2 = self._clients[region]
-        for page in ec2.get_paginator("describe_instances").paginate(
-                Filters=[{"Name": "instance-id", "Values": instance_ids}]):
+        for page in self._describe_instances(region, instance_ids):
             for reservation in page["Reservations"]:
                 for inst in reservation["Instances"]:
-                    found[inst["InstanceId"]] = (inst["State"]["Name"], inst.get("PrivateIpAddress"),
-                                                 inst.get("PublicIpAddress"))
+                    # An address of another form is no address: the instance then makes the listing incomplete.
+                    private, public = (ip if ip and is_instance_ipv4(ip) else None
+                                       for ip in (inst.get("PrivateIpAddress"), inst.get("PublicIpAddress")))
+                    found[inst["InstanceId"]] = (inst["State"]["Name"], private, public)
         return found
+
+    def _describe_instances(self, region: str, instance_ids: list[str]) -> Iterable[dict]:
+        """DescribeInstances' pages for ``instance_ids`` in ``region``."""
+        _, ec2 = self._clients[region]
+        return ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "instance-id",
+                                                                           "Values": instance_ids}])
