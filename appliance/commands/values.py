@@ -33,6 +33,14 @@ class Value:
     def __call__(self, text: str) -> Any:
         return self._parse(text)
 
+    def refuses(self, text: str) -> bool:
+        """True when ``text`` is outside this grammar (the call would raise ValueError)."""
+        try:
+            self._parse(text)
+        except ValueError:
+            return True
+        return False
+
     def __repr__(self) -> str:
         return f"Value({self.allowed!r})"
 
