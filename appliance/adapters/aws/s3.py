@@ -129,7 +129,7 @@ class SnapshotStore:
         Raises:
             StoreError: S3 refused or did not answer, or answered pages that do not make a whole listing.
         """
-        found = []
+        found, strangers = [], set()
         token = None
         for _ in range(1000):  # 1000 pages of 1000 keys: far beyond any retention
             kwargs = {"Bucket": self.bucket, "Prefix": self.base + "snapshots/"}
@@ -140,14 +140,15 @@ class SnapshotStore:
                 try:
                     found.append(self.parse_listed(item))
                 except ValueError as exc:
-                    key = item.get("Key") if isinstance(item, dict) else None
-                    if str(key) not in self.skipped:
-                        self.skipped.add(str(key))
+                    key = str(item.get("Key") if isinstance(item, dict) else None)
+                    strangers.add(key)
+                    if key not in self.skipped:
                         log.warning("S3: %s: left alone (not listed, never deleted)", exc)
             if token is None:
                 break
         else:
             raise StoreError(f"S3 ListObjectsV2 of {self.location}snapshots/ did not end within 1000 pages")
+        self.skipped = strangers  # only what is still there: the memory never outgrows one listing
         return sorted(found, key=lambda s: (s.taken_at, s.revision), reverse=True)
 
     def parse_listed(self, item: object) -> StoredSnapshot:
