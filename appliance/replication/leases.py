@@ -14,6 +14,7 @@ import threading
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.replication.keyspace import iter_prefix
+from appliance.replication.position import parse_revision
 
 log = logging.getLogger("mirror.leases")
 
@@ -49,9 +50,10 @@ class LeaseMap:
             if source_lease in self.pairs:
                 return self.pairs[source_lease]
         found = self.dest.get(self._pair_key(source_lease))
-        if found is not None:
-            dest_lease = int(found[0])
-        else:
+        paired = parse_revision(found[0]) if found is not None else None  # a lease id: decimal, like a revision
+        if paired:
+            dest_lease = paired
+        else:  # none, or a pairing that is not a lease id: a new destination lease replaces it
             ttl = self.source.lease_time_to_live(source_lease)
             if ttl <= 0:
                 return 0  # expired at the source: its keys' deletions follow in the watch
@@ -64,8 +66,14 @@ class LeaseMap:
     def load(self) -> None:
         """Read the pairings a previous run left, so their leases are kept alive again."""
         for kv in iter_prefix(self.dest, self.prefix):
-            with self._lock:
-                self.pairs[int(kv.key[len(self.prefix):], 16)] = int(kv.value)
+            try:
+                source_lease = int(kv.key[len(self.prefix):], 16)
+            except ValueError:
+                continue  # not a pairing this code wrote: left alone
+            dest_lease = parse_revision(kv.value)
+            if dest_lease:
+                with self._lock:
+                    self.pairs[source_lease] = dest_lease
 
     def keep_alive_once(self) -> None:
         """One round: renew every destination lease whose source lease lives; forget the others."""

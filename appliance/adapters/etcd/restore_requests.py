@@ -43,7 +43,7 @@ def read_request(data_dir: str) -> RestoreRequest | None:
             return RestoreRequest(str(json.load(f)["source"]))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return RestoreRequest("unreadable request")
 
 
@@ -51,8 +51,9 @@ def finish(data_dir: str, ok: bool, message: str) -> None:
     """Answer the pending request: the outcome for the waiting command, and the request removed."""
     try:
         with open(request_path(data_dir)) as f:
-            request_id = json.load(f).get("id", "")
-    except (OSError, ValueError):
+            request = json.load(f)
+        request_id = str(request.get("id", "")) if isinstance(request, dict) else ""
+    except (OSError, ValueError, RecursionError):
         request_id = ""
     write_json(result_path(data_dir), {"id": request_id, "ok": ok, "message": message})
     if os.path.exists(request_path(data_dir)):
@@ -64,6 +65,6 @@ def read_result(data_dir: str, request_id: str) -> dict | None:
     try:
         with open(result_path(data_dir)) as f:
             result = json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    return result if result.get("id") == request_id else None
+    return result if isinstance(result, dict) and result.get("id") == request_id else None
