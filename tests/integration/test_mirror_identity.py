@@ -238,3 +238,21 @@ def test_garbage_flags_exit_2_in_one_line_naming_the_flag(flag, value):
     assert len(lines) == 1, done.stderr
     assert re.match(r"^etcd\.py( mirror)?: error: ", lines[0]) and flag in lines[0], lines[0]
     assert repr(value) in lines[0], lines[0]
+
+
+def test_a_lease_pairing_that_is_not_a_lease_id_is_replaced_not_a_crash(pair, mirrors):  # noqa: F811
+    # The pairings live in the destination beside the position; one of another form (a hand edit, another
+    # program) must neither stop the mirror nor be trusted as a lease.
+    src, dst = EtcdClient([pair.source.url]), EtcdClient([pair.dest.url])
+    lease = src.lease_grant(30)
+    src.put("/src/ephemeral", "x", lease=lease)
+    pairings = position_key(b"/dst/").decode() + "/leases/"
+    dst.put(pairings + format(lease, "x"), "not-a-lease")
+    dst.put(pairings + "not-hex", "12")
+    m = mirrors(pair).start()
+    wait_until(lambda: dst.get("/dst/ephemeral"), 30, "the leased key to cross")
+    dest_lease = dst.get("/dst/ephemeral")[1]
+    assert dest_lease and 0 < dst.lease_time_to_live(dest_lease) <= 30
+    assert dst.get(pairings + format(lease, "x"))[0] == str(dest_lease).encode()
+    assert dst.get(pairings + "not-hex")[0] == b"12"  # left alone
+    assert m.proc.poll() is None and "Traceback" not in m.text()
