@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"CLIENT_CERT_FILE": "/nonexistent/instance.pem"}, "CLIENT_CERT_FILE: cannot read /nonexistent/instance.pem"),
+    ({"CLIENT_CERT_FILE": "/nonexistent/instance.pem"}, "CLIENT_CERT_FILE: must be a readable regular file"),
     ({"CLIENT_KEY_FILE": None}, "CLIENT_KEY_FILE missing"),
     ({"CLIENT_KEY_FILE": "other-key"}, "are not a certificate and its key"),
     ({"CLIENT_CA_FILE": "instance"}, "holds no usable CA certificate"),
