@@ -48,8 +48,8 @@ def _one_error_line(done, *words: str) -> None:
 @pytest.mark.parametrize("variable,value", [
     # Each was accepted before issue 17 and did harm: a grace period of NaN removed members at once, a NaN or
     # infinite interval spun a core for ever, a NaN or infinite timeout ended in a traceback.
-    ("GRACE_PERIOD", "nan"), ("LOOP_INTERVAL", "nan"), ("LISTING_INTERVAL", "inf"), ("QUORUM_LOSS_WAIT", "1e400"),
-    ("SNAPSHOT_INTERVAL", "-inf"), ("REQUEST_TIMEOUT", "nan"), ("REQUEST_TIMEOUT", "inf"),
+    # The other settings and values are driven in-process by tests/unit/commands/test_grammar_properties.py.
+    ("GRACE_PERIOD", "nan"), ("LOOP_INTERVAL", "inf"), ("REQUEST_TIMEOUT", "1e400"),
 ])
 def test_numbers_that_are_not_finite_exit_2_in_one_line(tmp_path, variable, value):
     done = run_cli("run", env=agent_env(tmp_path, **{variable: value}), timeout=60)

@@ -24,6 +24,7 @@ def cluster_id(sim) -> str:
     return json.loads(done.stdout)["header"]["cluster_id"]
 
 
+@pytest.mark.extended  # make test: test_stretched.py forms one cluster across regions
 def test_a_single_region_cluster_migrates_to_two_regions_losing_nothing(sim_factory):
     sim = sim_factory("migrate")
     sim.up(3)

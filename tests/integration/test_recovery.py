@@ -148,6 +148,7 @@ def test_backup_on_demand_and_the_leader_s_snapshots(sim):
     assert table.returncode == 0 and "marker present" in table.stdout and listed[0]["uri"] in table.stdout
 
 
+@pytest.mark.extended  # make test: the housekeeping table's "an attempt ended (failed or not): remove" rows
 def test_s3_failing_never_blocks_a_replacement(sim):
     """With every S3 call failing, the snapshot before a removal fails, is logged and counted, and the
     member of a terminated instance is still removed and replaced."""

@@ -69,6 +69,7 @@ def test_five_instances_in_three_regions_form_one_cluster_with_exact_peer_rules(
         assert opened < started, f"{i['id']} seeded or joined before opening its peer access"
 
 
+@pytest.mark.extended  # make test: the peer-access table; the first test opens every member's rules
 def test_a_terminated_instance_is_replaced_and_its_rules_follow(stretched):
     victim = next(i for i in stretched.instances() if i["region"] == "eu-west-1" and not i["leader"])
     old_rule = f"{victim['public_ip']}/32"

@@ -227,6 +227,7 @@ def test_a_dead_mirror_makes_the_switchover_undo_itself(regions):
     regions.client(regions.a, "client").put(f"{PREFIX}k", "3")  # A takes writes again
 
 
+@pytest.mark.extended  # make test: a failure after each step, undone (exit 6)
 def test_an_undo_that_cannot_reach_old_exits_8_and_states_the_modes(regions):
     """OLD stops answering once it is read-only and the catch-up then times out (its mirror is dead):
     the undo cannot make OLD active again, and the command says so, with both modes as they are."""
