@@ -16,6 +16,7 @@ from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdError, EtcdUnavailable
 from appliance.model.keys import Credentials, KeyValue, RangePage
 from appliance.model.members import Member, MemberList
+from tests.unit.adapters.conftest import serve
 
 
 class Impostor(ThreadingHTTPServer):
@@ -46,16 +47,8 @@ def impostor(request):
             pass
 
     server = Impostor(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     server.answers = {}
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop():
-        server.shutdown()
-        server.server_close()
-
-    request.addfinalizer(stop)
-    return server
+    return serve(request, server)
 
 
 def body(value) -> tuple[int, bytes]:

@@ -5,7 +5,6 @@ no answer is None, an answer that is not a JSON object or is too large is refuse
 from __future__ import annotations
 
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +12,7 @@ import pytest
 
 from appliance.adapters.status_endpoint import MAX_STATUS_BYTES, fetch_status, read_status
 from appliance.model.observation import MalformedStatus
+from tests.unit.adapters.conftest import serve
 
 DOCUMENT = {"running": False, "has_data": False, "region": "eu-central-1"}
 
@@ -44,16 +44,8 @@ def agent(request):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     server.answer = (200, json.dumps(DOCUMENT).encode(), True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop():
-        server.shutdown()
-        server.server_close()
-
-    request.addfinalizer(stop)
-    return server
+    return serve(request, server)
 
 
 def port(server) -> int:
