@@ -40,7 +40,7 @@ RUN fetch() { \
     if [[ -n "${ETCD_OLD_VERSION}" ]]; then \
       fetch "${ETCD_OLD_VERSION}" "${ETCD_OLD_SHA256}"; \
       # The previous minor in a directory of its own, with its own etcdctl: the agent takes its
-      # snapshot tools from beside ETCD_BINARY, so ETCD_BINARY=/usr/local/lib/etcd.old/etcd runs
+      # snapshot tools from beside APPLIANCE_ETCD_BINARY, so APPLIANCE_ETCD_BINARY=/usr/local/lib/etcd.old/etcd runs
       # the previous minor with tools of that minor.
       for tool in etcd etcdctl; do install -D -m 0755 "etcd-v${ETCD_OLD_VERSION}-linux-amd64/${tool}" "/out/usr/local/lib/etcd.old/${tool}"; done; \
       ln -s ../lib/etcd.old/etcd /out/usr/local/bin/etcd.old; \

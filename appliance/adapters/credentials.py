@@ -24,7 +24,7 @@ class CredentialsFileError(ConfigError):
     """The credentials file cannot be used. ``problem`` says why, without the flag or path (exit code 2).
 
     Args:
-        source: how the user named the file (``--credentials``, ``ETCD_CREDENTIALS_FILE``).
+        source: how the user named the file (``--credentials``, ``APPLIANCE_CREDENTIALS_FILE``).
     """
 
     def __init__(self, source: str, path: str, problem: str):

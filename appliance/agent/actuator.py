@@ -34,7 +34,9 @@ log = logging.getLogger("agent")
 
 class EtcdStarter:
     """Starts the local etcd (see :func:`~appliance.adapters.etcd.process.etcd_command`), saying so on the
-    status endpoint first: no peer may read "not running" while it starts."""
+    status endpoint first: no peer may read "not running" while it starts. Every start (seeding, joining,
+    rejoining, the recoveries) goes through here, so etcd always gets the settings' quota and
+    ``etcd_environment``."""
 
     def __init__(self, settings: AgentSettings, instance_id: str, urls: EtcdUrls, etcd: EtcdProcess,
                  status: StatusDocument):
@@ -45,7 +47,9 @@ class EtcdStarter:
         self.status.update(running=True)
         self.etcd.start(etcd_command(self.settings.etcd_binary, self.me, self.settings.data_dir, self.urls,
                                      initial_cluster, state, token or self.settings.cluster_name, force_new_cluster,
-                                     self.settings.client_tls, self.settings.peer_tls))
+                                     self.settings.client_tls, self.settings.peer_tls,
+                                     self.settings.quota_backend_bytes),
+                        environment=self.settings.etcd_environment)
 
 
 class Actuator:

@@ -10,7 +10,7 @@ import argparse
 import os
 
 from appliance.adapters import logs
-from appliance.commands.settings import add_agent_flags, load_agent_settings
+from appliance.commands.settings import add_agent_flags, load_agent_settings, log_notices
 
 
 def add_parser(sub) -> None:
@@ -27,6 +27,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = load_agent_settings(vars(args), os.environ)
     logs.setup(settings.log_level, settings.log_format)
+    log_notices(settings)  # a deprecated variable name: once, in the log's own format
     # The inbound mirror the agent starts writes to the same stream: it reads LOG_FORMAT (a flag may have set it).
     os.environ["LOG_FORMAT"] = settings.log_format
     endpoint = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT

@@ -3,16 +3,23 @@
 Each setting has an environment variable (e.g. ``GRACE_PERIOD``) and a flag
 (``--grace-period``); a flag wins over the variable. A bad value raises
 :class:`ConfigError` naming the variable or flag, before anything is started.
+
+``ETCD_<FLAG>`` variables are etcd's own flags: those the binary knows and the agent does not set are
+passed to etcd (:attr:`AgentSettings.etcd_environment`), the others refused
+(:mod:`appliance.rules.etcd_flags`). Two settings had the ``ETCD_`` prefix once (``ETCD_BINARY``,
+``ETCD_CREDENTIALS_FILE``); their old names still work, with a warning (:attr:`AgentSettings.notices`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import re
 from typing import Any, Mapping
 
 from appliance.adapters.credentials import CredentialsFileError, credentials_for
+from appliance.adapters.etcd.binary import binary_flags
 from appliance.adapters.etcd.tls import files_from
 from appliance.commands.values import (
     ABSOLUTE_FILE,
@@ -29,6 +36,9 @@ from appliance.model.errors import ConfigError
 from appliance.model.formats import is_region
 from appliance.model.keys import reserved_overlap
 from appliance.model.settings import AgentSettings
+from appliance.rules import etcd_flags
+
+log = logging.getLogger("agent")
 
 
 def _cluster_name(text: str) -> str:
@@ -105,7 +115,7 @@ CREDENTIALS_ALLOWED = "must be a credentials file (JSON user name to password, m
 
 def _credentials_file(text: str) -> str:
     try:
-        credentials_for(text, "appliance", "ETCD_CREDENTIALS_FILE")
+        credentials_for(text, "appliance", "APPLIANCE_CREDENTIALS_FILE")
     except CredentialsFileError as exc:
         raise ValueError(f"{CREDENTIALS_ALLOWED}; this one {exc.problem}") from None
     return text
@@ -127,6 +137,11 @@ class Spec:
     def flag(self) -> str:
         return "--" + self.field.replace("_", "-")
 
+    @property
+    def old_env(self) -> str | None:
+        """The variable's deprecated name (``ETCD_BINARY`` for ``APPLIANCE_ETCD_BINARY``), or None."""
+        return next((old for old, new in etcd_flags.DEPRECATED.items() if new == self.env), None)
+
 
 CLUSTER_NAME = Value("must be 1-63 letters, digits, '-', '_' or '.'", _cluster_name)
 HOSTED_ZONE = optional(Value("must be a DNS zone name such as example.org.", _hosted_zone))
@@ -146,7 +161,8 @@ TTL = whole(5, 3600, "seconds")
 # ``allowed`` text (a test checks both).
 SPECS = (
     Spec("data_dir", "DATA_DIR", "/var/lib/etcd-appliance/etcd", ABSOLUTE_PATH, "etcd data directory"),
-    Spec("etcd_binary", "ETCD_BINARY", "etcd", EXECUTABLE, "etcd executable"),
+    Spec("etcd_binary", "APPLIANCE_ETCD_BINARY", "etcd", EXECUTABLE,
+         "etcd executable (formerly ETCD_BINARY); etcdctl and etcdutl are taken from beside it"),
     Spec("cluster_name", "CLUSTER_NAME", "etcd", CLUSTER_NAME,
          "cluster name (the stack's name); the etcd initial cluster token"),
     Spec("status_port", "STATUS_PORT", "2378", PORT, "agent status endpoint port"),
@@ -171,9 +187,9 @@ SPECS = (
     Spec("dns_ttl", "DNS_TTL", "60", whole(1, 86400, "seconds"), "TTL in seconds of the discovery records"),
     Spec("upgrade_lock_ttl", "UPGRADE_LOCK_TTL", "600", TTL,
          "TTL in seconds of the upgrade lock's lease (a dead holder frees it after this)"),
-    Spec("credentials_file", "ETCD_CREDENTIALS_FILE", "", CREDENTIALS_FILE,
-         "credentials file (see cluster-mode): the agent authenticates as the user appliance; empty: no "
-         "authentication"),
+    Spec("credentials_file", "APPLIANCE_CREDENTIALS_FILE", "", CREDENTIALS_FILE,
+         "credentials file (see cluster-mode; formerly ETCD_CREDENTIALS_FILE): the agent authenticates as the "
+         "user appliance; empty: no authentication"),
     Spec("dns_service_name", "DNS_SERVICE_NAME", "", DNS_SERVICE_NAME,
          "name S the regional clusters of one service share: the leader publishes its region's "
          "_etcd-client._tcp.S.<zone> (latency record); empty: none"),
@@ -213,6 +229,17 @@ SPECS = (
          "CA bundle (PEM) for TLS between members; empty: the CLIENT_* files serve peers too"),
     Spec("peer_cert_file", "PEER_CERT_FILE", "", PEM_FILE, "this instance's peer certificate (PEM)"),
     Spec("peer_key_file", "PEER_KEY_FILE", "", PEM_FILE, "PEER_CERT_FILE's private key (PEM)"),
+    # etcd's own default (2 GiB), stated: the maintenance rules size themselves by it, and bbolt maps the whole
+    # file into memory, so a larger quota needs the memory of a larger instance type.
+    Spec("quota_backend_bytes", "ETCD_QUOTA_BACKEND_BYTES", "2147483648", whole(1024 ** 2, 64 * 1024 ** 3, "bytes"),
+         "etcd's backend quota in bytes (passed as --quota-backend-bytes; the agent's maintenance sizes itself "
+         "by it); etcd maps the whole database into memory, so the default (etcd's, 2 GiB) suits the smallest "
+         "instance types and a larger one needs the memory"),
+    Spec("compaction_retention", "COMPACTION_RETENTION", "3600", seconds(60, 604800),
+         "seconds of key history the leader keeps before compacting it (the mirror and watchers resume within "
+         "it); under space pressure it keeps less"),
+    Spec("corruption_check_interval", "CORRUPTION_CHECK_INTERVAL", "300", seconds(0, 86400),
+         "seconds between the leader's comparisons of every member's key-value hash (HashKV); 0: never"),
 )
 
 
@@ -236,12 +263,20 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
             or environment variable it came from, and the offending value.
     """
     values: dict[str, Any] = {}
+    notices = []
     for spec in SPECS:
-        flag_value = flags.get(spec.field)
+        old, flag_value = spec.old_env, flags.get(spec.field)
+        if old is not None and environ.get(old, "") != "":
+            if environ.get(spec.env, "") not in ("", environ[old]):
+                raise ConfigError(f"{old} and {spec.env} are both set, to different values: set {spec.env} only "
+                                  f"({old} is its deprecated name)")
+            notices.append(f"{old} is deprecated: use {spec.env}")
         if flag_value is not None:
             source, raw = spec.flag, str(flag_value)
         elif environ.get(spec.env, "") != "":
             source, raw = spec.env, environ[spec.env]
+        elif old is not None and environ.get(old, "") != "":
+            source, raw = old, environ[old]
         else:
             source, raw = f"{spec.env} (default)", spec.default
         try:
@@ -277,7 +312,7 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
                           "across regions whose VPCs do not route to each other)")
     if values["mirror_prefix"] is not None:
         needs = [name for name, field in (("HOSTED_ZONE", "hosted_zone"), ("DNS_SERVICE_NAME", "dns_service_name"),
-                                          ("ETCD_CREDENTIALS_FILE", "credentials_file")) if values[field] is None]
+                                          ("APPLIANCE_CREDENTIALS_FILE", "credentials_file")) if values[field] is None]
         if needs:
             # The source is found through the read records; the modes need authentication.
             raise ConfigError(f"MIRROR_PREFIX needs {', '.join(needs)} (the other region's cluster is found by "
@@ -285,4 +320,36 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
         if values["active_regions"]:
             raise ConfigError("MIRROR_PREFIX and ACTIVE_REGIONS exclude each other: a cluster across regions "
                               "is one cluster, regional clusters are linked by the mirror")
-    return AgentSettings(**values)
+    values["etcd_environment"] = etcd_environment(environ, values["etcd_binary"])
+    return AgentSettings(**values, notices=tuple(notices))
+
+
+def etcd_environment(environ: Mapping[str, str], binary: str) -> tuple[tuple[str, str], ...]:
+    """The ``ETCD_*`` variables of ``environ`` that etcd gets: (name, value) pairs, sorted by name. Empty ones
+    count as unset (etcd ignores them too); the agent's own settings and their deprecated names are not passed.
+    ``binary --help`` is run only when a variable needs checking against its flags.
+
+    Raises:
+        ConfigError: a variable names a flag the agent sets (saying what to use instead), or one the binary does
+            not know, or the binary cannot list its flags (naming APPLIANCE_ETCD_BINARY).
+    """
+    settings = {spec.env for spec in SPECS}
+    names = sorted(name for name, value in environ.items() if name.startswith(etcd_flags.PREFIX) and value != "")
+    verdicts = [etcd_flags.classify(name, settings=settings) for name in names]
+    refused = next((v for v in verdicts if v.kind is etcd_flags.Kind.OWNED), None)
+    if refused is not None:
+        raise ConfigError(refused.message())
+    unchecked = [v.variable for v in verdicts if v.kind is etcd_flags.Kind.UNKNOWN]
+    known = binary_flags(binary) if unchecked else frozenset()
+    for name in unchecked:
+        verdict = etcd_flags.classify(name, known, settings)
+        if verdict.kind is etcd_flags.Kind.UNKNOWN:
+            raise ConfigError(verdict.message(binary))
+    return tuple((v.variable, environ[v.variable]) for v in
+                 (etcd_flags.classify(name, known, settings) for name in names) if v.kind is etcd_flags.Kind.PASSED)
+
+
+def log_notices(settings: AgentSettings) -> None:
+    """Log the settings' notices (a deprecated variable name), each once, as warnings."""
+    for notice in settings.notices:
+        log.warning("%s", notice)

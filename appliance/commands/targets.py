@@ -1,7 +1,8 @@
 """Where ``status``, ``backup``, ``snapshots`` and ``restore`` work: a cluster's members, its snapshots, an instance.
 
 On an instance, the agent's own settings say it (``SNAPSHOT_BUCKET``, ``SNAPSHOT_PREFIX``,
-``CLUSTER_NAME``, ``DATA_DIR``, ``ETCD_BINARY``, ``ETCD_CREDENTIALS_FILE``, ``CLIENT_*_FILE``), so the
+``CLUSTER_NAME``, ``DATA_DIR``, ``APPLIANCE_ETCD_BINARY``, ``APPLIANCE_CREDENTIALS_FILE``, ``CLIENT_*_FILE``;
+the old names ``ETCD_BINARY`` and ``ETCD_CREDENTIALS_FILE`` still work, with a warning), so the
 commands need no flags beyond ``--endpoints``. With ``--sim`` a simulator's state says it instead:
 the simulator is not imported here (an image need not carry it); :mod:`appliance.cli` hands its
 resolver in as the parsed arguments' ``sim_target``.
@@ -67,9 +68,10 @@ def from_environment(args: argparse.Namespace) -> Target:
     Raises:
         ConfigError: a setting or ``--endpoints`` is malformed.
     """
-    from appliance.commands.settings import load_agent_settings
+    from appliance.commands.settings import load_agent_settings, log_notices
 
     settings = load_agent_settings({}, os.environ)
+    log_notices(settings)
     endpoints = flags.urls(args.endpoints, "--endpoints") if getattr(args, "endpoints", None) else ()
     return Target(settings.snapshot_bucket, settings.snapshot_prefix, settings.cluster_name, tuple(endpoints),
                   settings.etcd_binary, settings.credentials_file, settings.data_dir, tls=settings.client_tls)

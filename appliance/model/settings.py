@@ -12,6 +12,14 @@ class AgentSettings:
     """Validated settings of ``etcd.py run``.
 
     Durations are seconds (float); ports are TCP ports on the instance's private IP.
+
+    ``etcd_environment``: the ``ETCD_<FLAG>`` variables etcd gets, (name, value) pairs sorted by name, checked
+    against the binary's flags (see :mod:`appliance.rules.etcd_flags`); nothing else of ``ETCD_*``/``ETCDCTL_*``
+    reaches etcd. ``quota_backend_bytes``: etcd's backend quota in bytes (``ETCD_QUOTA_BACKEND_BYTES``, passed as
+    ``--quota-backend-bytes``; the maintenance rules size themselves by it). ``compaction_retention``: seconds of
+    key history the leader keeps before compacting. ``corruption_check_interval``: seconds between the leader's
+    HashKV comparisons, 0 for never. ``notices``: one-line warnings found while loading (a deprecated variable
+    name), for the agent to log once its logging is set up.
     """
 
     data_dir: str
@@ -49,6 +57,11 @@ class AgentSettings:
     peer_ca_file: str | None = None
     peer_cert_file: str | None = None
     peer_key_file: str | None = None
+    quota_backend_bytes: int = 2 * 1024 ** 3  # etcd's own default, stated: bbolt maps the whole file into memory
+    compaction_retention: float = 3600.0
+    corruption_check_interval: float = 300.0
+    etcd_environment: tuple[tuple[str, str], ...] = ()
+    notices: tuple[str, ...] = ()
 
     @property
     def client_tls(self) -> TlsFiles | None:

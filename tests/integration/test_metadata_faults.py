@@ -272,7 +272,7 @@ def test_the_agent_exits_2_with_one_line_before_it_starts_anything(imds, tmp_pat
     # AWS's endpoint is the fake service too: an AWS call, which must not happen, would be seen there.
     env.update({"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint, "AWS_ENDPOINT_URL": imds.endpoint,
                 "AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "ETCD_BINARY": etcd_binary(),
+                "AWS_SECRET_ACCESS_KEY": "testing", "APPLIANCE_ETCD_BINARY": etcd_binary(),
                 "DATA_DIR": str(tmp_path / "data"), "REQUEST_TIMEOUT": str(TIMEOUT)})
     started = time.monotonic()
     done = run_cli("run", env=env, timeout=60)

@@ -138,6 +138,10 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
     assert config["environment"] == {"HOSTED_ZONE": "sim.internal.", "CLUSTER_NAME": "etcd-1",
                                      "GRACE_PERIOD": "300", "DNS_SERVICE_NAME": "config",
                                      "SNAPSHOT_BUCKET": "ops-etcd-backups",
+                                     # etcd's own flags: the multiregion defaults suit round trips between regions.
+                                     "ETCD_HEARTBEAT_INTERVAL": "250" if multiregion else "100",
+                                     "ETCD_ELECTION_TIMEOUT": "2500" if multiregion else "1000",
+                                     "ETCD_QUOTA_BACKEND_BYTES": "2147483648",
                                      # No TlsDirectory: the files empty, which the agent reads as plain HTTP.
                                      "CLIENT_CA_FILE": "", "CLIENT_CERT_FILE": "", "CLIENT_KEY_FILE": "",
                                      **({"ACTIVE_REGIONS": ACTIVE_REGIONS, "ADVERTISE_ADDRESS": "private"}

@@ -31,7 +31,7 @@ def test_a_bad_certificate_setting_exits_2_before_anything_starts(tmp_path, chan
              "other-ca": Authority(str(tmp_path / "other-ca"), "another CA").ca_file}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETCD"))}
     env.update(CLIENT_CA_FILE=mine.ca_file, CLIENT_CERT_FILE=mine.cert_file, CLIENT_KEY_FILE=mine.key_file,
-               DATA_DIR=str(tmp_path / "data"), ETCD_BINARY=etcd_binary(),
+               DATA_DIR=str(tmp_path / "data"), APPLIANCE_ETCD_BINARY=etcd_binary(),
                # No metadata service: the agent must stop on its settings before it asks anything.
                AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:9/")
     for name, value in change.items():

@@ -62,7 +62,7 @@ def local_address(address: str) -> bool:
 def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
                  initial_cluster: Mapping[str, str] | None, state: str, token: str,
                  force_new_cluster: bool = False, client_tls: TlsFiles | None = None,
-                 peer_tls: TlsFiles | None = None) -> list[str]:
+                 peer_tls: TlsFiles | None = None, quota_backend_bytes: int = 2 * 1024 ** 3) -> list[str]:
     """The etcd command line.
 
     Args:
@@ -74,6 +74,8 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
             recovery; for one start only, see :mod:`appliance.rules.recovery`).
         client_tls, peer_tls: HTTPS with certificates required on the client port, TLS between
             members; None for plain HTTP.
+        quota_backend_bytes: etcd's backend quota in bytes, always passed (the agent's maintenance
+            sizes itself by it, so it must be the one etcd applies).
     """
     cmd = [
         binary, "--name", name, "--data-dir", data_dir,
@@ -88,6 +90,7 @@ def etcd_command(binary: str, name: str, data_dir: str, urls: EtcdUrls,
         # mirror reaches the old cluster's last revision within a second, which bounds how long
         # clients cannot write. One small message a second per watch. Both 3.4 and 3.5 know the flag.
         "--experimental-watch-progress-notify-interval=1s",
+        "--quota-backend-bytes", str(quota_backend_bytes),
     ]
     if client_tls is not None:
         cmd += client_tls.etcd_client_flags()
@@ -106,9 +109,10 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for etcd: ours without ETCD_* / ETCDCTL_*, which etcd would read as flags."""
-    return {k: v for k, v in environ.items() if not k.startswith(("ETCD_", "ETCDCTL_"))}
+def child_environment(environ: Mapping[str, str], etcd_environment: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """The environment for etcd and its tools: ``environ`` without ETCD_* / ETCDCTL_* (etcd and etcdctl read
+    them as flags), plus exactly ``etcd_environment`` ((name, value) pairs, already checked by the settings)."""
+    return {**{k: v for k, v in environ.items() if not k.startswith(("ETCD_", "ETCDCTL_"))}, **dict(etcd_environment)}
 
 
 class EtcdProcess:
@@ -141,12 +145,19 @@ class EtcdProcess:
         """False while the restart backoff after a crash is still running."""
         return time.monotonic() >= self.next_start_at
 
-    def start(self, command: Sequence[str]) -> None:
-        """Start etcd with ``command``; it inherits the agent's stdout and stderr."""
-        self.proc = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, env=child_environment(os.environ),
-                                     preexec_fn=die_with_parent)
+    def start(self, command: Sequence[str], environment: Sequence[tuple[str, str]] = ()) -> None:
+        """Start etcd with ``command``; it inherits the agent's stdout and stderr, and the agent's environment
+        without any ETCD_* / ETCDCTL_* variable plus exactly ``environment`` ((name, value) pairs: the
+        settings' ``etcd_environment``).
+
+        Raises:
+            OSError: ``command`` cannot be started.
+        """
+        self.proc = subprocess.Popen(list(command), stdin=subprocess.DEVNULL,
+                                     env=child_environment(os.environ, environment), preexec_fn=die_with_parent)
         self.started_at = time.monotonic()
-        log.info("started etcd (pid %d): %s", self.proc.pid, " ".join(command[1:]))
+        log.info("started etcd (pid %d): %s%s", self.proc.pid, " ".join(command[1:]),
+                 "".join(f"; {name}={value}" for name, value in environment))
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM etcd and wait up to ``timeout`` seconds, then SIGKILL."""

@@ -55,7 +55,7 @@ class Recovery:
         self.etcd.stop()
         try:
             if self.tools is None:
-                raise ValueError("no etcdctl/etcdutl beside ETCD_BINARY: cannot restore a snapshot")
+                raise ValueError("no etcdctl/etcdutl beside APPLIANCE_ETCD_BINARY: cannot restore a snapshot")
             snapshot, source = restore.fetch(decision.source, self.store, self.tools,
                                              restore_requests.spool_dir(self.data_dir))
             moved = restore.into_data_dir(snapshot, self.tools, self.data_dir, self.instance_id, self.peer_url,

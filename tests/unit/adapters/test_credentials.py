@@ -63,7 +63,7 @@ def _private(path, data: bytes) -> str:
 def test_each_problem_of_the_file_is_its_own_error(tmp_path, make, problem):
     path = make(tmp_path)
     with pytest.raises(CredentialsFileError) as caught:
-        credentials_for(path, "appliance", "ETCD_CREDENTIALS_FILE")
+        credentials_for(path, "appliance", "APPLIANCE_CREDENTIALS_FILE")
     assert problem in caught.value.problem
-    assert str(caught.value).startswith(f"ETCD_CREDENTIALS_FILE {path}: ") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"APPLIANCE_CREDENTIALS_FILE {path}: ") and "\n" not in str(caught.value)
     assert caught.value.exit_code == 2

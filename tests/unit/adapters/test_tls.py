@@ -12,7 +12,7 @@ from appliance.model.exit_codes import ExitCode
 from appliance.rules import records
 from appliance.sim.certificates import Authority
 
-GOOD = {"DATA_DIR": "/tmp/etcd-data", "ETCD_BINARY": "/bin/sh"}
+GOOD = {"DATA_DIR": "/tmp/etcd-data", "APPLIANCE_ETCD_BINARY": "/bin/sh"}
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ SPEC_NAMES = st.sampled_from(SPECS)
 
 
 def _base_env(tmp: str) -> dict[str, str]:
-    return {"DATA_DIR": os.path.join(tmp, "data"), "ETCD_BINARY": "/bin/sh",
+    return {"DATA_DIR": os.path.join(tmp, "data"), "APPLIANCE_ETCD_BINARY": "/bin/sh",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:1/"}
 
 

@@ -6,7 +6,7 @@ from appliance.commands.settings import load_agent_settings
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 
-GOOD = {"DATA_DIR": "/tmp/etcd-data", "ETCD_BINARY": "/bin/sh"}
+GOOD = {"DATA_DIR": "/tmp/etcd-data", "APPLIANCE_ETCD_BINARY": "/bin/sh"}
 
 
 def test_defaults_and_env():
@@ -25,7 +25,7 @@ def test_flag_wins_over_env():
     ({"GRACE_PERIOD": "-1"}, "GRACE_PERIOD: must be a number of seconds from 0 to 86400"),
     ({"STATUS_PORT": "70000"}, "STATUS_PORT: must be a TCP port"),
     ({"DATA_DIR": "relative/dir"}, "DATA_DIR: must be an absolute path"),
-    ({"ETCD_BINARY": "/nonexistent/etcd"}, "ETCD_BINARY: must be an executable regular file"),
+    ({"APPLIANCE_ETCD_BINARY": "/nonexistent/etcd"}, "APPLIANCE_ETCD_BINARY: must be an executable regular file"),
     ({"CLUSTER_NAME": "bad name!"}, "CLUSTER_NAME: must be"),
     ({"HOUSEKEEPING_TTL": "1"}, "HOUSEKEEPING_TTL: must be a whole number of seconds from 5 to 3600"),
     ({"STATUS_PORT": "2379"}, "must differ"),
@@ -100,7 +100,7 @@ def credentials_file(tmp_path):
 def test_mirror_prefix_with_what_it_needs(credentials_file):
     s = load_agent_settings({}, {**GOOD, "MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org",
                                  "DNS_SERVICE_NAME": "etcd", "CLUSTER_NAME": "etcd-eu-central-1",
-                                 "ETCD_CREDENTIALS_FILE": credentials_file})
+                                 "APPLIANCE_CREDENTIALS_FILE": credentials_file})
     assert s.mirror_prefix == "/config/"
     assert load_agent_settings({}, GOOD).mirror_prefix is None
 
@@ -110,11 +110,11 @@ def test_mirror_prefix_with_what_it_needs(credentials_file):
     pytest.param({"MIRROR_PREFIX": "/"}, "MIRROR_PREFIX: must be a key prefix", id="everything"),
     pytest.param({"MIRROR_PREFIX": "/__appliance/x/"}, "not overlapping /__appliance/", id="bookkeeping"),
     pytest.param({"MIRROR_PREFIX": "/config/"}, "MIRROR_PREFIX needs HOSTED_ZONE, DNS_SERVICE_NAME, "
-                 "ETCD_CREDENTIALS_FILE", id="alone"),
+                 "APPLIANCE_CREDENTIALS_FILE", id="alone"),
     pytest.param({"MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org", "DNS_SERVICE_NAME": "etcd-svc"},
-                 "MIRROR_PREFIX needs ETCD_CREDENTIALS_FILE", id="no-credentials"),
+                 "MIRROR_PREFIX needs APPLIANCE_CREDENTIALS_FILE", id="no-credentials"),
     pytest.param({"MIRROR_PREFIX": "/config/", "HOSTED_ZONE": "example.org", "DNS_SERVICE_NAME": "etcd-svc",
-                  "ETCD_CREDENTIALS_FILE": "{credentials}", "ACTIVE_REGIONS": "eu-central-1,eu-west-1"},
+                  "APPLIANCE_CREDENTIALS_FILE": "{credentials}", "ACTIVE_REGIONS": "eu-central-1,eu-west-1"},
                  "MIRROR_PREFIX and ACTIVE_REGIONS exclude each other", id="stretched"),
 ])
 def test_bad_mirror_prefix(env, words, credentials_file):

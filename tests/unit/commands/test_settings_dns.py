@@ -9,7 +9,7 @@ from appliance.commands.settings import load_agent_settings
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 
-GOOD = {"DATA_DIR": "/tmp/etcd-data", "ETCD_BINARY": "/bin/sh"}
+GOOD = {"DATA_DIR": "/tmp/etcd-data", "APPLIANCE_ETCD_BINARY": "/bin/sh"}
 
 
 def test_defaults():
