@@ -18,6 +18,11 @@ HEARTBEAT_KEY = "/__appliance/heartbeat"
 HOUSEKEEPING_KEY = "/__appliance/locks/housekeeping"
 UPGRADE_KEY = "/__appliance/locks/upgrade"
 MIRROR_LOCK_KEY = "/__appliance/locks/mirror"
+# The maintenance's records: the last compaction, and each member's last defragmentation (one key per
+# member, deleted with the member).
+MAINTENANCE_PREFIX = "/__appliance/maintenance/"
+COMPACTION_KEY = MAINTENANCE_PREFIX + "compacted"
+DEFRAG_PREFIX = MAINTENANCE_PREFIX + "defragmented/"
 
 
 def position_key(dest_prefix: bytes) -> bytes:

@@ -68,7 +68,7 @@ class MemberList:
 @dataclasses.dataclass(frozen=True)
 class EndpointStatus:
     """Maintenance Status of one member: ids, leader, raft progress, DB size (bytes), the revision of
-    its key space as it answered (0 if not given)."""
+    its key space as it answered (0 if not given), and the part of the DB in use (bytes)."""
 
     endpoint: str
     member_id: int
@@ -79,6 +79,7 @@ class EndpointStatus:
     is_learner: bool
     errors: tuple[str, ...]
     revision: int = 0
+    db_size_in_use: int | None = None  # bytes of the file holding data (etcd 3.4+); None: not said
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Callable, TypeVar
 
 from appliance.adapters.etcd.errors import EtcdUnavailable
 from appliance.model.keys import KeyValue, Permission, RangePage
+from appliance.model.maintenance import Alarm, AlarmKind, KvHash
 from appliance.model.members import EndpointStatus, Member, MemberList
 
 T = TypeVar("T")
@@ -159,7 +160,34 @@ def endpoint_status(endpoint: str) -> Callable[[dict], EndpointStatus]:
             is_learner=flag(answer.get("isLearner"), "isLearner"),
             errors=tuple(text(e, "errors[]") for e in seq(answer.get("errors"), "errors")),
             revision=header_revision(answer),
+            # 3.4 and later; None (unknown) from an etcd that does not say, never 0 (all free).
+            db_size_in_use=(integer(answer["dbSizeInUse"], "dbSizeInUse", signed=True)
+                            if answer.get("dbSizeInUse") is not None else None),
         )
+    return parse
+
+
+def alarms(answer: dict) -> tuple[Alarm, ...]:
+    """An Alarm GET answer: the raised alarms (rpc.proto AlarmMember: ``memberID``, ``alarm`` by name). An alarm
+    type this code does not know is left out: it is not one the appliance clears."""
+    found = []
+    for item in seq(answer.get("alarms"), "alarms"):
+        item = obj(item, "alarms[]")
+        kind = text(item.get("alarm"), "alarms[].alarm")
+        if kind in AlarmKind.__members__:
+            found.append(Alarm(integer(item.get("memberID"), "alarms[].memberID"), AlarmKind(kind)))
+    return tuple(found)
+
+
+def kv_hash(member_id: int, revision: int) -> Callable[[dict], KvHash]:
+    """A HashKV answer of the member ``member_id`` asked for ``revision`` (``hash`` a uint32, ``compact_revision``
+    an int64, -1 before any compaction)."""
+    def parse(answer: dict) -> KvHash:
+        value = integer(answer.get("hash"), "hash")
+        if value >= 2 ** 32:
+            raise NotEtcd(f"hash is {value}, not a uint32")
+        return KvHash(member_id, revision, value, integer(answer.get("compact_revision"), "compact_revision",
+                                                          signed=True))
     return parse
 
 

@@ -178,6 +178,11 @@ class EtcdClient:
                 failures.append(str(exc))
         raise EtcdUnavailable("no etcd endpoint answered: " + ", ".join(failures))
 
+    def call(self, path: str, body: dict, endpoints: Iterable[str] | None = None,
+             parse: Callable[[dict], T] | None = None) -> T:
+        """Any gateway call (for the adapters of less common RPCs, e.g. :mod:`.maintenance`); see :meth:`_post`."""
+        return self._post(path, body, endpoints, parse)
+
     # --- cluster membership -------------------------------------------------
     def member_list(self, endpoint: str | None = None) -> MemberList:
         """MemberList through ``endpoint`` (or the first that answers).
