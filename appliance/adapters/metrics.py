@@ -45,6 +45,47 @@ class AgentMetrics:
                                       "seconds since this agent last completed a housekeeping cycle (NaN: never)",
                                       registry=r)
         self.housekeeping_age.set_function(lambda: _age(self.housekeeping_last_success))
+        # This agent's own member's space (every agent reports its own, so that a sum over agents counts each
+        # member once) and the leader's maintenance (counted by the agent that did it).
+        self.db_size = Gauge("etcd_appliance_db_size_bytes", "this member's database file size (NaN: unknown)",
+                             registry=r)
+        self.db_size_in_use = Gauge("etcd_appliance_db_size_in_use_bytes", "the part of this member's database "
+                                    "file holding data (NaN: unknown)", registry=r)
+        self.db_free_ratio = Gauge("etcd_appliance_db_free_ratio", "free pages as a share of this member's database "
+                                   "file, 0 to 1: what a defragmentation would give back (NaN: unknown)", registry=r)
+        self.quota = Gauge("etcd_appliance_quota_backend_bytes", "the space quota etcd runs with", registry=r)
+        self.last_defragmentation = Gauge("etcd_appliance_last_defragmentation_timestamp_seconds",
+                                          "when this member was last defragmented (epoch seconds; 0: not recorded)",
+                                          registry=r)
+        self.compacted_revision = Gauge("etcd_appliance_compacted_revision", "the revision the cluster's history "
+                                        "was last compacted to, as recorded by the leader (0: not recorded)",
+                                        registry=r)
+        self.alarm = Gauge("etcd_appliance_alarm_active", "1 while an alarm of this kind names this member",
+                           ["alarm"], registry=r)
+        self.compactions = Counter("etcd_appliance_compactions", "compactions this agent asked for as the leader, "
+                                   "by reason (retention, pressure, nospace) and outcome (ok, failed)",
+                                   ["reason", "outcome"], registry=r)
+        self.defragmentations = Counter("etcd_appliance_defragmentations", "defragmentations this agent ran as the "
+                                        "leader, by outcome (ok, failed)", ["outcome"], registry=r)
+        self.defragmentation_seconds = Gauge("etcd_appliance_last_defragmentation_duration_seconds",
+                                             "how long the last defragmentation this agent ran took", registry=r)
+        self.defragmentation_freed = Counter("etcd_appliance_defragmentation_freed_bytes",
+                                             "bytes the defragmentations this agent ran gave back", registry=r)
+        self.leadership_moves = Counter("etcd_appliance_leadership_moves", "leadership handed to another member "
+                                        "by this agent, by reason (defragmentation, corruption)", ["reason"],
+                                        registry=r)
+        self.nospace_cleared = Counter("etcd_appliance_nospace_alarms_cleared", "NOSPACE alarms this agent "
+                                       "disarmed after compacting and defragmenting", registry=r)
+        self.nospace_clear_seconds = Gauge("etcd_appliance_last_nospace_clear_duration_seconds",
+                                           "seconds from this agent seeing the last NOSPACE alarm it cleared to "
+                                           "disarming it", registry=r)
+        self.corruption_checks = Counter("etcd_appliance_corruption_checks", "comparisons of the members' "
+                                         "key-value hashes by this agent as the leader, by verdict", ["verdict"],
+                                         registry=r)
+        self.corrupt_members_replaced = Counter("etcd_appliance_corrupt_members_replaced", "members removed by this "
+                                                "agent because their hash differed from the majority's", registry=r)
+        for gauge in (self.db_size, self.db_size_in_use, self.db_free_ratio):
+            gauge.set(math.nan)
 
     def aws_call(self, service: str, operation: str, error: str) -> None:
         """Count one AWS API call (see :func:`appliance.adapters.aws.calls.counted_session`); ``error``: "" for

@@ -29,6 +29,7 @@ from appliance.agent.components.heartbeat import Heartbeat
 from appliance.agent.components.housekeeping import Housekeeping
 from appliance.agent.components.inbound_mirror import InboundMirror
 from appliance.agent.components.listing import BUSY_LISTING_INTERVAL, ListingCadence
+from appliance.agent.components.maintenance import ClusterMaintenance
 from appliance.agent.components.peer_access import PeerAccess
 from appliance.agent.components.reasons import ReasonLog
 from appliance.agent.components.records import Records
@@ -59,6 +60,7 @@ class Components:
     records: Records | None = None          # HOSTED_ZONE
     peer_access: PeerAccess | None = None   # ACTIVE_REGIONS
     inbound: InboundMirror | None = None    # MIRROR_PREFIX
+    maintenance: ClusterMaintenance | None = None  # compaction, defragmentation, NOSPACE, corruption
 
 
 class Agent:
@@ -131,15 +133,24 @@ class Agent:
                 done.append(_guarded("records", c.records.tick, s))
             if c.peer_access is not None:
                 done.append(_guarded("peer access", c.peer_access.tick, s))
+            if c.maintenance is not None:
+                # Under NOSPACE the lease cannot be taken (a put); the raft leader alone clears the alarm: its
+                # steps are safe to repeat, and a former leader no longer leads.
+                leads = (outcome is not FAILED and outcome.lease_holder == self.me) or c.maintenance.nospace_raised(s)
+                done.append(_guarded("maintenance", c.maintenance.tick, s, leads))
             if FAILED not in done:  # a success only when every part of the leader's work did its part
                 c.housekeeping.completed(outcome)
-            c.cadence.calm = c.housekeeping.calm
+            c.cadence.calm = c.housekeeping.calm and not (c.maintenance is not None and c.maintenance.busy)
         elif serving:
             c.housekeeping.step_down()
         if not s.is_leader and c.backups is not None:
             c.backups.lost_leadership()
         if serving:
             _guarded("token check", c.tokens.tick)
+            if c.maintenance is not None:
+                fields = _guarded("space report", c.maintenance.report, s)
+                if fields is not FAILED:
+                    self.status.update(**fields)
         if c.inbound is not None:
             _guarded("inbound mirror", c.inbound.tick, s, serving)
         self.status.update(

@@ -23,6 +23,7 @@ from appliance.adapters.etcd.data_dir import read_local_data
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.etcd.locks import holder
 from appliance.adapters.status_endpoint import fetch_status
+from appliance.agent import maintenance_view
 from appliance.agent.components.listing import ListingCadence
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
@@ -30,6 +31,7 @@ from appliance.model import versions
 from appliance.model.errors import ConfigError
 from appliance.model.instances import TERMINATING_STATES, Listing
 from appliance.model.keys import UPGRADE_KEY
+from appliance.model.maintenance import Maintenance
 from appliance.model.members import ClusterView, Member, MemberHealth
 from appliance.model.modes import Mode
 from appliance.model.observation import MalformedStatus, Marker, Observation, PeerStatus, peer_status
@@ -111,7 +113,9 @@ class Observer:
             quorum_loss_wait=self.settings.quorum_loss_wait,
             restore_request=restore_requests.read_request(self.settings.data_dir),
             member_health=self._health(cluster) if serving_leader else (),
-            mode=self._mode() if serving_leader else None)
+            mode=self._mode() if serving_leader else None,
+            maintenance=self._maintenance(cluster, local.member_id, serving_leader)
+            if running and lost_for is None and cluster is not None and cluster.leader_id is not None else None)
 
     # --- this instance --------------------------------------------------------
     def terminated_by_metadata(self) -> bool:
@@ -180,6 +184,10 @@ class Observer:
     def _health(self, cluster: ClusterView) -> tuple[MemberHealth, ...]:
         return tuple(MemberHealth(m, bool(m.client_urls) and self.local.healthy(m.client_urls[0]))
                      for m in cluster.members)
+
+    def _maintenance(self, cluster: ClusterView, member_id: int | None, leader: bool) -> Maintenance:
+        own = cluster.by_id(member_id) or cluster.by_name_or_peer(self.me.instance_id, self.urls.peer)
+        return maintenance_view.read(self.local, cluster, own, leader)
 
     def _mode(self) -> tuple[Mode, int] | None:
         """On the leader of a cluster linked by the mirror: (mode, revision of its record), None if unknown."""

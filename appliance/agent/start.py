@@ -29,11 +29,17 @@ from appliance.adapters.metrics import AgentMetrics
 from appliance.adapters.mirror_process import MirrorChild
 from appliance.adapters.status_endpoint import StatusServer
 from appliance.agent.actuator import Actuator, EtcdStarter
+from appliance.agent.components.alarms import NospaceRecovery
 from appliance.agent.components.backups import Backups
+from appliance.agent.components.compaction import Compaction
+from appliance.agent.components.corruption import CorruptionCheck
+from appliance.agent.components.defragmentation import Defragmentation
+from appliance.agent.components.defragmentation import timeout_for as defrag_timeout
 from appliance.agent.components.heartbeat import Heartbeat
 from appliance.agent.components.housekeeping import Housekeeping
 from appliance.agent.components.inbound_mirror import InboundMirror
 from appliance.agent.components.listing import ListingCadence
+from appliance.agent.components.maintenance import ClusterMaintenance
 from appliance.agent.components.peer_access import PeerAccess
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.records import Records
@@ -172,6 +178,18 @@ def build(settings: AgentSettings, identity, metadata, discovery, binary: tuple[
     # Written while this member leads, for readers of a mirrored copy (lag, staleness).
     heartbeat = Heartbeat(EtcdClient([urls.local_client], timeout=0.9, credentials=credentials, tls=tls),
                           lambda: observer.leading)
+    quota = settings.quota_backend_bytes
+    upkeep = ClusterMaintenance(
+        Compaction(local, settings.compaction_retention, quota,
+                   (lambda: backups.in_progress) if backups is not None else (lambda: False), metrics),
+        # Its own client: a defragmentation may take far longer than any other call.
+        Defragmentation(local, EtcdClient([urls.local_client], timeout=defrag_timeout(quota), credentials=credentials,
+                                          tls=tls), quota, metrics),
+        NospaceRecovery(local, quota, metrics),
+        # Hashing a store at the quota reads all of it: about 100 MB/s here.
+        CorruptionCheck(local, settings.corruption_check_interval, max(10.0, quota / 100e6), settings.peer_tls,
+                        metrics),
+        quota, metrics)
     components = Components(cadence, housekeeping, tokens, heartbeat, backups, records,
-                            PeerAccess(security_groups) if security_groups is not None else None, inbound)
+                            PeerAccess(security_groups) if security_groups is not None else None, inbound, upkeep)
     return Agent(observer, actuator, status, components, identity.instance_id, settings.loop_interval), listen, urls

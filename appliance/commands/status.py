@@ -69,7 +69,7 @@ def observe(endpoints: tuple[str, ...], credentials=None, timeout: float = 3.0,
                                     leader=status.leader_id == m.id, version=status.version,
                                     leader_seen=format(status.leader_id, "x") if status.leader_id else "",
                                     revision=status.revision, raft_index=status.raft_index, db_size=status.db_size,
-                                    errors=status.errors))
+                                    errors=status.errors, db_size_in_use=status.db_size_in_use))
     return ClusterStatus(format(listed.cluster_id, "x"), mode_line, tuple(members), status_port)
 
 
@@ -92,7 +92,7 @@ def render(view: ClusterStatus) -> str:
                      m.agent.get("region") or "-", m.role, names.get(m.leader_seen, m.leader_seen) or "-",
                      m.client_url, str(m.revision or "-"), _size(m.db_size) if m.answered else "-", health,
                      m.version or "-"))
-    lines = _table(rows)
+    lines = _table(rows) + [""] + _table(_space_rows(view))
     lines += ["", f"cluster {view.cluster_id}: {verdict(view)[1]}", f"mode: {view.mode}"]
     silent = agents_not_answering(view)
     if silent:
@@ -102,6 +102,8 @@ def render(view: ClusterStatus) -> str:
     if leader is not None and leader.agent:
         lines.append(f"housekeeping ({leader.name}): {leader.agent.get('housekeeping') or '-'}")
         lines.append(f"records ({leader.name}): {leader.agent.get('records') or '-'}")
+        for part, reason in (leader.agent.get("maintenance") or {}).items():
+            lines.append(f"{part.replace('_', ' ')} ({leader.name}): {reason or '-'}")
     decisions = housekeeping_decisions(view)
     if decisions:
         lines += ["", f"housekeeping decisions (the newest {len(decisions)}, oldest first):"]
@@ -110,6 +112,32 @@ def render(view: ClusterStatus) -> str:
              f"{d['member']} ({d.get('instance') or 'never started'})" if d.get("member") else "-",
              str(d.get("reason") or "")) for d in decisions])
     return "\n".join(lines)
+
+
+def _space_rows(view: ClusterStatus) -> list[tuple[str, ...]]:
+    """Each member's space: file size, in use and free (etcd's Status), its last defragmentation and the compacted
+    revision (its agent's records), and its alarms (etcd's Status errors)."""
+    rows = [("NAME", "DB SIZE", "IN USE", "FREE", "LAST DEFRAG", "COMPACTED", "ALARMS")]
+    for m in view.members:
+        space = m.agent.get("space") if isinstance(m.agent.get("space"), dict) else {}
+        in_use = m.db_size_in_use if m.answered else None
+        free = f"{(m.db_size - in_use) / m.db_size:.0%}" if in_use is not None and m.db_size > 0 else "-"
+        defrag = space.get("last_defragmentation")
+        alarms = sorted({e.rsplit("alarm:", 1)[1].strip() for e in m.errors if "alarm:" in e})
+        rows.append((m.name or m.member_id, _size(m.db_size) if m.answered else "-",
+                     _size(in_use) if in_use is not None else "-", free,
+                     _utc(defrag) if _epoch(defrag) else "-", _revision(space.get("compacted_revision")),
+                     ",".join(alarms) or "-"))
+    return rows
+
+
+def _epoch(value: object) -> bool:
+    """``value`` (from an agent's answer) is a time this table can show."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e11 and value == value
+
+
+def _revision(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63 else "-"
 
 
 def to_json(view: ClusterStatus) -> str:

@@ -12,6 +12,7 @@ from typing import Mapping
 
 from appliance.model.formats import is_region
 from appliance.model.instances import Listing
+from appliance.model.maintenance import Maintenance
 from appliance.model.members import ClusterView, LocalData, MemberHealth
 from appliance.model.modes import Mode
 from appliance.model.security_groups import RuleChange
@@ -141,6 +142,8 @@ class Observation:
         member_health: on the serving leader, every member with its ``/health`` this cycle; () elsewhere.
         mode: on the leader of a cluster linked by the mirror, (its mode, the revision of its mode
             record, 0 for none); None when not read or unknown.
+        maintenance: on a serving member with a leader, the space (every member's on the leader, its own
+            elsewhere), the alarms and the leader's maintenance records; None elsewhere.
     """
 
     instance_id: str
@@ -169,3 +172,4 @@ class Observation:
     restore_request: RestoreRequest | None = None
     member_health: tuple[MemberHealth, ...] = ()
     mode: tuple[Mode, int] | None = None
+    maintenance: Maintenance | None = None

@@ -35,6 +35,7 @@ class MemberStatus:
     db_size: int = 0
     errors: tuple[str, ...] = ()
     agent: dict = dataclasses.field(default_factory=dict)
+    db_size_in_use: int | None = None
 
     @property
     def role(self) -> str:

@@ -94,6 +94,7 @@ class LeaseLock:
         self.owner = owner
         self.ttl = ttl
         self.lease_id: int | None = None
+        self.problem = ""  # the last failure warned of: a refusal that lasts (NOSPACE) is logged once
 
     def acquire_or_renew(self) -> str | None:
         """Renew our lease, or try to take the lock; returns the current holder (None if unknown).
@@ -107,9 +108,12 @@ class LeaseLock:
                 log.warning("lost the lease of %s", self.key)
                 self.lease_id = None
             current, self.lease_id = take_on_lease(self.client, self.key, self.owner, self.ttl)
+            self.problem = ""
             return current
         except EtcdFailure as exc:
-            log.warning("lock %s: %s", self.key, exc)
+            if str(exc) != self.problem:
+                log.warning("lock %s: %s", self.key, exc)
+            self.problem = str(exc)
             return None
 
     def release(self) -> None:

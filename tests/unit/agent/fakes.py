@@ -178,7 +178,8 @@ def settings(**values) -> AgentSettings:
 
 # --- the observer's, the actuator's and the components' other fakes --------------------------------------------
 
-READS = frozenset({"member_list", "status", "version", "healthy", "get", "range"})  # what never changes etcd
+# what never changes etcd
+READS = frozenset({"member_list", "status", "version", "healthy", "get", "range", "alarm_get"})
 
 
 class FakeCluster(FakeEtcd):
@@ -229,8 +230,17 @@ class FakeCluster(FakeEtcd):
     def range(self, key: bytes, range_end: bytes = b"", revision: int = 0, limit: int = 0,
               keys_only: bool = False) -> RangePage:
         self._call("range")
+        self.asked.append(("range", key.decode() if isinstance(key, bytes) else key))
         kvs = () if self.mode is None else (KeyValue(key, self.mode[0].encode(), 1, self.mode[1], 1),)
         return RangePage(kvs, False, self.revision)
+
+    def call(self, path: str, body: dict, endpoints=None, parse=None):
+        """The less common RPCs (:mod:`appliance.adapters.etcd.maintenance`): no alarm is raised."""
+        if path == "/v3/maintenance/alarm":
+            self._call("alarm_get" if body.get("action") == "GET" else "alarm_disarm")
+            return () if parse is not None else {}
+        self._call(path.rsplit("/", 1)[-1])
+        return {}
 
     def member_add(self, peer_urls, learner: bool = True) -> tuple[Member, tuple[Member, ...]]:
         self._call("member_add")
@@ -255,6 +265,7 @@ class FakeProcess:
         self.proc = types.SimpleNamespace(pid=pid) if running else None
         self.allowed = may_start
         self.commands: list[list[str]] = []
+        self.environments: list[tuple[tuple[str, str], ...]] = []  # each start's ETCD_* variables
         self.stopped = 0
         self.calls: list[str] = []
         self._pids = itertools.count(pid + 1)
@@ -270,9 +281,10 @@ class FakeProcess:
         self.calls.append("may_start")
         return self.allowed
 
-    def start(self, command) -> None:
+    def start(self, command, environment=()) -> None:
         self.calls.append("start")
         self.commands.append(list(command))
+        self.environments.append(tuple(environment))
         self.proc = types.SimpleNamespace(pid=next(self._pids))
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -30,7 +30,7 @@ from appliance.agent.components.upgrade_lock import UpgradeLockWatch
 from appliance.agent.observer import Observer
 from appliance.model.decisions import Action
 from appliance.model.instances import Instance, Listing
-from appliance.model.keys import UPGRADE_KEY
+from appliance.model.keys import MODE_KEY, UPGRADE_KEY
 from appliance.model.members import MemberHealth
 from appliance.model.modes import Mode
 from appliance.model.observation import Marker, PeerStatus
@@ -208,7 +208,7 @@ def test_a_follower_gets_no_member_health_nor_mode(tmp_path):
     w.cluster.mode = ("passive", 9)
     s = w.observer.observe()
     assert (s.is_leader, s.member_health, s.mode) == (False, (), None)
-    assert "healthy" not in w.cluster.calls and "range" not in w.cluster.calls
+    assert "healthy" not in w.cluster.calls and ("range", MODE_KEY) not in w.cluster.asked
 
 
 @pytest.mark.parametrize("mirror_prefix, mode_key, mode", [
@@ -224,7 +224,7 @@ def test_the_serving_leader_gets_every_members_health_and_its_mode(tmp_path, mir
     assert s.is_leader
     assert s.member_health == (MemberHealth(M1, True), MemberHealth(M2, True), MemberHealth(M3, False))
     assert s.mode == mode
-    assert ("range" in w.cluster.calls) is (mirror_prefix is not None)
+    assert (("range", MODE_KEY) in w.cluster.asked) is (mirror_prefix is not None)
 
 
 @pytest.mark.parametrize("cluster, running, has_data, watching, read, through_voting", [

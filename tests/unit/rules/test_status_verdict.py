@@ -46,6 +46,9 @@ def test_verdict(members, code, words):
 
 AGENT_1 = {"instance_id": "i-1", "region": "eu-central-1", "records": "3 members published",
            "housekeeping": "no member's instance is known to be gone",
+           "space": {"last_defragmentation": 1714564800.0, "compacted_revision": 40},
+           "maintenance": {"compaction": "compacted 12 s ago; the next within 360 s",
+                           "corruption_check": "3 members agree at revision 42"},
            "housekeeping_decisions": [
                {"time": 1714564800.0, "action": "none", "reason": "no member's instance is known to be gone",
                 "member": None, "instance": None},
@@ -53,15 +56,19 @@ AGENT_1 = {"instance_id": "i-1", "region": "eu-central-1", "records": "3 members
                 "reason": "member 3 (i-3): instance gone for 6 s (grace 5 s): removing it", "member": "3",
                 "instance": "i-3"}]}
 # A former leader's decision, between the current leader's two.
-AGENT_2 = {"instance_id": "i-2", "region": "eu-west-1", "housekeeping_decisions": [
+# Its space is garbage (a NaN time, a boolean revision): shown as unknown, never a crash.
+AGENT_2 = {"instance_id": "i-2", "region": "eu-west-1", "space": {"last_defragmentation": float("nan"),
+                                                                  "compacted_revision": True},
+           "housekeeping_decisions": [
     {"time": 1714564860.0, "action": "snapshot-first", "reason": "member 3 (i-3): taking a snapshot before removing it",
      "member": None, "instance": None}, "not an entry", {"action": "none"}]}
 
 
 def fixed_view() -> ClusterStatus:
     return ClusterStatus("c1", "active since revision 7", (
-        dataclasses.replace(member("i-1", leader=True), member_id="1", leader_seen="1", agent=AGENT_1),
-        dataclasses.replace(member("i-2"), member_id="2", leader_seen="1", agent=AGENT_2),
+        dataclasses.replace(member("i-1", leader=True), member_id="1", leader_seen="1", agent=AGENT_1,
+                            db_size_in_use=5 * 1024, errors=("memberID:1 alarm:NOSPACE ",)),
+        dataclasses.replace(member("i-2"), member_id="2", leader_seen="1", agent=AGENT_2, db_size_in_use=20 * 1024),
         dataclasses.replace(member("i-3", answered=False), member_id="3", revision=0, version="", agent={}),
         dataclasses.replace(member("", learner=True, answered=False, healthy=False), member_id="4", revision=0,
                             version="", agent={}),
@@ -80,12 +87,20 @@ EXPECTED_TABLE = "\n".join([
     "(4, not started)  -         -             learner   -       "
     "http://127.0.1.4:2379  -         -         no answer  -",
     "",
-    "cluster c1: degraded: i-3 does not answer",
+    "NAME  DB SIZE   IN USE    FREE  LAST DEFRAG           COMPACTED  ALARMS",
+    "i-1   20.0 KiB  5.0 KiB   75%   2024-05-01T12:00:00Z  40         NOSPACE",
+    "i-2   20.0 KiB  20.0 KiB  0%    -                     -          -",
+    "i-3   -         -         -     -                     -          -",
+    "4     -         -         -     -                     -          -",
+    "",
+    "cluster c1: degraded: i-3 does not answer; i-1 reports memberID:1 alarm:NOSPACE ",
     "mode: active since revision 7",
     "agents: no status endpoint answered on port 2378 for i-3, 4:"
     " their instance, region and decisions are not shown",
     "housekeeping (i-1): no member's instance is known to be gone",
     "records (i-1): 3 members published",
+    "compaction (i-1): compacted 12 s ago; the next within 360 s",
+    "corruption check (i-1): 3 members agree at revision 42",
     "",
     "housekeeping decisions (the newest 3, oldest first):",
     "TIME                  BY   ACTION          MEMBER   REASON",

@@ -1,0 +1,118 @@
+"""The leader's compaction of the key-value history: samples the revision every cycle, compacts by
+:mod:`appliance.rules.compaction`, and records the compaction in etcd for every agent and the next leader.
+
+The record is written after the compaction; when it cannot be (a NOSPACE alarm refuses puts), this
+component's own memory holds the fact until it can.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from typing import Callable
+
+from appliance.adapters.etcd.errors import EtcdError, EtcdFailure
+from appliance.adapters.metrics import AgentMetrics
+from appliance.agent.components.reasons import ReasonLog
+from appliance.model.keys import COMPACTION_KEY
+from appliance.model.maintenance import CompactionRecord, Maintenance
+from appliance.rules import compaction
+
+log = logging.getLogger("agent")
+
+MAX_SAMPLES = 20000  # a cap beside the pruning by age (one sample a cycle)
+
+
+class Compaction:
+    """The history's compaction.
+
+    Args:
+        client: an :class:`~appliance.adapters.etcd.client.EtcdClient` on the local member.
+        retention: COMPACTION_RETENTION (seconds). quota: the space quota (bytes).
+        snapshot_running: whether a snapshot is being taken now. metrics: the agent's. clock: epoch seconds.
+    """
+
+    def __init__(self, client, retention: float, quota: int, snapshot_running: Callable[[], bool],
+                 metrics: AgentMetrics, clock: Callable[[], float] = time.time):
+        self.client, self.retention, self.quota = client, retention, quota
+        self.snapshot_running, self.metrics, self.clock = snapshot_running, metrics, clock
+        self.samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=MAX_SAMPLES)
+        self.done: CompactionRecord | None = None  # what this agent compacted, recorded or not
+        self.unrecorded = False
+        self.pressing = False  # the space pressed at the last decision
+        self.reason = ReasonLog(log, "compaction")
+
+    def last(self, m: Maintenance | None) -> CompactionRecord | None:
+        """The newest compaction known: recorded in etcd, or done by this agent."""
+        recorded = m.compaction if m is not None else None
+        candidates = [r for r in (recorded, self.done) if r is not None]
+        return max(candidates, key=lambda r: (r.revision, r.time)) if candidates else None
+
+    def sample(self, m: Maintenance | None, member_id: int | None) -> None:
+        """Every serving cycle, on every member: remember this member's revision now (a new leader has its own
+        history of revisions to count the retention from)."""
+        mine = m.member(member_id) if m is not None else None
+        if mine is None or not mine.revision:
+            return
+        now = self.clock()
+        self.samples.append((now, mine.revision))
+        # Keep the newest sample older than the retention and everything after it.
+        while len(self.samples) > 1 and self.samples[1][0] <= now - self.retention:
+            self.samples.popleft()
+
+    def tick(self, m: Maintenance, member_id: int | None, leads: bool,
+             nospace_since: float | None = None) -> compaction.CompactionDecision:
+        """On the leader holding the housekeeping lease: compact if the rule says so; returns the decision.
+        ``nospace_since``: when the raised NOSPACE alarm was first seen (epoch seconds), None when none is."""
+        self.flush(m)
+        last = self.last(m)
+        mine = m.member(member_id)
+        in_use = [x.db_size_in_use for x in m.members if x.db_size_in_use is not None]
+        decision = compaction.decide(compaction.CompactionFacts(
+            now=self.clock(), leads=leads, revision=mine.revision if mine is not None else None,
+            compacted=last.revision if last else 0, compacted_at=last.time if last else 0.0,
+            samples=tuple(self.samples), retention=self.retention, quota=self.quota,
+            in_use=max(in_use) if in_use else None, nospace_since=nospace_since,
+            snapshot_running=self.snapshot_running()))
+        was_pressing, self.pressing = self.pressing, compaction.pressing(max(in_use) if in_use else None, self.quota)
+        # While the space keeps pressing, a compaction a cycle is counted in the metrics, not logged each time.
+        self.reason.say(decision.reason, loud=decision.revision is not None and not (was_pressing and self.pressing))
+        if decision.revision is not None:
+            kind = "nospace" if nospace_since is not None else "pressure" if self.pressing else "retention"
+            self._compact(decision.revision, kind)
+        return decision
+
+    def _compact(self, revision: int, kind: str) -> None:
+        try:
+            # Not physical: the answer comes once raft applied it; bbolt frees the pages in the background.
+            self.client.compact(revision, physical=False)
+        except EtcdError as exc:
+            if "compacted" not in exc.message:
+                self.metrics.compactions.labels(reason=kind, outcome="failed").inc()
+                log.warning("compaction: compacting to revision %d failed: %s", revision, exc)
+                return
+            # Another compaction reached it first: the history is gone all the same.
+        except EtcdFailure as exc:
+            self.metrics.compactions.labels(reason=kind, outcome="failed").inc()
+            log.warning("compaction: compacting to revision %d failed: %s", revision, exc)
+            return
+        self.metrics.compactions.labels(reason=kind, outcome="ok").inc()
+        self.done = CompactionRecord(revision, self.clock())
+        self.unrecorded = True
+        self.flush(None)
+
+    def flush(self, m: Maintenance | None) -> None:
+        """Record this agent's last compaction in etcd if it is not yet (refused under NOSPACE): each cycle, leading
+        or not, so that a leader that lost leadership before it could record leaves the fact behind; never over a
+        newer record."""
+        if not self.unrecorded or self.done is None:
+            return
+        if m is not None and m.compaction is not None and m.compaction.revision >= self.done.revision:
+            self.unrecorded = False
+            return
+        try:
+            self.client.put(COMPACTION_KEY, self.done.to_json())
+            self.unrecorded = False
+        except EtcdFailure:
+            pass
