@@ -134,10 +134,8 @@ class Agent:
             if c.peer_access is not None:
                 done.append(_guarded("peer access", c.peer_access.tick, s))
             if c.maintenance is not None:
-                # Under NOSPACE the lease cannot be taken (a put); the raft leader alone clears the alarm: its
-                # steps are safe to repeat, and a former leader no longer leads.
-                leads = (outcome is not FAILED and outcome.lease_holder == self.me) or c.maintenance.nospace_raised(s)
-                done.append(_guarded("maintenance", c.maintenance.tick, s, leads))
+                lease = outcome is not FAILED and outcome.lease_holder == self.me
+                done.append(_guarded("maintenance", c.maintenance.tick, s, lease))
             if FAILED not in done:  # a success only when every part of the leader's work did its part
                 c.housekeeping.completed(outcome)
             c.cadence.calm = c.housekeeping.calm and not (c.maintenance is not None and c.maintenance.busy)

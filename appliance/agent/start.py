@@ -179,12 +179,14 @@ def build(settings: AgentSettings, identity, metadata, discovery, binary: tuple[
     heartbeat = Heartbeat(EtcdClient([urls.local_client], timeout=0.9, credentials=credentials, tls=tls),
                           lambda: observer.leading)
     quota = settings.quota_backend_bytes
+    # A client of its own: a defragmentation, or a physical compaction of a full quota, takes far longer than any
+    # other call.
+    patient = EtcdClient([urls.local_client], timeout=defrag_timeout(quota), credentials=credentials, tls=tls)
     upkeep = ClusterMaintenance(
         Compaction(local, settings.compaction_retention, quota,
-                   (lambda: backups.in_progress) if backups is not None else (lambda: False), metrics),
-        # Its own client: a defragmentation may take far longer than any other call.
-        Defragmentation(local, EtcdClient([urls.local_client], timeout=defrag_timeout(quota), credentials=credentials,
-                                          tls=tls), quota, metrics),
+                   (lambda: backups.in_progress) if backups is not None else (lambda: False), metrics,
+                   long_client=patient),
+        Defragmentation(local, patient, quota, metrics),
         NospaceRecovery(local, quota, metrics),
         # Hashing a store at the quota reads all of it: about 100 MB/s here.
         CorruptionCheck(local, settings.corruption_check_interval, max(10.0, quota / 100e6), settings.peer_tls,

@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import json
 
+from appliance.adapters.etcd import answers
 from appliance.adapters.etcd.auth import read_mode
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdFailure
@@ -123,7 +124,9 @@ def _space_rows(view: ClusterStatus) -> list[tuple[str, ...]]:
         in_use = m.db_size_in_use if m.answered else None
         free = f"{(m.db_size - in_use) / m.db_size:.0%}" if in_use is not None and m.db_size > 0 else "-"
         defrag = space.get("last_defragmentation")
-        alarms = sorted({e.rsplit("alarm:", 1)[1].strip() for e in m.errors if "alarm:" in e})
+        # Every member's Status lists the whole cluster's alarms: this row shows those naming this member.
+        alarms = sorted({a.kind.value for a in answers.status_alarms(m.errors)
+                         if format(a.member_id, "x") == m.member_id})
         rows.append((m.name or m.member_id, _size(m.db_size) if m.answered else "-",
                      _size(in_use) if in_use is not None else "-", free,
                      _utc(defrag) if _epoch(defrag) else "-", _revision(space.get("compacted_revision")),

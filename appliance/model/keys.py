@@ -23,6 +23,7 @@ MIRROR_LOCK_KEY = "/__appliance/locks/mirror"
 MAINTENANCE_PREFIX = "/__appliance/maintenance/"
 COMPACTION_KEY = MAINTENANCE_PREFIX + "compacted"
 DEFRAG_PREFIX = MAINTENANCE_PREFIX + "defragmented/"
+DEFRAG_RUNNING_KEY = MAINTENANCE_PREFIX + "defragmenting"  # the member (hex) being defragmented, bound to a lease
 
 
 def position_key(dest_prefix: bytes) -> bytes:

@@ -106,7 +106,7 @@ class DefragRecord:
         try:
             body = json.loads(text)
             record = cls(float(body["time"]), int(body["before"]), int(body["after"]), float(body["seconds"]))
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
             return None
         if not all(math.isfinite(v) and v >= 0 for v in (record.time, record.seconds)) or min(
                 record.before, record.after) < 0:
@@ -131,7 +131,7 @@ class CompactionRecord:
         try:
             body = json.loads(text)
             record = cls(int(body["revision"]), float(body["time"]))
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
             return None
         if record.revision < 0 or not math.isfinite(record.time) or record.time < 0:
             return None
@@ -147,12 +147,14 @@ class Maintenance:
         alarms: the cluster's raised alarms, None when they could not be read.
         compaction: the last compaction recorded, None if none (or unreadable).
         defragmented: member id -> its last defragmentation recorded.
+        defragmenting: the member a leader says it is defragmenting now (its lease-bound key), None if none.
     """
 
     members: tuple[MemberSpace, ...] = ()
     alarms: tuple[Alarm, ...] | None = None
     compaction: CompactionRecord | None = None
     defragmented: dict[int, DefragRecord] = dataclasses.field(default_factory=dict)
+    defragmenting: int | None = None
 
     def member(self, member_id: int | None) -> MemberSpace | None:
         return next((m for m in self.members if m.member_id == member_id), None)

@@ -6,7 +6,8 @@ write but deletes and compactions, on every member, until the alarm is disarmed 
 disarm. The steps are derived from the records in etcd, not from memory, so that a new leader
 carries on where the last one stopped:
 
-1. compact up to the current revision, once since the alarm was seen (:mod:`.compaction`);
+1. compact up to the current revision, once since the alarm was seen, unless the history is compacted
+   up to it already (:mod:`.compaction`, which decides the same way);
 2. defragment each member not defragmented since that compaction (:mod:`.defragmentation` with
    those members ``forced``);
 3. disarm every NOSPACE alarm, but only if the files are now below :data:`DISARM_RATIO` of the quota:
@@ -71,7 +72,11 @@ def decide(f: NospaceFacts) -> NospaceDecision:
     names = ", ".join(sorted(format(m, "x") for m in set(f.alarmed)))
     if not f.leads:
         return NospaceDecision("none", f"NOSPACE raised by {names}; the leader clears it")
-    if not f.compacted_at or f.compacted_at < f.since:
+    compacted = f.compacted_at >= f.since or (f.revision is not None and 0 < f.revision <= f.compacted)
+    # The compaction rule compacts again NOSPACE_AGAIN after its last one while the alarm lasts: a new compaction
+    # makes every member pending again (pending() compares with compacted_at), which is what an operator's
+    # deletes need.
+    if not f.compacted_at or not compacted:
         return NospaceDecision("compact", f"NOSPACE raised by {names}: step 1 of 3, compacting the history")
     left = pending(f)
     if left:

@@ -8,11 +8,13 @@ need minutes, not months. So the leader keeps ``COMPACTION_RETENTION`` seconds o
 - it samples the cluster's revision every cycle, and compacts to the newest revision it saw at
   least the retention ago, at most once per tenth of the retention (as etcd's own periodic
   compactor paces itself) and never to a revision already compacted;
-- under space pressure (a member's data in use at half the quota or more) it keeps only the
-  history since its previous sample (one cycle, seconds), because a cluster that takes writes
+- under space pressure (a member's data in use at half the quota or more, of which the history
+  since the last compaction is a tenth of the quota or more) it keeps only the history since its
+  previous sample (one cycle, seconds), because a cluster that takes writes
   matters more than a watcher that can reload (a mirror that misses history reloads its prefix);
   a writer filling the quota in seconds leaves no room for more;
-- on a NOSPACE alarm it compacts everything up to the current revision (see :mod:`.alarms`);
+- on a NOSPACE alarm it compacts everything up to the current revision (see :mod:`.alarms`), and
+  again every :data:`NOSPACE_AGAIN` seconds while the alarm lasts and the revision moved;
 - while a snapshot is being taken it waits, unless the space presses.
 
 A pure function of :class:`CompactionFacts`; no clock, no I/O.
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 
-PRESSURE_RATIO = 0.5     # data in use / quota from which the space presses
+PRESSURE_RATIO = 0.5     # data in use / quota from which the space presses ...
+HISTORY_SHARE = 0.1      # ... if the history since the last compaction takes this share of the quota
 MIN_PERIOD = 60.0        # seconds: the shortest pause between two compactions by retention
+NOSPACE_AGAIN = 600.0    # seconds after which a NOSPACE that lasts is compacted again (if the revision moved)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +42,8 @@ class CompactionFacts:
         samples: (epoch seconds, revision) seen by this agent, oldest first.
         retention: COMPACTION_RETENTION in seconds. quota: the space quota in bytes.
         in_use: the largest ``db_size_in_use`` among the members (bytes; None: unknown).
+        in_use_floor: the lowest ``in_use`` seen since the last compaction (bytes; about the live data, so that
+            ``in_use - in_use_floor`` is about the history; None: not known).
         nospace_since: when this agent first saw the raised NOSPACE alarm (epoch seconds; None: none raised).
         snapshot_running: a snapshot is being taken.
     """
@@ -53,6 +59,7 @@ class CompactionFacts:
     in_use: int | None
     nospace_since: float | None = None
     snapshot_running: bool = False
+    in_use_floor: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +84,13 @@ def period(retention: float) -> float:
     return max(MIN_PERIOD, retention / 10)
 
 
-def pressing(in_use: int | None, quota: int) -> bool:
-    """The space presses: data in use at :data:`PRESSURE_RATIO` of the quota or more."""
-    return in_use is not None and quota > 0 and in_use >= PRESSURE_RATIO * quota
+def pressing(in_use: int | None, quota: int, floor: int | None = None) -> bool:
+    """The space presses: data in use at :data:`PRESSURE_RATIO` of the quota or more, and (when ``floor``, the
+    lowest in use since the last compaction, is known) the history since then at :data:`HISTORY_SHARE` of it or
+    more. A large live data set alone does not press: compacting could not give anything back."""
+    if in_use is None or quota <= 0 or in_use < PRESSURE_RATIO * quota:
+        return False
+    return floor is None or in_use - floor >= HISTORY_SHARE * quota
 
 
 def decide(f: CompactionFacts) -> CompactionDecision:
@@ -89,13 +100,15 @@ def decide(f: CompactionFacts) -> CompactionDecision:
     if f.revision is None or f.revision <= 0:
         return CompactionDecision(None, "the cluster's revision is unknown this cycle")
     if f.nospace_since is not None:
-        # Once per alarm: deletes and lease expiries still move the revision under NOSPACE.
-        if f.revision <= f.compacted or f.compacted_at >= f.nospace_since:
+        # Once per alarm (deletes and lease expiries still move the revision under NOSPACE), and again every
+        # NOSPACE_AGAIN while it lasts: an operator's deletes then give their space back.
+        if f.revision <= f.compacted or (f.compacted_at >= f.nospace_since
+                                         and f.now - f.compacted_at < NOSPACE_AGAIN):
             return CompactionDecision(None, f"NOSPACE: history compacted to revision {f.compacted} since the alarm")
         return CompactionDecision(f.revision, f"NOSPACE: compacting all history up to the current revision "
                                               f"{f.revision}, so that defragmentation can return the space (a "
                                               "mirror or watcher behind it must reload)")
-    if pressing(f.in_use, f.quota):
+    if pressing(f.in_use, f.quota, f.in_use_floor):
         # The newest sample before this cycle's: the history of one cycle is kept.
         earlier = [revision for at, revision in f.samples if at < f.now]
         target = min(earlier[-1], f.revision) if earlier else None

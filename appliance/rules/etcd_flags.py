@@ -56,6 +56,16 @@ OWNED: tuple[tuple[str, str], ...] = (
     ("config-file", "set ETCD_<FLAG> variables instead"),
     # The appliance runs members, never proxies.
     ("proxy*", "leave it unset: the appliance runs members, not proxies"),
+    # The agent speaks to etcd through its JSON gateway only.
+    ("enable-grpc-gateway", "leave it unset: the agent speaks to etcd through the gateway"),
+    # The agent's leader compares the members' hashes by majority and replaces the odd one; etcd's own checks
+    # raise CORRUPT, which stops the whole cluster until a human disarms it (docs/design.md, "Corrupt members").
+    ("experimental-corrupt-check-time", "use CORRUPTION_CHECK_INTERVAL"),
+    ("experimental-initial-corrupt-check", "use CORRUPTION_CHECK_INTERVAL"),
+    ("experimental-compact-hash-check-*", "use CORRUPTION_CHECK_INTERVAL"),
+    # A member that may lose acknowledged writes on a crash breaks every recovery rule (the survivor with the
+    # highest revision is trusted to hold what it acknowledged).
+    ("unsafe-no-fsync", "leave it unset: members must keep what they acknowledged"),
     # The agent's leader compacts (it keeps the history the mirror and watchers resume within).
     ("auto-compaction-mode", "use COMPACTION_RETENTION"),
     ("auto-compaction-retention", "use COMPACTION_RETENTION"),

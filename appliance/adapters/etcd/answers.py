@@ -179,6 +179,20 @@ def alarms(answer: dict) -> tuple[Alarm, ...]:
     return tuple(found)
 
 
+def status_alarms(errors: tuple[str, ...]) -> tuple[Alarm, ...]:
+    """The alarms a Status answer's ``errors`` list: etcd writes each as ``memberID:<decimal id> alarm:<KIND> ``,
+    and every member lists the whole cluster's. Other errors, and alarm kinds the appliance does not clear, are
+    left out."""
+    found = []
+    for error in errors:
+        fields = dict(part.split(":", 1) for part in error.split() if ":" in part)
+        member, kind = fields.get("memberID", ""), fields.get("alarm", "")
+        if member.isascii() and member.isdigit() and len(member) <= 20 and 0 < int(member) < 2 ** 64 \
+                and kind in AlarmKind.__members__:
+            found.append(Alarm(int(member), AlarmKind(kind)))
+    return tuple(found)
+
+
 def kv_hash(member_id: int, revision: int) -> Callable[[dict], KvHash]:
     """A HashKV answer of the member ``member_id`` asked for ``revision`` (``hash`` a uint32, ``compact_revision``
     an int64, -1 before any compaction)."""

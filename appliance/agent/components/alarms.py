@@ -32,7 +32,10 @@ class NospaceRecovery:
         self.reason = ReasonLog(log, "space")
 
     def since(self, m: Maintenance) -> float | None:
-        """When this agent first saw the NOSPACE alarm that is raised now (epoch seconds), None when none is."""
+        """When this agent first saw the NOSPACE alarm that is raised now (epoch seconds), None when none is. An
+        alarm list that could not be read changes nothing: unknown is not "cleared"."""
+        if m.alarms is None:
+            return self.seen_at
         alarmed = m.alarmed(AlarmKind.NOSPACE)
         if not alarmed:
             self.seen_at = None
@@ -40,7 +43,7 @@ class NospaceRecovery:
         if self.seen_at is None:
             self.seen_at = self.clock()
             log.warning("space: NOSPACE alarm raised by %s: etcd refuses writes until it is cleared",
-                        ", ".join(format(a, "x") for a in alarmed))
+                        ", ".join(sorted(format(a, "x") for a in set(alarmed))))
         return self.seen_at
 
     def tick(self, m: Maintenance, leads: bool, compacted: CompactionRecord | None,

@@ -31,11 +31,15 @@ class Compaction:
         client: an :class:`~appliance.adapters.etcd.client.EtcdClient` on the local member.
         retention: COMPACTION_RETENTION (seconds). quota: the space quota (bytes).
         snapshot_running: whether a snapshot is being taken now. metrics: the agent's. clock: epoch seconds.
+        long_client: a client whose timeout covers a physical compaction of a full quota (the NOSPACE compaction
+            waits for the pages to be freed, so that the defragmentations after it give them back); None: ``client``.
     """
 
     def __init__(self, client, retention: float, quota: int, snapshot_running: Callable[[], bool],
-                 metrics: AgentMetrics, clock: Callable[[], float] = time.time):
+                 metrics: AgentMetrics, clock: Callable[[], float] = time.time, long_client=None):
         self.client, self.retention, self.quota = client, retention, quota
+        self.long_client = long_client or client
+        self.in_use_floor: int | None = None  # the lowest data in use seen since the last compaction (bytes)
         self.snapshot_running, self.metrics, self.clock = snapshot_running, metrics, clock
         self.samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=MAX_SAMPLES)
         self.done: CompactionRecord | None = None  # what this agent compacted, recorded or not
@@ -46,6 +50,12 @@ class Compaction:
     def last(self, m: Maintenance | None) -> CompactionRecord | None:
         """The newest compaction known: recorded in etcd, or done by this agent."""
         recorded = m.compaction if m is not None else None
+        if recorded is not None and m is not None:
+            # A record ahead of the cluster's revision or of the clock (a hand-written key, a clock far ahead) would
+            # stop compaction for good: it is not believed.
+            revisions = [x.revision for x in m.members if x.revision]
+            if (revisions and recorded.revision > max(revisions)) or recorded.time > self.clock() + 300:
+                recorded = None
         candidates = [r for r in (recorded, self.done) if r is not None]
         return max(candidates, key=lambda r: (r.revision, r.time)) if candidates else None
 
@@ -69,38 +79,50 @@ class Compaction:
         last = self.last(m)
         mine = m.member(member_id)
         in_use = [x.db_size_in_use for x in m.members if x.db_size_in_use is not None]
+        now_in_use = max(in_use) if in_use else None
+        if now_in_use is not None:
+            self.in_use_floor = now_in_use if self.in_use_floor is None else min(self.in_use_floor, now_in_use)
         decision = compaction.decide(compaction.CompactionFacts(
             now=self.clock(), leads=leads, revision=mine.revision if mine is not None else None,
             compacted=last.revision if last else 0, compacted_at=last.time if last else 0.0,
             samples=tuple(self.samples), retention=self.retention, quota=self.quota,
-            in_use=max(in_use) if in_use else None, nospace_since=nospace_since,
-            snapshot_running=self.snapshot_running()))
-        was_pressing, self.pressing = self.pressing, compaction.pressing(max(in_use) if in_use else None, self.quota)
+            in_use=now_in_use, nospace_since=nospace_since, snapshot_running=self.snapshot_running(),
+            in_use_floor=self.in_use_floor))
+        was_pressing = self.pressing
+        self.pressing = compaction.pressing(now_in_use, self.quota, self.in_use_floor)
         # While the space keeps pressing, a compaction a cycle is counted in the metrics, not logged each time.
         self.reason.say(decision.reason, loud=decision.revision is not None and not (was_pressing and self.pressing))
         if decision.revision is not None:
             kind = "nospace" if nospace_since is not None else "pressure" if self.pressing else "retention"
-            self._compact(decision.revision, kind)
+            if self._compact(decision.revision, kind):
+                self.in_use_floor = None  # the live data is measured again from here
         return decision
 
-    def _compact(self, revision: int, kind: str) -> None:
+    def _compact(self, revision: int, kind: str) -> bool:
+        """Compact; True if the history is gone up to ``revision`` (done now, or by another before)."""
         try:
-            # Not physical: the answer comes once raft applied it; bbolt frees the pages in the background.
-            self.client.compact(revision, physical=False)
+            if kind == "nospace":
+                # Physical: the answer waits until this member freed the pages, so that the defragmentations
+                # that follow give them back.
+                self.long_client.compact(revision, physical=True)
+            else:
+                # Not physical: the answer comes once raft applied it; bbolt frees the pages in the background.
+                self.client.compact(revision, physical=False)
         except EtcdError as exc:
             if "compacted" not in exc.message:
                 self.metrics.compactions.labels(reason=kind, outcome="failed").inc()
                 log.warning("compaction: compacting to revision %d failed: %s", revision, exc)
-                return
+                return False
             # Another compaction reached it first: the history is gone all the same.
         except EtcdFailure as exc:
             self.metrics.compactions.labels(reason=kind, outcome="failed").inc()
             log.warning("compaction: compacting to revision %d failed: %s", revision, exc)
-            return
+            return False
         self.metrics.compactions.labels(reason=kind, outcome="ok").inc()
         self.done = CompactionRecord(revision, self.clock())
         self.unrecorded = True
         self.flush(None)
+        return True
 
     def flush(self, m: Maintenance | None) -> None:
         """Record this agent's last compaction in etcd if it is not yet (refused under NOSPACE): each cycle, leading

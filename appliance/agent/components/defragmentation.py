@@ -20,12 +20,14 @@ from appliance.adapters.etcd import maintenance
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.adapters.metrics import AgentMetrics
 from appliance.agent.components.reasons import ReasonLog
-from appliance.model.keys import DEFRAG_PREFIX
+from appliance.model.keys import DEFRAG_PREFIX, DEFRAG_RUNNING_KEY
 from appliance.model.maintenance import DefragRecord, Maintenance, MemberSpace
 from appliance.model.members import ClusterView
 from appliance.rules import defragmentation
 
 log = logging.getLogger("agent")
+
+FORCED_RETRY = 30.0  # seconds before a NOSPACE recovery tries a failed defragmentation again
 
 
 @dataclasses.dataclass
@@ -36,6 +38,7 @@ class _Run:
     started: float
     thread: threading.Thread
     error: str = ""
+    lease: int = 0  # the lease of DEFRAG_RUNNING_KEY (0: none could be granted, e.g. under NOSPACE)
 
 
 class Defragmentation:
@@ -53,11 +56,14 @@ class Defragmentation:
         self.run: _Run | None = None
         self.done: dict[int, DefragRecord] = {}        # this agent's, recorded or not
         self.unrecorded: dict[int, DefragRecord] = {}  # refused under NOSPACE: written when etcd takes writes
+        self.failed: dict[int, float] = {}  # member id -> when its last defragmentation failed (epoch seconds)
         self.reason = ReasonLog(log, "defragmentation")
 
     def last(self, m: Maintenance | None) -> dict[int, float]:
         """Member id -> epoch seconds of its last defragmentation: recorded in etcd, or run by this agent."""
-        recorded = {k: r.time for k, r in (m.defragmented if m is not None else {}).items()}
+        now = self.clock()
+        # A record from the future (a clock far ahead, or a hand-written key) would hold a member back for ever.
+        recorded = {k: r.time for k, r in (m.defragmented if m is not None else {}).items() if r.time <= now + 300}
         for member_id, record in self.done.items():
             recorded[member_id] = max(record.time, recorded.get(member_id, 0.0))
         return recorded
@@ -69,10 +75,15 @@ class Defragmentation:
         self.collect()
         self.flush(m)
         self._forget_gone(m, cluster, leads)
+        now = self.clock()
+        # A member whose defragmentation failed is tried again after MIN_INTERVAL, or FORCED_RETRY under NOSPACE.
+        last = {**self.last(m), **{k: t for k, t in self.failed.items() if t > self.last(m).get(k, 0.0)}}
+        forced = frozenset(k for k in forced if now - self.failed.get(k, -FORCED_RETRY) >= FORCED_RETRY)
+        # Another agent's run (a leader that lost leadership meanwhile) counts as running until its lease ends.
+        running = self.run.member.member_id if self.run is not None else m.defragmenting
         decision = defragmentation.decide(defragmentation.DefragFacts(
-            now=self.clock(), leads=leads, upgrade_lock_holder=upgrade_lock_holder, members=m.members,
-            quota=self.quota, running=self.run.member.member_id if self.run is not None else None, forced=forced,
-            last=self.last(m)))
+            now=now, leads=leads, upgrade_lock_holder=upgrade_lock_holder, members=m.members,
+            quota=self.quota, running=running, forced=forced, last=last))
         # A start is logged by _start (its own line, which the end's line follows).
         self.reason.say(decision.reason, loud=decision.action == "move-leader")
         if decision.action == "defragment" and decision.member is not None:
@@ -90,6 +101,7 @@ class Defragmentation:
     def _start(self, member: MemberSpace, endpoint: str, reason: str) -> None:
         log.info("defragmenting %s", reason)
         run = _Run(member, endpoint, reason, time.monotonic(), threading.Thread())
+        run.lease = self._announce(member)
         run.thread = threading.Thread(target=self._defragment, args=(run,), name="defragmentation", daemon=True)
         self.run = run
         run.thread.start()
@@ -108,9 +120,15 @@ class Defragmentation:
         if run is None or run.thread.is_alive():
             return
         self.run = None
+        if run.lease:
+            try:
+                self.client.lease_revoke(run.lease)  # deletes DEFRAG_RUNNING_KEY with it
+            except EtcdFailure:
+                pass  # it expires by itself
         seconds = time.monotonic() - run.started
         before = run.member.db_size or 0
         if run.error:
+            self.failed[run.member.member_id] = self.clock()
             self.metrics.defragmentations.labels(outcome="failed").inc()
             log.warning("defragmentation of %s failed after %.1f s: %s", run.member.shown(), seconds, run.error)
             return
@@ -125,6 +143,23 @@ class Defragmentation:
         self.metrics.defragmentation_seconds.set(seconds)
         self.metrics.defragmentation_freed.inc(max(0, before - after))
         log.info("defragmented %s in %.1f s: %d -> %d bytes", run.member.shown(), seconds, before, after)
+
+    def _announce(self, member: MemberSpace) -> int:
+        """Say in etcd which member is being defragmented, bound to a lease as long as the run may take, so that
+        a next leader waits for it instead of blocking a second member; the lease id, 0 if etcd refused."""
+        try:
+            lease = self.client.lease_grant(int(timeout_for(self.quota)) + 10)
+        except EtcdFailure:
+            return 0
+        try:
+            self.client.put(DEFRAG_RUNNING_KEY, member.hex_id, lease)
+            return lease
+        except EtcdFailure:
+            try:
+                self.client.lease_revoke(lease)
+            except EtcdFailure:
+                pass  # it expires by itself
+            return 0
 
     def _move(self, cluster: ClusterView, decision: defragmentation.DefragDecision) -> None:
         leader = cluster.by_id(decision.member.member_id)

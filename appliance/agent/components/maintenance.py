@@ -6,6 +6,7 @@ status document and the metrics. Each part is a component with its own rule; thi
 from __future__ import annotations
 
 import logging
+import math
 
 from appliance.adapters.metrics import AgentMetrics
 from appliance.agent.components.alarms import NospaceRecovery
@@ -34,11 +35,14 @@ class ClusterMaintenance:
         self.metrics = metrics
         metrics.quota.set(quota)
 
-    def tick(self, s: Observation, leads: bool) -> None:
-        """On the leader, after the housekeeping: ``leads`` when it holds the housekeeping lease."""
+    def tick(self, s: Observation, lease: bool) -> None:
+        """On the leader, after the housekeeping: ``lease`` when it holds the housekeeping lease."""
         m, cluster = s.maintenance, s.cluster
         if m is None or cluster is None:
             return
+        # Under NOSPACE the lease cannot be taken (a put): the raft leader alone clears the alarm, whose steps are
+        # safe to repeat (a former leader no longer leads). Removing a corrupt member still needs the lease.
+        leads = lease or (s.is_leader and self.nospace_raised(s))
         own = _own(s)
         self.defragmentation.collect()
         since = self.nospace.since(m)
@@ -47,7 +51,7 @@ class ClusterMaintenance:
         step = self.nospace.tick(m, leads, last, self.defragmentation.last(m), self.defragmentation.running)
         forced = step.pending if step.step == "defragment" else frozenset()
         self.defragmentation.tick(m, cluster, leads, s.upgrade_lock_holder, forced)
-        self.corruption.tick(m, cluster, leads, last.revision if last else 0)
+        self.corruption.tick(m, cluster, lease, last.revision if last else 0, s.upgrade_lock_holder)
 
     @staticmethod
     def nospace_raised(s: Observation) -> bool:
@@ -72,6 +76,7 @@ class ClusterMaintenance:
         own = _own(s)
         if m is None or own is None:
             return {}
+        self.nospace.since(m)  # on every member: a former leader forgets an alarm that was cleared meanwhile
         self.compaction.sample(m, own.id)
         self.compaction.flush(m)
         self.defragmentation.flush(m)
@@ -79,12 +84,10 @@ class ClusterMaintenance:
         last = self.compaction.last(m)
         defragmented = self.defragmentation.last(m).get(own.id)
         alarms = sorted({a.kind.value for a in m.alarms or () if a.member_id == own.id})
-        if mine is not None and mine.db_size is not None:
-            self.metrics.db_size.set(mine.db_size)
-        if mine is not None and mine.db_size_in_use is not None:
-            self.metrics.db_size_in_use.set(mine.db_size_in_use)
-        if mine is not None and mine.free_fraction is not None:
-            self.metrics.db_free_ratio.set(mine.free_fraction)
+        known = lambda value: math.nan if value is None else value  # noqa: E731 - unknown is NaN, not the last value
+        self.metrics.db_size.set(known(mine.db_size if mine else None))
+        self.metrics.db_size_in_use.set(known(mine.db_size_in_use if mine else None))
+        self.metrics.db_free_ratio.set(known(mine.free_fraction if mine else None))
         self.metrics.last_defragmentation.set(defragmented or 0)
         self.metrics.compacted_revision.set(last.revision if last else 0)
         if m.alarms is not None:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from appliance.model.maintenance import MIB
 from appliance.rules.compaction import (
     MIN_PERIOD,
+    NOSPACE_AGAIN,
     CompactionFacts,
     decide,
     period,
@@ -79,10 +80,14 @@ CASES = [
     ("NOSPACE: compact everything up to the current revision", facts(nospace_since=9_000.0), 500,
      "NOSPACE: compacting all history up to the current revision 500"),
     ("NOSPACE: compacted exactly when the alarm was seen: not twice",
-     facts(nospace_since=9_000.0, compacted_at=9_000.0, compacted=450), None,
+     facts(nospace_since=NOW - 300, compacted_at=NOW - 300, compacted=450), None,
      "history compacted to revision 450 since the alarm"),
+    ("NOSPACE that lasts: compacted again NOSPACE_AGAIN later, the revision moved (an operator's deletes)",
+     facts(nospace_since=NOW - 1000, compacted_at=NOW - 600, compacted=450), 500, "NOSPACE: compacting"),
+    ("NOSPACE that lasts, the revision did not move: nothing to compact",
+     facts(nospace_since=NOW - 1000, compacted_at=NOW - 600, compacted=500), None, "since the alarm"),
     ("NOSPACE: compacted after the alarm, revision moved on (deletes): not twice",
-     facts(nospace_since=9_000.0, compacted_at=9_500.0, compacted=450), None, "since the alarm"),
+     facts(nospace_since=NOW - 500, compacted_at=NOW - 400, compacted=450), None, "since the alarm"),
     ("NOSPACE: current revision already compacted", facts(nospace_since=9_000.0, compacted=500), None,
      "since the alarm"),
     ("NOSPACE: a snapshot does not defer it", facts(nospace_since=9_000.0, snapshot_running=True), 500,
@@ -181,6 +186,7 @@ def test_nospace_compacts_once_per_alarm_to_the_current_revision(f):
     decision = decide(f)
     if decision.revision is not None:
         assert decision.revision == f.revision
-        assert f.compacted_at < f.nospace_since
+        assert f.compacted_at < f.nospace_since or f.now - f.compacted_at >= NOSPACE_AGAIN
     elif f.leads and f.revision:
-        assert f.compacted_at >= f.nospace_since or f.revision <= f.compacted, decision.reason
+        assert (f.compacted_at >= f.nospace_since and f.now - f.compacted_at < NOSPACE_AGAIN) \
+            or f.revision <= f.compacted, decision.reason

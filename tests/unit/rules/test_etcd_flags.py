@@ -18,7 +18,11 @@ CASES = [
     ("ETCD_ELECTION_TIMEOUT", Kind.PASSED, ""),
     ("ETCD_SNAPSHOT_COUNT", Kind.PASSED, ""),
     ("ETCD_PEER_CERT_ALLOWED_CN", Kind.PASSED, ""),  # a peer-* flag the agent does not set
-    ("ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", Kind.PASSED, ""),
+    ("ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME", Kind.OWNED, "use CORRUPTION_CHECK_INTERVAL"),
+    ("ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK", Kind.OWNED, "use CORRUPTION_CHECK_INTERVAL"),
+    ("ETCD_EXPERIMENTAL_COMPACT_HASH_CHECK_ENABLED", Kind.OWNED, "use CORRUPTION_CHECK_INTERVAL"),
+    ("ETCD_ENABLE_GRPC_GATEWAY", Kind.OWNED, "through the gateway"),
+    ("ETCD_UNSAFE_NO_FSYNC", Kind.OWNED, "keep what they acknowledged"),
     ("ETCD_UNSUPPORTED_ARCH", Kind.PASSED, ""),  # read by etcd, not a flag
     ("ETCD_QUOTA_BACKEND_BYTES", Kind.SETTING, "is a setting of the agent"),
     ("ETCD_BINARY", Kind.DEPRECATED, "ETCD_BINARY is deprecated: use APPLIANCE_ETCD_BINARY"),
