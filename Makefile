@@ -64,6 +64,7 @@ bench: $(STAMP) etcd-old
 	$(PY) benchmarks/bench_stretched.py
 	$(PY) benchmarks/bench_mirrored.py
 	$(PY) benchmarks/bench_snapshots.py
+	$(PY) benchmarks/bench_churn.py
 
 clean:
 	-$(PY) etcd.py sim down

@@ -9,8 +9,8 @@ need minutes, not months. So the leader keeps ``COMPACTION_RETENTION`` seconds o
   least the retention ago, at most once per tenth of the retention (as etcd's own periodic
   compactor paces itself) and never to a revision already compacted;
 - under space pressure (a member's data in use at half the quota or more, of which the history
-  since the last compaction is a tenth of the quota or more) it keeps only the history since its
-  previous sample (one cycle, seconds), because a cluster that takes writes
+  since the last compaction is a tenth of the quota or more; or at 80 % of the quota) it keeps
+  only the history since its previous sample (one cycle, seconds), because a cluster that takes writes
   matters more than a watcher that can reload (a mirror that misses history reloads its prefix);
   a writer filling the quota in seconds leaves no room for more;
 - on a NOSPACE alarm it compacts everything up to the current revision (see :mod:`.alarms`), and
@@ -25,7 +25,8 @@ from __future__ import annotations
 import dataclasses
 
 PRESSURE_RATIO = 0.5     # data in use / quota from which the space presses ...
-HISTORY_SHARE = 0.1      # ... if the history since the last compaction takes this share of the quota
+HISTORY_SHARE = 0.1      # ... if the history since the last compaction takes this share of the quota,
+FULL_RATIO = 0.8         # ... or whatever it takes once data in use reaches this share of the quota
 MIN_PERIOD = 60.0        # seconds: the shortest pause between two compactions by retention
 NOSPACE_AGAIN = 600.0    # seconds after which a NOSPACE that lasts is compacted again (if the revision moved)
 
@@ -87,10 +88,11 @@ def period(retention: float) -> float:
 def pressing(in_use: int | None, quota: int, floor: int | None = None) -> bool:
     """The space presses: data in use at :data:`PRESSURE_RATIO` of the quota or more, and (when ``floor``, the
     lowest in use since the last compaction, is known) the history since then at :data:`HISTORY_SHARE` of it or
-    more. A large live data set alone does not press: compacting could not give anything back."""
+    more; or data in use at :data:`FULL_RATIO` of the quota whatever the history. Below that, a large live data
+    set alone does not press: compacting could not give anything back."""
     if in_use is None or quota <= 0 or in_use < PRESSURE_RATIO * quota:
         return False
-    return floor is None or in_use - floor >= HISTORY_SHARE * quota
+    return floor is None or in_use - floor >= HISTORY_SHARE * quota or in_use >= FULL_RATIO * quota
 
 
 def decide(f: CompactionFacts) -> CompactionDecision:

@@ -45,6 +45,7 @@ class Compaction:
         self.done: CompactionRecord | None = None  # what this agent compacted, recorded or not
         self.unrecorded = False
         self.pressing = False  # the space pressed at the last decision
+        self.near = False  # data in use at PRESSURE_RATIO of the quota or more: the leader cycles at the busy pace
         self.reason = ReasonLog(log, "compaction")
 
     def last(self, m: Maintenance | None) -> CompactionRecord | None:
@@ -90,6 +91,7 @@ class Compaction:
             in_use_floor=self.in_use_floor))
         was_pressing = self.pressing
         self.pressing = compaction.pressing(now_in_use, self.quota, self.in_use_floor)
+        self.near = compaction.pressing(now_in_use, self.quota)
         # While the space keeps pressing, a compaction a cycle is counted in the metrics, not logged each time.
         self.reason.say(decision.reason, loud=decision.revision is not None and not (was_pressing and self.pressing))
         if decision.revision is not None:

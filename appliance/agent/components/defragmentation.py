@@ -39,6 +39,8 @@ class _Run:
     thread: threading.Thread
     error: str = ""
     lease: int = 0  # the lease of DEFRAG_RUNNING_KEY (0: none could be granted, e.g. under NOSPACE)
+    seconds: float = 0.0  # how long it took, and the file size after (bytes): set by the thread when it ends
+    after: int = 0
 
 
 class Defragmentation:
@@ -107,12 +109,24 @@ class Defragmentation:
         run.thread.start()
 
     def _defragment(self, run: _Run) -> None:
+        """The thread: defragment, then the size after; the end is logged here, when it happens (the loop's
+        :meth:`collect` records it at its next cycle)."""
         try:
             maintenance.defragment(self.long_client, run.endpoint)
         except EtcdFailure as exc:
             run.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a thread's failure is reported by _finish, in the loop
+        except Exception as exc:  # noqa: BLE001 - a thread's failure is reported by collect, in the loop
             run.error = f"{type(exc).__name__}: {exc}"
+        run.seconds = time.monotonic() - run.started
+        before = run.member.db_size or 0
+        if run.error:
+            log.warning("defragmentation of %s failed after %.1f s: %s", run.member.shown(), run.seconds, run.error)
+            return
+        try:
+            run.after = self.long_client.status(run.endpoint).db_size
+        except Exception:  # noqa: BLE001 - unknown now; the next cycle's observation shows it
+            run.after = before
+        log.info("defragmented %s in %.1f s: %d -> %d bytes", run.member.shown(), run.seconds, before, run.after)
 
     def collect(self) -> None:
         """If the defragmentation running ended, log and record it (before the others decide on what is done)."""
@@ -125,24 +139,17 @@ class Defragmentation:
                 self.client.lease_revoke(run.lease)  # deletes DEFRAG_RUNNING_KEY with it
             except EtcdFailure:
                 pass  # it expires by itself
-        seconds = time.monotonic() - run.started
-        before = run.member.db_size or 0
+        seconds, before, after = run.seconds, run.member.db_size or 0, run.after
         if run.error:
             self.failed[run.member.member_id] = self.clock()
             self.metrics.defragmentations.labels(outcome="failed").inc()
-            log.warning("defragmentation of %s failed after %.1f s: %s", run.member.shown(), seconds, run.error)
             return
-        try:
-            after = self.client.status(run.endpoint).db_size
-        except EtcdFailure:
-            after = before  # unknown now; the next cycle's observation shows it
         record = DefragRecord(self.clock(), before, after, seconds)
         self.done[run.member.member_id] = record
         self.unrecorded[run.member.member_id] = record
         self.metrics.defragmentations.labels(outcome="ok").inc()
         self.metrics.defragmentation_seconds.set(seconds)
         self.metrics.defragmentation_freed.inc(max(0, before - after))
-        log.info("defragmented %s in %.1f s: %d -> %d bytes", run.member.shown(), seconds, before, after)
 
     def _announce(self, member: MemberSpace) -> int:
         """Say in etcd which member is being defragmented, bound to a lease as long as the run may take, so that

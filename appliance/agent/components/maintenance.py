@@ -60,9 +60,9 @@ class ClusterMaintenance:
 
     @property
     def busy(self) -> bool:
-        """Something is under way (a defragmentation, a NOSPACE alarm, space pressing): the leader cycles at the
-        busy pace."""
-        return self.defragmentation.running or self.nospace.seen_at is not None or self.compaction.pressing
+        """Something is under way (a defragmentation, a NOSPACE alarm, data in use at half the quota): the leader
+        cycles at the busy pace."""
+        return self.defragmentation.running or self.nospace.seen_at is not None or self.compaction.near
 
     def reasons(self) -> dict:
         """The leader's last reason of each part, for the status document."""

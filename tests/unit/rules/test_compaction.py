@@ -190,3 +190,14 @@ def test_nospace_compacts_once_per_alarm_to_the_current_revision(f):
     elif f.leads and f.revision:
         assert (f.compacted_at >= f.nospace_since and f.now - f.compacted_at < NOSPACE_AGAIN) \
             or f.revision <= f.compacted, decision.reason
+
+
+@pytest.mark.parametrize("in_use, floor, presses", [
+    (0.49, None, False),   # below half the quota: never
+    (0.5, None, True),     # no floor known yet: presses
+    (0.6, 0.55, False),    # a large live data set and little history: compacting would give nothing back
+    (0.61, 0.5, True),     # a tenth of the quota of history
+    (0.85, 0.84, True),    # near the quota whatever the history
+], ids=["below half", "no floor", "live data", "history", "near the quota"])
+def test_pressing_needs_history_or_the_quota_near(in_use, floor, presses):
+    assert pressing(int(in_use * QUOTA), QUOTA, int(floor * QUOTA) if floor is not None else None) is presses
