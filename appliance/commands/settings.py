@@ -345,8 +345,29 @@ def etcd_environment(environ: Mapping[str, str], binary: str) -> tuple[tuple[str
         verdict = etcd_flags.classify(name, known, settings)
         if verdict.kind is etcd_flags.Kind.UNKNOWN:
             raise ConfigError(verdict.message(binary))
-    return tuple((v.variable, environ[v.variable]) for v in
-                 (etcd_flags.classify(name, known, settings) for name in names) if v.kind is etcd_flags.Kind.PASSED)
+    passed = tuple((v.variable, environ[v.variable]) for v in
+                   (etcd_flags.classify(name, known, settings) for name in names) if v.kind is etcd_flags.Kind.PASSED)
+    _check_timing(dict(passed))
+    return passed
+
+
+def _check_timing(passed: Mapping[str, str]) -> None:
+    """etcd refuses to start (and would restart for ever) unless both are whole milliseconds, the election timeout
+    at most 50000 and at least 5 heartbeats (etcd's ``embed.Config.Validate``): refused here in one line instead.
+
+    Raises:
+        ConfigError: naming the variable.
+    """
+    values = {}
+    for name, default in (("ETCD_HEARTBEAT_INTERVAL", "100"), ("ETCD_ELECTION_TIMEOUT", "1000")):
+        text = passed.get(name, default).strip()
+        if not (text.isascii() and text.isdigit() and 0 < int(text) <= 50000):
+            raise ConfigError(f"{name}: must be whole milliseconds from 1 to 50000 (got {_shown(text)})")
+        values[name] = int(text)
+    heartbeat, election = values["ETCD_HEARTBEAT_INTERVAL"], values["ETCD_ELECTION_TIMEOUT"]
+    if election < 5 * heartbeat:
+        raise ConfigError(f"ETCD_ELECTION_TIMEOUT ({election} ms) must be at least 5 times ETCD_HEARTBEAT_INTERVAL "
+                          f"({heartbeat} ms): etcd refuses to start otherwise")
 
 
 def log_notices(settings: AgentSettings) -> None:

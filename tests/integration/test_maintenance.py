@@ -1,7 +1,8 @@
 """The cluster maintains itself: defragmentation one member at a time, the NOSPACE alarm cleared with no human,
-a corrupt member replaced (real etcd, real moto, the agents as processes).
+a corrupt member replaced (real etcd, real moto, the agents as processes); and etcd runs with the quota and the
+tuning variables the agents were given.
 
-One simulator with a 16 MiB space quota serves the three tests, in this order; each leaves it with three
+One simulator with a 16 MiB space quota serves the four tests, in this order; each leaves it with three
 healthy voting members.
 """
 
@@ -28,7 +29,9 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) ")
 def small(tmp_path_factory):
     sim = Sim(tmp_path_factory.mktemp("maintenance"))
     try:
-        sim.up(3, agent_env=(f"ETCD_QUOTA_BACKEND_BYTES={QUOTA}", "CORRUPTION_CHECK_INTERVAL=3"))
+        # ETCD_SNAPSHOT_COUNT: an etcd tuning variable the agents pass on (etcd logs it as it starts).
+        sim.up(3, agent_env=(f"ETCD_QUOTA_BACKEND_BYTES={QUOTA}", "CORRUPTION_CHECK_INTERVAL=3",
+                             "ETCD_SNAPSHOT_COUNT=54321"))
         yield sim
     finally:
         sim.down()
@@ -118,6 +121,12 @@ def _windows(text: str) -> list[tuple[str, float, float]]:
         elif m := re.search(r"INFO agent: defragmented member ([0-9a-f]+) ", line):
             found.append((m.group(1), started.pop(m.group(1), at), at))
     return sorted(found, key=lambda w: w[1])
+
+
+def test_etcd_runs_with_the_quota_and_the_tuning_variables_given(small):
+    for instance in small.instances():
+        text = small.agent_log(instance["id"])
+        assert '"snapshot-count":54321' in text and f'"quota-size-bytes":{QUOTA}' in text, instance["id"]
 
 
 def test_fragmentation_is_defragmented_one_member_at_a_time_keeping_quorum(small):

@@ -132,3 +132,18 @@ def test_the_old_credentials_name_still_works(tmp_path):
     assert s.credentials_file == str(path)
     assert s.notices == ("ETCD_CREDENTIALS_FILE is deprecated: use APPLIANCE_CREDENTIALS_FILE",)
     assert "ETCD_CREDENTIALS_FILE: must be a credentials file" in refused({"ETCD_CREDENTIALS_FILE": "/nonexistent"})
+
+
+@needs_etcd
+@pytest.mark.parametrize("env, message", [
+    ({"ETCD_HEARTBEAT_INTERVAL": "300"}, "ETCD_ELECTION_TIMEOUT (1000 ms) must be at least 5 times "
+                                         "ETCD_HEARTBEAT_INTERVAL (300 ms)"),
+    ({"ETCD_HEARTBEAT_INTERVAL": "250", "ETCD_ELECTION_TIMEOUT": "1000"}, "must be at least 5 times"),
+    ({"ETCD_ELECTION_TIMEOUT": "60000"}, "ETCD_ELECTION_TIMEOUT: must be whole milliseconds from 1 to 50000"),
+    ({"ETCD_HEARTBEAT_INTERVAL": "nan"}, "ETCD_HEARTBEAT_INTERVAL: must be whole milliseconds"),
+    ({"ETCD_HEARTBEAT_INTERVAL": "0"}, "ETCD_HEARTBEAT_INTERVAL: must be whole milliseconds"),
+    ({"ETCD_ELECTION_TIMEOUT": "1e3"}, "ETCD_ELECTION_TIMEOUT: must be whole milliseconds"),
+], ids=["heartbeat alone too long", "election too short", "election too long", "nan", "zero", "exponent"])
+def test_a_heartbeat_and_election_timeout_etcd_would_refuse_are_refused_first(env, message):
+    # etcd exits at once on these, and the agent would restart it for ever.
+    assert message in refused({"APPLIANCE_ETCD_BINARY": ETCD, **env})
