@@ -407,9 +407,11 @@ def sizes(urls: list[str]) -> dict[str, dict]:
     return found
 
 
-def churn_in_sim(state_dir: str, minutes: float, idle_minutes: float, threads: int, quota: int) -> dict:
+def churn_in_sim(state_dir: str, minutes: float, idle_minutes: float, threads: int, quota: int,
+                 agent_env: tuple[str, ...] = ()) -> dict:
+    extra = [a for pair in agent_env for a in ("--agent-env", pair)]
     cli("sim", "up", "--detach", "--instances", "3", "--state-dir", state_dir,
-        "--agent-env", f"ETCD_QUOTA_BACKEND_BYTES={quota}", "--agent-env", "LOG_FORMAT=json")
+        "--agent-env", f"ETCD_QUOTA_BACKEND_BYTES={quota}", "--agent-env", "LOG_FORMAT=json", *extra)
     target = Target(sim_urls(state_dir))
     target.start()
     alarms = AlarmWatch(target)
@@ -487,7 +489,8 @@ def one_run(args) -> dict:
           flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-churn-") as state_dir:
         try:
-            figures = churn_in_sim(state_dir, args.minutes, args.idle_minutes, args.threads, quota)
+            figures = churn_in_sim(state_dir, args.minutes, args.idle_minutes, args.threads, quota,
+                                   tuple(args.agent_env))
         finally:
             subprocess.run([sys.executable, ENTRY, "sim", "down", "--state-dir", state_dir], capture_output=True,
                            timeout=120)
@@ -523,6 +526,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=3, choices=range(1, 9), metavar="N",
                         help="writer threads (default 3)")
     parser.add_argument("--quota-mib", type=int, default=64, help="etcd's backend quota in MiB (default 64)")
+    parser.add_argument("--agent-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="more environment for the agents, e.g. COMPACTION_RETENTION=60 (a short retention shows "
+                             "the idle growth flatten within minutes instead of an hour)")
     args = parser.parse_args()
     results: list[dict] = []
     for run in range(args.runs):

@@ -22,6 +22,7 @@ from appliance.rules import compaction
 log = logging.getLogger("agent")
 
 MAX_SAMPLES = 20000  # a cap beside the pruning by age (one sample a cycle)
+PRESSURE_LOG_PERIOD = 600.0  # seconds between two log lines of compactions under pressure
 
 
 class Compaction:
@@ -46,6 +47,7 @@ class Compaction:
         self.unrecorded = False
         self.pressing = False  # the space pressed at the last decision
         self.near = False  # data in use at PRESSURE_RATIO of the quota or more: the leader cycles at the busy pace
+        self.pressure_said_at = -PRESSURE_LOG_PERIOD  # when a compaction under pressure was last logged (clock)
         self.reason = ReasonLog(log, "compaction")
 
     def last(self, m: Maintenance | None) -> CompactionRecord | None:
@@ -92,8 +94,13 @@ class Compaction:
         was_pressing = self.pressing
         self.pressing = compaction.pressing(now_in_use, self.quota, self.in_use_floor)
         self.near = compaction.pressing(now_in_use, self.quota)
-        # While the space keeps pressing, a compaction a cycle is counted in the metrics, not logged each time.
-        self.reason.say(decision.reason, loud=decision.revision is not None and not (was_pressing and self.pressing))
+        # Under a heavy writer the space presses again and again: those compactions are counted in the metrics and
+        # logged once per PRESSURE_LOG_PERIOD, so that months of churn do not fill the log.
+        loud = decision.revision is not None and not (was_pressing and self.pressing)
+        if loud and self.pressing and nospace_since is None:
+            loud = self.clock() - self.pressure_said_at >= PRESSURE_LOG_PERIOD
+            self.pressure_said_at = self.clock() if loud else self.pressure_said_at
+        self.reason.say(decision.reason, loud=loud)
         if decision.revision is not None:
             kind = "nospace" if nospace_since is not None else "pressure" if self.pressing else "retention"
             if self._compact(decision.revision, kind):
