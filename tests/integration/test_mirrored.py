@@ -131,6 +131,7 @@ def write_record_follows(sim: Sim) -> bool | None:
         (records.client_srv_name(f"etcd-{PASSIVE}.{zone}", tls=True), "SRV")] or None
 
 
+@pytest.mark.extended  # make test: test_switchover.py runs every step, its undo and its failures on real servers
 def test_a_switchover_makes_the_passive_region_active_and_the_mirror_turns_around(linked):
     state = linked.state
     for n in range(20):
