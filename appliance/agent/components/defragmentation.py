@@ -79,7 +79,8 @@ class Defragmentation:
         self._forget_gone(m, cluster, leads)
         now = self.clock()
         # A member whose defragmentation failed is tried again after MIN_INTERVAL, or FORCED_RETRY under NOSPACE.
-        last = {**self.last(m), **{k: t for k, t in self.failed.items() if t > self.last(m).get(k, 0.0)}}
+        done = self.last(m)
+        last = {**done, **{k: t for k, t in self.failed.items() if t > done.get(k, 0.0)}}
         forced = frozenset(k for k in forced if now - self.failed.get(k, -FORCED_RETRY) >= FORCED_RETRY)
         # Another agent's run (a leader that lost leadership meanwhile) counts as running until its lease ends.
         running = self.run.member.member_id if self.run is not None else m.defragmenting
