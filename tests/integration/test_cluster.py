@@ -105,7 +105,8 @@ def test_kill_9_of_etcd_restarts_it_with_the_same_member_and_data(cluster3):
     assert "rejoin: data of member" in cluster3.agent_log(victim["id"])
 
 
-@pytest.mark.extended  # make test: the housekeeping and bootstrap tables' unknown-listing rows, test_discovery_regions.py
+# make test: the housekeeping and bootstrap tables' unknown-listing rows, and test_discovery_regions.py.
+@pytest.mark.extended
 def test_failed_listing_removes_nothing_and_never_seeds(cluster3):
     victim = cluster3.non_leader()
     fault = cluster3.cli("fault", "--operation", "DescribeAutoScalingGroups", "--error", "ServiceUnavailable")
