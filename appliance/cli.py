@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
+from typing import Mapping
 
 from appliance.adapters import logs
+from appliance.adapters.etcd.binary import binary_version
 from appliance.commands import (
     backup,
     cluster_mode,
@@ -27,6 +30,7 @@ from appliance.commands import (
     switchover,
     verify,
 )
+from appliance.model.build import APPLIANCE_VERSION
 from appliance.model.errors import ApplianceError
 from appliance.model.exit_codes import ExitCode
 
@@ -57,6 +61,8 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     """The whole command line: every command's flags (subcommands' parsers are of the same class)."""
     top = _Parser(prog="etcd.py", description="Self-managing etcd appliance for AWS.")
+    # Answered by main() before parsing (it runs the etcd binary); here for the help.
+    top.add_argument("--version", action="store_true", help="print the appliance's version and the etcd it runs")
     sub = top.add_subparsers(dest="command")
     simulator = _simulator()
     for command in COMMANDS[:1]:
@@ -80,8 +86,24 @@ def typed_flags(top: argparse.ArgumentParser) -> list[tuple[str, argparse.Action
             if action.option_strings and hasattr(action.type, "value")]
 
 
+def version(environ: Mapping[str, str]) -> int:
+    """``etcd.py --version``: the appliance's version, then that of the etcd it runs (APPLIANCE_ETCD_BINARY, or its
+    deprecated name ETCD_BINARY, default ``etcd`` on the PATH), one per line. Exit 2, after the first line, when the
+    binary does not say its version."""
+    print(f"etcd-appliance {APPLIANCE_VERSION}")
+    binary = environ.get("APPLIANCE_ETCD_BINARY") or environ.get("ETCD_BINARY") or "etcd"
+    try:
+        print(f"etcd {'.'.join(map(str, binary_version(binary)))}")
+    except ApplianceError as exc:
+        print(f"etcd.py: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    return ExitCode.OK
+
+
 def main(argv: list[str]) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
+    if argv[:1] == ["--version"]:
+        return version(os.environ)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     args = parser().parse_args(argv)

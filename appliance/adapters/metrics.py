@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, generate_latest
+
+from appliance.model.build import APPLIANCE_VERSION
 
 
 class AgentMetrics:
@@ -84,8 +86,40 @@ class AgentMetrics:
                                          registry=r)
         self.corrupt_members_replaced = Counter("etcd_appliance_corrupt_members_replaced", "members removed by this "
                                                 "agent because their hash differed from the majority's", registry=r)
-        for gauge in (self.db_size, self.db_size_in_use, self.db_free_ratio):
+        # What an alert rule or a dashboard needs beside the above (monitoring/).
+        self.build = Info("etcd_appliance_build", "the appliance's version and the etcd version it runs",
+                          registry=r)
+        self.build.info({"version": APPLIANCE_VERSION, "etcd_version": "unknown"})
+        self.group_desired_capacity = Gauge("etcd_appliance_group_desired_capacity",
+                                            "the groups' DesiredCapacity added up, as this agent last listed them "
+                                            "(the leader lists them; NaN elsewhere)", registry=r)
+        self.snapshot_interval = Gauge("etcd_appliance_snapshot_interval_seconds", "SNAPSHOT_INTERVAL (NaN without "
+                                       "SNAPSHOT_BUCKET)", registry=r)
+        self.mirror_lag_seconds = Gauge("etcd_appliance_mirror_lag_seconds", "the lag of the inbound mirror this "
+                                        "agent runs, seconds (its etcd_mirror_lag_seconds; NaN: it runs none)",
+                                        registry=r)
+        self.mirror_lag_revisions = Gauge("etcd_appliance_mirror_lag_revisions", "the lag of the inbound mirror "
+                                          "this agent runs, revisions (NaN: it runs none)", registry=r)
+        self.heartbeat_last = Gauge("etcd_appliance_heartbeat_last_timestamp_seconds",
+                                    "when this agent, as the leader, last wrote the cluster's heartbeat or found the "
+                                    "cluster passive, where the mirror carries it (epoch seconds; 0: never)",
+                                    registry=r)
+        self.heartbeat_age = Gauge("etcd_appliance_heartbeat_age_seconds", "seconds since then (NaN: never)",
+                                   registry=r)
+        self.heartbeat_age.set_function(lambda: _age(self.heartbeat_last))
+        self.lifecycle_actions = Counter("etcd_appliance_lifecycle_actions", "CompleteLifecycleAction calls for "
+                                         "this instance's termination hook, by outcome (completed, failed)",
+                                         ["outcome"], registry=r)
+        self.cloudformation_signals = Counter("etcd_appliance_cloudformation_signals", "SignalResource calls, by "
+                                              "outcome (sent; refused: the stack waited for none; failed)",
+                                              ["outcome"], registry=r)
+        for gauge in (self.db_size, self.db_size_in_use, self.db_free_ratio, self.group_desired_capacity,
+                      self.snapshot_interval, self.mirror_lag_seconds, self.mirror_lag_revisions):
             gauge.set(math.nan)
+
+    def set_etcd_version(self, version: str) -> None:
+        """``etcd_appliance_build_info``'s etcd_version: the binary the agent runs (e.g. "3.5.21")."""
+        self.build.info({"version": APPLIANCE_VERSION, "etcd_version": version})
 
     def aws_call(self, service: str, operation: str, error: str) -> None:
         """Count one AWS API call (see :func:`appliance.adapters.aws.calls.counted_session`); ``error``: "" for

@@ -9,10 +9,15 @@ agent that decided to run it; its output goes to the agent's.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import socket
 import subprocess
 import sys
 import time
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.adapters.etcd.process import child_environment, die_with_parent, terminate
 from appliance.model.exit_codes import ExitCode
@@ -23,6 +28,9 @@ log = logging.getLogger("agent")
 ENTRY_POINT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "etcd.py"))
 RESTART_DELAY = 5.0   # seconds between a mirror's exit and the next start
 STOP_TIMEOUT = 10.0   # seconds a stopping mirror gets to release its lock before SIGKILL
+LAG_TIMEOUT = 1.0     # seconds the agent's /metrics waits for the child's
+LAG_CACHE = 1.0       # seconds a read of the child's lag serves scrapes (two gauges, one read)
+_NO_LAG = (math.nan, math.nan)
 # The mirror's exit codes said as what happened to this child (it always runs with --auto-reload and
 # --lock-holder), for the agent's log line and the inbound mirror's reason on the status endpoint.
 EXIT_MEANINGS = {ExitCode.CONFIG: "its settings were refused",
@@ -55,11 +63,16 @@ class MirrorChild:
         self.source: tuple[str, ...] | None = None  # of the running mirror
         self.exited_at = -RESTART_DELAY
         self.last_exit = ""
+        self.metrics_port: int | None = None  # the running child's, on 127.0.0.1
+        self._lag = (0.0, _NO_LAG)  # (monotonic time read, (seconds, revisions))
+        self._http = requests.Session()
 
     def command(self, source: tuple[str, ...]) -> list[str]:
         return [sys.executable, ENTRY_POINT, "mirror", "--source", ",".join(source), "--source-prefix", self.prefix,
                 "--dest", ",".join(self.dest), "--dest-prefix", self.prefix, "--credentials", self.credentials_file,
                 "--lock-holder", self.holder, "--auto-reload",
+                *(["--metrics-port", str(self.metrics_port), "--metrics-address", "127.0.0.1"]
+                  if self.metrics_port else []),
                 *(self.tls.flags() if self.tls is not None else [])]
 
     def running_source(self) -> tuple[str, ...] | None:
@@ -77,6 +90,8 @@ class MirrorChild:
         return max(0.0, self.exited_at + RESTART_DELAY - time.monotonic())
 
     def start(self, source: tuple[str, ...]) -> None:
+        # The child serves its metrics on loopback only; the agent re-exports its lag (:meth:`lag`).
+        self.metrics_port = _free_port()
         self.proc = subprocess.Popen(self.command(source), stdin=subprocess.DEVNULL,
                                      env=child_environment(os.environ), preexec_fn=die_with_parent)
         self.source = source
@@ -89,4 +104,38 @@ class MirrorChild:
             return
         terminate(self.proc, STOP_TIMEOUT, "the inbound mirror (its lock expires by itself)")
         log.info("inbound mirror (pid %d) stopped", self.proc.pid)
-        self.proc, self.source = None, None
+        self.proc, self.source, self.metrics_port = None, None, None
+
+    def lag(self) -> tuple[float, float]:
+        """The running child's (``etcd_mirror_lag_seconds``, ``etcd_mirror_lag_revisions``), read from its
+        metrics port at most once a second; NaN for each while none runs, it does not answer within
+        :data:`LAG_TIMEOUT`, or it does not know yet."""
+        read_at, lag = self._lag
+        if time.monotonic() - read_at < LAG_CACHE:
+            return lag
+        lag = _NO_LAG
+        if self.proc is not None and self.proc.poll() is None and self.metrics_port:
+            try:
+                answer = self._http.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=LAG_TIMEOUT)
+                lag = _lag_of(answer.text) if answer.status_code == 200 else _NO_LAG
+            except (requests.RequestException, ValueError):
+                lag = _NO_LAG  # starting, or stopping: the gauges say unknown
+        self._lag = (time.monotonic(), lag)
+        return lag
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's choice), for the child to bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _lag_of(exposition: str) -> tuple[float, float]:
+    """(lag seconds, lag revisions) in a mirror's Prometheus text; NaN for either it lacks."""
+    found = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name in ("etcd_mirror_lag_seconds", "etcd_mirror_lag_revisions"):
+                found[sample.name] = float(sample.value)
+    return found.get("etcd_mirror_lag_seconds", math.nan), found.get("etcd_mirror_lag_revisions", math.nan)

@@ -7,7 +7,9 @@ One cycle (docs/design.md, "The control loop"):
 2. decide: :func:`appliance.rules.lifecycle.decide` chooses this instance's one action and says why;
 3. act: :class:`~appliance.agent.actuator.Actuator` carries it out;
 4. components: while the member serves, each concern keeps its part (on the leader: housekeeping,
-   snapshots, records, peer access; on every member: the token check and the inbound mirror).
+   snapshots, records, peer access, maintenance, the CloudWatch data point; on every member: the token
+   check, the inbound mirror and the CloudFormation signal). An instance being taken out leaves the
+   cluster, then answers its termination lifecycle hook and stays idle until the machine goes.
    Each logs its reason when it changes, and the status endpoint shows the leader's (housekeeping,
    records, peer access, snapshots, inbound mirror); a failure in one is logged with its traceback
    and does not keep the others from their work.
@@ -28,11 +30,14 @@ from appliance.agent.components.backups import Backups
 from appliance.agent.components.heartbeat import Heartbeat
 from appliance.agent.components.housekeeping import Housekeeping
 from appliance.agent.components.inbound_mirror import InboundMirror
+from appliance.agent.components.leader_metric import HealthyLeaderMetric
 from appliance.agent.components.listing import BUSY_LISTING_INTERVAL, ListingCadence
 from appliance.agent.components.maintenance import ClusterMaintenance
 from appliance.agent.components.peer_access import PeerAccess
 from appliance.agent.components.reasons import ReasonLog
 from appliance.agent.components.records import Records
+from appliance.agent.components.stack_signal import CreationSignal
+from appliance.agent.components.termination_hook import TerminationHook
 from appliance.agent.components.tokens import TokenCheck
 from appliance.agent.observer import Observer
 from appliance.agent.status import StatusDocument
@@ -40,6 +45,7 @@ from appliance.model.decisions import Action, Decision
 from appliance.model.exit_codes import ExitCode
 from appliance.model.observation import Observation
 from appliance.rules import lifecycle
+from appliance.rules.termination_hook import Step
 
 log = logging.getLogger("agent")
 
@@ -61,6 +67,10 @@ class Components:
     peer_access: PeerAccess | None = None   # ACTIVE_REGIONS
     inbound: InboundMirror | None = None    # MIRROR_PREFIX
     maintenance: ClusterMaintenance | None = None  # compaction, defragmentation, NOSPACE, corruption
+    termination: TerminationHook = dataclasses.field(
+        default_factory=lambda: TerminationHook(None, None, None))  # LIFECYCLE_HOOK_NAME
+    signal: CreationSignal | None = None               # CFN_STACK_NAME, CFN_SIGNAL_RESOURCE
+    leader_metric: HealthyLeaderMetric | None = None   # CLOUDWATCH_NAMESPACE
 
 
 class Agent:
@@ -94,8 +104,12 @@ class Agent:
                     logs.unexpected(log, "agent cycle failed; etcd keeps running, next cycle in %.0f s",
                                     self.loop_interval)
                     pause = self.loop_interval
-                if pause is None:
-                    return ExitCode.OK  # left the cluster
+                if pause is None:  # left the cluster
+                    if self.c.termination.after_leave() is Step.HOLD:
+                        # Docker's restart policy would start an agent that exited again, on a machine going away.
+                        self.stop_requested.wait()
+                        log.info("SIGTERM after leaving the cluster: exiting")
+                    return ExitCode.OK
                 self.stop_requested.wait(pause)
             return self.shutdown()
         finally:
@@ -114,7 +128,10 @@ class Agent:
         self.status.decided(decision, s)
         if decision.action is Action.LEAVE:
             self.c.housekeeping.step_down()
-        if self.actuator.act(decision, s):
+            with self.c.termination.heartbeats():
+                if self.actuator.act(decision, s):
+                    return None
+        elif self.actuator.act(decision, s):
             return None
         self.keep(s, decision)
         return self.interval(decision, s)
@@ -151,6 +168,10 @@ class Agent:
                     self.status.update(**fields)
         if c.inbound is not None:
             _guarded("inbound mirror", c.inbound.tick, s, serving)
+        if c.signal is not None:
+            _guarded("cloudformation signal", c.signal.tick, s, decision)
+        if c.leader_metric is not None:
+            _guarded("cloudwatch data point", c.leader_metric.tick, s, decision)
         self.status.update(
             housekeeping=c.housekeeping.reason.last, housekeeping_decisions=list(c.housekeeping.history),
             records=c.records.reason.last if c.records is not None else "",
@@ -175,7 +196,9 @@ class Agent:
         if self.observer.terminated_by_metadata():
             log.info("SIGTERM and the instance's target lifecycle state is Terminated: leaving the cluster")
             self.c.housekeeping.step_down()
-            self.actuator.leave(self.observer.observe())
+            with self.c.termination.heartbeats():
+                self.actuator.leave(self.observer.observe())
+            self.c.termination.after_leave()  # stopping anyway: whatever it says, the process ends
         else:
             log.info("SIGTERM: stopping etcd; this member stays in the cluster")
             self.actuator.etcd.stop()

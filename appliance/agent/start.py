@@ -11,11 +11,14 @@ import botocore.exceptions
 import requests
 
 from appliance.adapters.aws.calls import counted_session
+from appliance.adapters.aws.cloudwatch import LeaderMetric
 from appliance.adapters.aws.discovery import Discovery
+from appliance.adapters.aws.lifecycle_actions import LifecycleActions
 from appliance.adapters.aws.metadata import MetadataClient
 from appliance.adapters.aws.route53 import HostedZone
 from appliance.adapters.aws.s3 import SnapshotStore
 from appliance.adapters.aws.security_groups import SecurityGroups
+from appliance.adapters.aws.stack_signal import StackSignal
 from appliance.adapters.credentials import credentials_for
 from appliance.adapters.etcd import membership
 from appliance.adapters.etcd import snapshot as snapshots
@@ -38,12 +41,15 @@ from appliance.agent.components.defragmentation import timeout_for as defrag_tim
 from appliance.agent.components.heartbeat import Heartbeat
 from appliance.agent.components.housekeeping import Housekeeping
 from appliance.agent.components.inbound_mirror import InboundMirror
+from appliance.agent.components.leader_metric import HealthyLeaderMetric
 from appliance.agent.components.listing import ListingCadence
 from appliance.agent.components.maintenance import ClusterMaintenance
 from appliance.agent.components.peer_access import PeerAccess
 from appliance.agent.components.quorum import QuorumTimer
 from appliance.agent.components.records import Records
 from appliance.agent.components.recovery import Recovery
+from appliance.agent.components.stack_signal import CreationSignal, marker_path
+from appliance.agent.components.termination_hook import TerminationHook
 from appliance.agent.components.tokens import TokenCheck
 from appliance.agent.components.upgrade_lock import UpgradeLockWatch
 from appliance.agent.loop import Agent, Components
@@ -104,6 +110,8 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
                               identity.region, timeout=max(settings.request_timeout, 10.0), session=session)
     agent, listen, urls = build(settings, identity, metadata, discovery, binary, metrics, zone, security_groups,
                                 store, tools)
+    agent.c.termination, agent.c.signal, agent.c.leader_metric = aws_reports(settings, identity, discovery, metrics,
+                                                                             session)
     agent.c.cadence.start_with(first)
     try:
         server = StatusServer((identity.private_ip, settings.status_port), agent.status.snapshot,
@@ -121,6 +129,27 @@ def start(settings: AgentSettings, metadata: MetadataClient) -> tuple[Agent, Sta
         log.info("one cluster across regions %s: the other regions' groups are found by their tag %s=%s",
                  ",".join(settings.active_regions), CLUSTER_TAG, settings.cluster_name)
     return agent, server
+
+
+def aws_reports(settings: AgentSettings, identity, discovery: Discovery, metrics: AgentMetrics, session) -> tuple[
+        TerminationHook, CreationSignal | None, HealthyLeaderMetric | None]:
+    """What the agent tells AWS beside the listing: the termination hook's answer, the CloudFormation signal and the
+    CloudWatch data point, each off where its setting is empty. Nothing is asked."""
+    timeout = settings.request_timeout
+    actions = None
+    if settings.lifecycle_hook_name:
+        actions = LifecycleActions(identity.instance_id, identity.region, settings.lifecycle_hook_name,
+                                   discovery.group_name, timeout=timeout, session=session)
+    signal = None
+    if settings.cfn_stack_name and settings.cfn_signal_resource:
+        signal = CreationSignal(StackSignal(settings.cfn_stack_name, settings.cfn_signal_resource, identity.region,
+                                            timeout=timeout, session=session),
+                                marker_path(settings.data_dir), identity.instance_id, metrics)
+    leader_metric = None
+    if settings.cloudwatch_namespace:
+        leader_metric = HealthyLeaderMetric(LeaderMetric(settings.cloudwatch_namespace, settings.cluster_name,
+                                                         identity.region, timeout=timeout, session=session))
+    return TerminationHook(actions, settings.lifecycle_hook_name, metrics), signal, leader_metric
 
 
 def build(settings: AgentSettings, identity, metadata, discovery, binary: tuple[int, int, int],
@@ -149,6 +178,9 @@ def build(settings: AgentSettings, identity, metadata, discovery, binary: tuple[
         return membership.voting_client(cluster, urls.client, timeout, credentials, tls)
 
     etcd = EtcdProcess()
+    metrics.set_etcd_version(".".join(map(str, binary)))
+    if settings.snapshot_bucket:
+        metrics.snapshot_interval.set(settings.snapshot_interval)
     status = StatusDocument(identity.instance_id, identity.region, settings.active_regions or (identity.region,),
                             read_local_data(settings.data_dir).has_data, ".".join(map(str, binary)), metrics)
     cadence, quorum, upgrade_lock = ListingCadence(discovery, settings.listing_interval), QuorumTimer(), \
@@ -173,11 +205,13 @@ def build(settings: AgentSettings, identity, metadata, discovery, binary: tuple[
     if settings.mirror_prefix:
         child = MirrorChild((urls.local_client,), settings.mirror_prefix, settings.credentials_file,
                             identity.instance_id, tls)
+        metrics.mirror_lag_seconds.set_function(lambda: child.lag()[0])
+        metrics.mirror_lag_revisions.set_function(lambda: child.lag()[1])
         inbound = InboundMirror(child, zone, records.read_name if records is not None else "", identity.region,
                                 scheme(tls))
     # Written while this member leads, for readers of a mirrored copy (lag, staleness).
     heartbeat = Heartbeat(EtcdClient([urls.local_client], timeout=0.9, credentials=credentials, tls=tls),
-                          lambda: observer.leading)
+                          lambda: observer.leading, on_beat=metrics.heartbeat_last.set_to_current_time)
     quota = settings.quota_backend_bytes
     # A client of its own: a defragmentation, or a physical compaction of a full quota, takes far longer than any
     # other call.

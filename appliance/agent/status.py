@@ -7,6 +7,7 @@ moment, before etcd starts.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -53,6 +54,9 @@ class StatusDocument:
             learners = sum(1 for m in s.cluster.members if m.is_learner)
             self.metrics.members.labels(role="voting").set(len(s.cluster.members) - learners)
             self.metrics.members.labels(role="learner").set(learners)
+        # Only the leader lists the groups each interval; another agent's listing may be hours old.
+        desired = s.listing.desired_capacity if s.is_leader and s.listing is not None else None
+        self.metrics.group_desired_capacity.set(math.nan if desired is None else desired)
         self.update(
             state=decision.action.value, reason=decision.reason, running=s.etcd_running, has_data=s.local.has_data,
             member_id=format(s.local.member_id, "x") if s.local.member_id else None,

@@ -15,12 +15,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import re
 from typing import Any, Mapping
 
 from appliance.adapters.credentials import CredentialsFileError, credentials_for
 from appliance.adapters.etcd.binary import binary_flags
 from appliance.adapters.etcd.tls import files_from
+from appliance.commands.names import (
+    BUCKET,
+    CLUSTER_NAME,
+    DNS_SERVICE_NAME,
+    HOOK_NAME,
+    HOSTED_ZONE,
+    KEY_PREFIX,
+    LOGICAL_ID,
+    NAMESPACE,
+    REGIONS,
+    STACK,
+)
 from appliance.commands.values import (
     ABSOLUTE_FILE,
     ABSOLUTE_PATH,
@@ -33,55 +44,11 @@ from appliance.commands.values import (
     whole,
 )
 from appliance.model.errors import ConfigError
-from appliance.model.formats import is_region
 from appliance.model.keys import reserved_overlap
 from appliance.model.settings import AgentSettings
 from appliance.rules import etcd_flags
 
 log = logging.getLogger("agent")
-
-
-def _cluster_name(text: str) -> str:
-    if not text or len(text) > 63 or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in text):
-        raise ValueError("must be 1-63 letters, digits, '-', '_' or '.'")
-    return text
-
-
-def _hosted_zone(text: str) -> str:
-    name = text.lower()
-    name = name[:-1] if name.endswith(".") else name
-    labels = name.split(".")
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-    if len(name) > 253 or not all(
-            0 < len(label) <= 63 and set(label) <= allowed and not label.startswith("-") and not label.endswith("-")
-            for label in labels):
-        raise ValueError("must be a DNS zone name such as example.org.")
-    return name + "."
-
-
-def _dns_service_name(text: str) -> str:
-    name = text.lower().rstrip(".")
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
-    if len(name) > 200 or not all(0 < len(label) <= 63 and set(label) <= allowed and label[0] != "-"
-                                  and label[-1] != "-" for label in name.split(".")):
-        raise ValueError("must be a DNS name relative to HOSTED_ZONE, such as etcd")
-    return name
-
-
-def _dns_name(text: str) -> str:
-    """``text`` as written, if it is a DNS name (switchover's --write-name and --to-domain)."""
-    try:
-        _dns_service_name(text)
-    except ValueError:
-        raise ValueError("must be a DNS name such as etcd.example.org.") from None
-    return text
-
-
-def _regions(text: str) -> tuple[str, ...]:
-    regions = tuple(r.strip() for r in text.split(",") if r.strip())
-    if not all(is_region(r) for r in regions) or len(set(regions)) != len(regions):
-        raise ValueError("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1")
-    return regions
 
 
 def parse_mirror_prefix(text: str) -> str | None:
@@ -92,21 +59,6 @@ def parse_mirror_prefix(text: str) -> str | None:
             or len(text) > 1024):  # the mirror child's --source-prefix takes no more (flags.prefix)
         raise ValueError("must be a key prefix such as /config/, not / and not overlapping /__appliance/ or "
                          "/__replication/ (the clusters' own keys)")
-    return text
-
-
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's bucket naming rules (general purpose)
-
-
-def _bucket(text: str) -> str:
-    if not _BUCKET.fullmatch(text) or ".." in text:
-        raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')")
-    return text
-
-
-def _key_prefix(text: str) -> str:
-    if text.startswith("/") or (text and not text.endswith("/")) or len(text) > 512 or "\0" in text:
-        raise ValueError("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/")
     return text
 
 
@@ -143,16 +95,8 @@ class Spec:
         return next((old for old, new in etcd_flags.DEPRECATED.items() if new == self.env), None)
 
 
-CLUSTER_NAME = Value("must be 1-63 letters, digits, '-', '_' or '.'", _cluster_name)
-HOSTED_ZONE = optional(Value("must be a DNS zone name such as example.org.", _hosted_zone))
-DNS_NAME = Value("must be a DNS name such as etcd.example.org.", lambda text: _dns_name(text))
-DNS_SERVICE_NAME = optional(Value("must be a DNS name relative to HOSTED_ZONE, such as etcd", _dns_service_name))
-REGIONS = Value("must be AWS regions separated by commas, each once, e.g. eu-central-1,eu-west-1", _regions)
 MIRROR_PREFIX = Value("must be a key prefix such as /config/, not / and not overlapping /__appliance/ or "
                       "/__replication/, or empty", parse_mirror_prefix)
-BUCKET = optional(Value("must be an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')", _bucket))
-KEY_PREFIX = Value("must be empty or an S3 key prefix ending with '/', not starting with one, e.g. etcd/",
-                   _key_prefix)
 CREDENTIALS_FILE = optional(Value(CREDENTIALS_ALLOWED, _credentials_file))
 PEM_FILE = optional(ABSOLUTE_FILE)
 TTL = whole(5, 3600, "seconds")
@@ -240,6 +184,17 @@ SPECS = (
          "it); under space pressure it keeps less"),
     Spec("corruption_check_interval", "CORRUPTION_CHECK_INTERVAL", "300", seconds(0, 86400),
          "seconds between the leader's comparisons of every member's key-value hash (HashKV); 0: never"),
+    Spec("lifecycle_hook_name", "LIFECYCLE_HOOK_NAME", "", HOOK_NAME,
+         "the group's termination lifecycle hook: once the member left, the agent completes the instance's "
+         "lifecycle action (CONTINUE), with heartbeats while the leave runs; empty: none"),
+    Spec("cfn_stack_name", "CFN_STACK_NAME", "", STACK,
+         "with CFN_SIGNAL_RESOURCE: the stack the agent signals SUCCESS to, once per instance, when its member is "
+         "a voter of a cluster with a leader (CreationPolicy, rolling UpdatePolicy); empty: no signal"),
+    Spec("cfn_signal_resource", "CFN_SIGNAL_RESOURCE", "", LOGICAL_ID,
+         "the logical id the signal is for (the templates' AutoScalingGroup); empty: no signal"),
+    Spec("cloudwatch_namespace", "CLOUDWATCH_NAMESPACE", "", NAMESPACE,
+         "the leader puts a HealthyLeader data point (dimension ClusterName=CLUSTER_NAME) in this CloudWatch "
+         "namespace every minute, for an alarm on its absence; empty: none"),
 )
 
 
@@ -320,6 +275,9 @@ def load_agent_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) ->
         if values["active_regions"]:
             raise ConfigError("MIRROR_PREFIX and ACTIVE_REGIONS exclude each other: a cluster across regions "
                               "is one cluster, regional clusters are linked by the mirror")
+    if (values["cfn_stack_name"] is None) != (values["cfn_signal_resource"] is None):
+        raise ConfigError("CFN_STACK_NAME and CFN_SIGNAL_RESOURCE go together: set both for a CloudFormation "
+                          "signal, or neither")
     values["etcd_environment"] = etcd_environment(environ, values["etcd_binary"])
     return AgentSettings(**values, notices=tuple(notices))
 

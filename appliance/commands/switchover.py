@@ -12,7 +12,7 @@ import time
 
 from appliance.adapters import credentials as credentials_file
 from appliance.commands import flags, values
-from appliance.commands.settings import DNS_NAME, HOSTED_ZONE
+from appliance.commands.names import DNS_NAME, HOSTED_ZONE
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 from appliance.model.records import Change
@@ -52,7 +52,7 @@ def write_record_repointer(zone_name: str, write_name: str, new_domain: str, tim
     """Check that the zone and NEW's SRV record exist (ConfigError naming the flag if not), and return a function
     that points ``_etcd-client-rw._tcp.<write_name>`` at the SRV targets of
     ``_etcd-client._tcp.<new_domain>`` (UPSERT, then GetChange until INSYNC) and says what it did.
-    With ``tls`` the names are ``_etcd-client-rw-ssl`` and ``_etcd-client-ssl``.
+    With ``tls`` the names are ``_etcd-client-ssl-rw`` and ``_etcd-client-ssl``.
     ``session``: a boto3 session (default: a new one). Calls ListHostedZonesByName,
     ListResourceRecordSets, ChangeResourceRecordSets and GetChange."""
     from appliance.adapters.aws.route53 import HostedZone

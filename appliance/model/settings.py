@@ -19,7 +19,9 @@ class AgentSettings:
     ``--quota-backend-bytes``; the maintenance rules size themselves by it). ``compaction_retention``: seconds of
     key history the leader keeps before compacting. ``corruption_check_interval``: seconds between the leader's
     HashKV comparisons, 0 for never. ``notices``: one-line warnings found while loading (a deprecated variable
-    name), for the agent to log once its logging is set up.
+    name), for the agent to log once its logging is set up. ``lifecycle_hook_name``: the group's termination hook
+    (None: none). ``cfn_stack_name``, ``cfn_signal_resource``: the stack and logical id the ready signal goes to
+    (both None: no signal). ``cloudwatch_namespace``: where the leader puts ``HealthyLeader`` (None: nowhere).
     """
 
     data_dir: str
@@ -60,6 +62,10 @@ class AgentSettings:
     quota_backend_bytes: int = 2 * 1024 ** 3  # etcd's own default, stated: bbolt maps the whole file into memory
     compaction_retention: float = 3600.0
     corruption_check_interval: float = 300.0
+    lifecycle_hook_name: str | None = None
+    cfn_stack_name: str | None = None
+    cfn_signal_resource: str | None = None
+    cloudwatch_namespace: str | None = None
     etcd_environment: tuple[tuple[str, str], ...] = ()
     notices: tuple[str, ...] = ()
 

@@ -193,9 +193,10 @@ def read_record_name(service_name: str, zone_name: str, tls: bool = False) -> st
 
 
 def write_record_name(write_name: str, tls: bool = False) -> str:
-    """``_etcd-client-rw._tcp.<write_name>.`` (``_etcd-client-rw-ssl`` with TLS): where clients that write
-    look."""
-    return f"_etcd-client-rw{_ssl(tls)}._tcp.{fqdn(write_name)}"
+    """``_etcd-client-rw._tcp.<write_name>.`` (``_etcd-client-ssl-rw`` with TLS): where clients that write
+    look. The names are etcd's own for ``--discovery-srv-name rw``: etcd looks up ``_etcd-client-ssl-<name>``
+    and ``_etcd-client-<name>`` (etcd's client/pkg srv package, GetClient)."""
+    return f"_etcd-client{_ssl(tls)}-rw._tcp.{fqdn(write_name)}"
 
 
 def write_record(write_name: str, client_srv: RecordSet, tls: bool = False) -> RecordSet:

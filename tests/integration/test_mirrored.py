@@ -127,7 +127,7 @@ def published(sim: Sim, region: str) -> bool | None:
 def write_record_follows(sim: Sim) -> bool | None:
     """True when the write record equals eu-west-1's client record."""
     zone, found = sim.state["hosted_zone"], sim.records()
-    return found.get((f"_etcd-client-rw-ssl._tcp.etcd.{zone}", "SRV")) == found[
+    return found.get((f"_etcd-client-ssl-rw._tcp.etcd.{zone}", "SRV")) == found[
         (records.client_srv_name(f"etcd-{PASSIVE}.{zone}", tls=True), "SRV")] or None
 
 

@@ -30,11 +30,14 @@ class Heartbeat:
     Args:
         client: a client on the local member (timeouts below ``interval``).
         leading: called each tick; only the leader writes, so one writer at a time.
+        on_beat: called after each tick that wrote the key or found the cluster passive (the mirror carries the
+            active cluster's heartbeat then): the agent's ``etcd_appliance_heartbeat_age_seconds``.
     """
 
     def __init__(self, client: EtcdClient, leading: Callable[[], bool], key: str = HEARTBEAT_KEY,
-                 interval: float = 1.0):
+                 interval: float = 1.0, on_beat: Callable[[], object] = lambda: None):
         self.client = client
+        self.on_beat = on_beat
         self.leading = leading
         self.key = key
         self.interval = interval
@@ -63,6 +66,7 @@ class Heartbeat:
             if self.failing:
                 log.info("heartbeat written again")
             self.failing = False
+            self.on_beat()
         except EtcdFailure as exc:
             if not self.failing:
                 log.warning("heartbeat not written: %s", exc)

@@ -94,7 +94,7 @@ def test_etcd_requires_client_and_peer_certificates(pki):
 @pytest.mark.parametrize("on,client,write,read", [
     (False, "_etcd-client._tcp.etcd.example.org.", "_etcd-client-rw._tcp.svc.example.org.",
      "_etcd-client._tcp.svc.example.org."),
-    (True, "_etcd-client-ssl._tcp.etcd.example.org.", "_etcd-client-rw-ssl._tcp.svc.example.org.",
+    (True, "_etcd-client-ssl._tcp.etcd.example.org.", "_etcd-client-ssl-rw._tcp.svc.example.org.",
      "_etcd-client-ssl._tcp.svc.example.org."),
 ], ids=["plain", "tls"])
 def test_record_names_follow_etcds_ssl_convention(on, client, write, read):

@@ -147,3 +147,29 @@ def test_snapshot_settings():
             settings.snapshot_keep_days, settings.quorum_recovery, settings.quorum_loss_wait) == \
         ("ops-etcd-backups", "prod/", 600.0, 10, 14, "manual", 60.0)
     assert load_agent_settings({}, GOOD).snapshot_bucket is None  # off unless asked for
+
+
+def test_what_the_agent_tells_aws_is_off_by_default_and_on_with_its_names():
+    assert (load_agent_settings({}, GOOD).lifecycle_hook_name, load_agent_settings({}, GOOD).cfn_stack_name,
+            load_agent_settings({}, GOOD).cloudwatch_namespace) == (None, None, None)
+    stack_id = "arn:aws:cloudformation:eu-central-1:123456789012:stack/etcd/0f3c0d70-8f27-11ef-b3c5-0a1b2c3d4e5f"
+    s = load_agent_settings({}, {**GOOD, "LIFECYCLE_HOOK_NAME": "etcd-appliance-leave", "CFN_STACK_NAME": stack_id,
+                                 "CFN_SIGNAL_RESOURCE": "AutoScalingGroup", "CLOUDWATCH_NAMESPACE": "EtcdAppliance"})
+    assert (s.lifecycle_hook_name, s.cfn_stack_name, s.cfn_signal_resource, s.cloudwatch_namespace) == (
+        "etcd-appliance-leave", stack_id, "AutoScalingGroup", "EtcdAppliance")
+
+
+@pytest.mark.parametrize("env,words", [
+    ({"CLOUDWATCH_NAMESPACE": "AWS/EC2"}, "CLOUDWATCH_NAMESPACE: must be a CloudWatch namespace"),
+    ({"CLOUDWATCH_NAMESPACE": "x" * 256}, "not beginning with AWS/"),
+    ({"LIFECYCLE_HOOK_NAME": "leave now"}, "LIFECYCLE_HOOK_NAME: must be a lifecycle hook name"),
+    ({"LIFECYCLE_HOOK_NAME": "h" * 256}, "LIFECYCLE_HOOK_NAME: must be"),
+    ({"CFN_STACK_NAME": "1stack", "CFN_SIGNAL_RESOURCE": "AutoScalingGroup"}, "CFN_STACK_NAME: must be"),
+    ({"CFN_STACK_NAME": "etcd", "CFN_SIGNAL_RESOURCE": "Auto-Scaling"}, "CFN_SIGNAL_RESOURCE: must be"),
+    ({"CFN_STACK_NAME": "etcd"}, "CFN_STACK_NAME and CFN_SIGNAL_RESOURCE go together"),
+    ({"CFN_SIGNAL_RESOURCE": "AutoScalingGroup"}, "CFN_STACK_NAME and CFN_SIGNAL_RESOURCE go together"),
+])
+def test_bad_aws_names_name_their_variable(env, words):
+    with pytest.raises(ConfigError) as failure:
+        load_agent_settings({}, {**GOOD, **env})
+    assert words in str(failure.value) and failure.value.exit_code == ExitCode.CONFIG
