@@ -1,6 +1,15 @@
 # The etcd appliance: etcd.py (the agent) and etcd, one image per etcd minor (README, "The image").
 #
-# The defaults build the newest minor. Every version and SHA-256 here is a line of
+# The base of both stages, pinned by the digest of its multi-platform index: a commit builds from
+# the same bytes whenever it is built, while the tag moves with every Python patch and Debian
+# point release (with a digest, docker ignores the tag: it stays for readers). This digest is the
+# one docker-library/repo-info records for the tag at commit 40cdaf34215d
+# (repos/python/remote/3.11-slim-bookworm.md: Python 3.11.16 on Debian 12, built 2026-09-19) and
+# the one Docker Hub's tag API reported on 2026-09-21. To move to the tag's current image, put
+# here the "Digest:" of `docker buildx imagetools inspect python:3.11-slim-bookworm`.
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+
+# The defaults build the newest minor. Every etcd version and SHA-256 here is a line of
 # etcd-releases.txt, which says where each SHA-256 is published; delivery.yaml builds the other
 # minors with that file's values, and tests/integration/test_image.py holds the three together.
 # ETCD_OLD_VERSION="" builds an image without etcd.old (the 3.4 image: etcd 3.3 has no learners,
@@ -12,7 +21,7 @@ ARG ETCD_OLD_SHA256=2ac029e47bab752dacdb7b30032f230f49e2f457cbc32e8f555c2210bb5f
 
 # The release tarballs are fetched and unpacked in a stage of their own, so that neither they nor
 # a download tool reach the image. Python's urllib downloads: no package to install (and pin).
-FROM python:3.11-slim-bookworm AS etcd-release
+FROM ${BASE_IMAGE} AS etcd-release
 ARG ETCD_VERSION
 ARG ETCD_SHA256
 ARG ETCD_OLD_VERSION
@@ -49,7 +58,7 @@ RUN fetch() { \
       /out/usr/local/bin/etcdctl.old version | grep -x "etcdctl version: ${ETCD_OLD_VERSION}"; \
     fi
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 ARG ETCD_VERSION
 ARG ETCD_OLD_VERSION
 LABEL org.opencontainers.image.title="etcd-appliance" \
@@ -68,8 +77,13 @@ RUN groupadd --system --gid 10001 etcd \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/etcd-appliance
 
 WORKDIR /opt/etcd-appliance
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+# Exactly the versions and files of requirements.lock (compiled from requirements.txt's ranges,
+# its header says how): pip refuses a file whose SHA-256 is not listed there, and with --no-deps
+# installs nothing the lock does not name; pip check then fails the build on a lock that misses
+# a dependency.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock \
+    && pip check
 COPY --from=etcd-release /out/ /
 # The code stays root's: the agent cannot change what it runs. Compiled now, since the agent
 # cannot write __pycache__ here.
