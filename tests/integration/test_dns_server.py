@@ -10,6 +10,7 @@ import time
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from appliance.rules.records import write_record_name
 from appliance.sim import aws
 from appliance.sim.dns_server import ZoneDnsServer
 from appliance.sim.supervisor import etcd_binary
@@ -186,21 +187,44 @@ def test_binding_a_taken_port_raises_and_close_frees_the_port(route53, zone):
     ZoneDnsServer(route53, zone, ADDRESS, port).close()
 
 
-def test_etcdctl_discovers_the_cluster_through_the_server(route53, zone):
-    """A Go program (etcdctl) resolves the SRV record and its target's A record through the server."""
+def port_53_server(route53, zone) -> ZoneDnsServer:
+    """The zone's DNS server on port 53 of a free loopback address (Go's resolver asks no other port)."""
     reason = namespace_unavailable()
     if reason:
         pytest.skip(f"cannot give etcdctl its own resolv.conf: {reason}")
-    dns, errors = None, []
+    errors = []
     for address in PORT_53_ADDRESSES:
         try:
-            dns = ZoneDnsServer(route53, zone, address, 53)
-            break
+            return ZoneDnsServer(route53, zone, address, 53)
         except OSError as exc:
             errors.append(f"{address}: {exc}")
-    if dns is None:
-        pytest.skip(f"cannot listen on port 53 (Go's resolver asks no other): {'; '.join(errors)}")
-    with dns:
+    pytest.skip(f"cannot listen on port 53 (Go's resolver asks no other): {'; '.join(errors)}")
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_etcd_finds_the_write_record_by_its_own_srv_name(route53, zone, tls):
+    """etcd's ``--discovery-srv-name rw`` finds the write record under the name the agent publishes it: etcd looks up
+    ``_etcd-client-ssl-rw`` for HTTPS and ``_etcd-client-rw`` for HTTP. Only that record exists, and its target is
+    dead: the dial error naming the target proves the lookup found it."""
+    with port_53_server(route53, zone) as dns:
+        dead_port = aws.free_port()
+        domain = f"w{int(tls)}.t.sim.internal"
+        upsert(route53, zone, write_record_name(domain, tls).rstrip("."), "SRV",
+               [f"0 0 {dead_port} etcd1.{domain}"])
+        upsert(route53, zone, f"etcd1.{domain}", "A", [DEAD_ADDRESS])
+        # --insecure-discovery=false: only HTTPS endpoints count, so the plain record cannot stand in for the TLS one.
+        secure = ["--insecure-discovery=false"] if tls else []
+        done = run_with_resolver(dns.address, [ETCDCTL, "--discovery-srv", domain, "--discovery-srv-name", "rw",
+                                               *secure, "--dial-timeout=2s", "--command-timeout=3s", "member",
+                                               "list"], timeout=30)
+        assert done.returncode != 0, done.stdout
+        assert f"etcd1.{domain}.:{dead_port}" in done.stderr, done.stderr
+        assert f"dial tcp {DEAD_ADDRESS}:{dead_port}" in done.stderr, done.stderr
+
+
+def test_etcdctl_discovers_the_cluster_through_the_server(route53, zone):
+    """A Go program (etcdctl) resolves the SRV record and its target's A record through the server."""
+    with port_53_server(route53, zone) as dns:
         dead_port = aws.free_port()
         upsert(route53, zone, "_etcd-client._tcp.d.t.sim.internal", "SRV", [f"0 0 {dead_port} etcd1.d.t.sim.internal"])
         upsert(route53, zone, "etcd1.d.t.sim.internal", "A", [DEAD_ADDRESS])
