@@ -1,6 +1,7 @@
 """The templates pass cfn-lint and checkov and keep their security promises; the multiregion one differs from the
 single-region one only where a cluster across regions needs it."""
 
+import fnmatch
 import json
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
+from tests.integration.cfn_resolve import kept, rendered_user_data, resolve
 from tests.integration.conftest import REPO, policy_statements
 
 TEMPLATE = REPO / "cloudformation" / "etcd-cluster.yaml"
@@ -55,8 +57,12 @@ def record_names(template: dict) -> list:
 def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs():
     single, multi = load(TEMPLATE), load(MULTIREGION)
     assert set(multi["Parameters"]) - set(single["Parameters"]) == {"ActiveRegions", "AdvertiseAddress"}
-    assert set(multi["Resources"]) == set(single["Resources"])
-    different = {name for name in single["Resources"] if single["Resources"][name] != multi["Resources"][name]}
+    # The leader puts HealthyLeader in its own region only: across regions, every other region's alarm would fire.
+    assert set(single["Resources"]) - set(multi["Resources"]) == {"NoHealthyLeaderAlarm"}
+    assert set(multi["Resources"]) < set(single["Resources"])
+    # The group stays the same: the migration to two regions updates one stack into the other (and moto, the
+    # simulator's AWS, replaces a group whose definition changes, with every instance).
+    different = {name for name in multi["Resources"] if single["Resources"][name] != multi["Resources"][name]}
     assert different == {"SecurityGroup", "Role", "LaunchTemplate"}
     # The group carries the tag the agents find it by, and nothing else changed in it.
     group = dict(multi["Resources"]["SecurityGroup"]["Properties"])
@@ -66,10 +72,10 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     # regions does not take); otherwise the record names are the same.
     single_names, multi_names = (record_names(t) for t in (single, multi))
     assert [n for n in single_names if n not in multi_names] == [
-        {"Fn::If": ["HasDnsServiceName", {"Fn::Sub": f"_etcd-client-rw{ssl}._tcp.${{DnsServiceName}}.*"},
+        {"Fn::If": ["HasDnsServiceName", {"Fn::Sub": f"_etcd-client{ssl}-rw._tcp.${{DnsServiceName}}.*"},
                     {"Ref": "AWS::NoValue"}]} for ssl in ("", "-ssl")]
     assert all(n in single_names for n in multi_names)
-    # The role may change rules only in groups carrying that tag, and describe groups.
+    # The role may change rules only in groups carrying that tag, and describe groups; it puts no metric.
     added = [s for s in policy_statements(multi) if s not in policy_statements(single)
              and s["Action"] != "route53:ChangeResourceRecordSets"]
     rules = next(s for s in added if "ec2:AuthorizeSecurityGroupIngress" in s["Action"])
@@ -80,10 +86,25 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     describe = next(s for s in added if s is not rules)
     assert set(describe["Action"]) - set(policy_statements(single)[0]["Action"]) == {"ec2:DescribeSecurityGroups"}
     assert len(added) == 2
-    script = multi["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"][
-        "Fn::Sub"][0]
+    removed = [s for s in policy_statements(single) if s not in policy_statements(multi)
+               and s.get("Action") != "route53:ChangeResourceRecordSets"
+               and s is not policy_statements(single)[0]]
+    assert [s["Fn::If"][1]["Action"] for s in removed] == ["cloudwatch:PutMetricData"]
+    script, variables = user_data(multi)
     assert "-e ACTIVE_REGIONS=${ActiveRegions}" in script
     assert "-e ADVERTISE_ADDRESS=${AdvertiseAddress}" in script
+    single_script, single_variables = user_data(single)
+    # The script is the same but for those two settings and the leader's CloudWatch data point.
+    assert single_script.replace(" ${CloudWatchOptions}", "") == script.replace(
+        "  -e ACTIVE_REGIONS=${ActiveRegions} \\\n  -e ADVERTISE_ADDRESS=${AdvertiseAddress} \\\n", "")
+    assert set(single_variables) - set(variables) == {"CloudWatchOptions"}
+
+
+def user_data(template: dict) -> tuple[str, dict]:
+    """The launch template's UserData: the script as written (``${…}`` unresolved) and its Fn::Sub variables."""
+    script, variables = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"][
+        "Fn::Base64"]["Fn::Sub"]
+    return script, variables
 
 
 @pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
@@ -171,3 +192,168 @@ def test_checkov_s_iam_checks_pass_with_every_condition_true(checkov, path):
     assert [(c["check_id"], c["resource"]) for c in results["failed_checks"]] == []
     role = {c["check_id"] for c in results["passed_checks"] if c["resource"] == "AWS::IAM::Role.Role"}
     assert IAM_POLICY_CHECKS <= role
+
+
+ROLLING_PROCESSES = {"HealthCheck", "ReplaceUnhealthy", "AZRebalance", "AlarmNotification", "ScheduledActions"}
+
+
+def minutes(duration: str) -> float:
+    """An ISO 8601 duration of CloudFormation's policies (PT#H#M#S) in minutes."""
+    match = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?", duration)
+    assert match and any(match.groups()), duration
+    hours, mins, secs = (int(g or 0) for g in match.groups())
+    return hours * 60 + mins + secs / 60
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_the_termination_hook_gives_the_agent_time_to_leave_and_only_its_own_group_to_complete(path):
+    template = load(path)
+    group = template["Resources"]["AutoScalingGroup"]["Properties"]
+    hook, = group["LifecycleHookSpecificationList"]
+    # The agent's leave is about 60 s at worst (5 s leadership, 30 s MemberRemove, 5 s lock, 10 s etcd, AWS calls).
+    assert hook["HeartbeatTimeout"] >= 120 and hook["DefaultResult"] == "CONTINUE"
+    assert (hook["LifecycleHookName"], hook["LifecycleTransition"]) == (
+        "etcd-appliance-leave", "autoscaling:EC2_INSTANCE_TERMINATING")
+    script = rendered_user_data(template, {"ActiveRegions": "eu-central-1,eu-west-1"})
+    assert f"-e LIFECYCLE_HOOK_NAME={hook['LifecycleHookName']} " in script
+    # SIGTERM without the hook (docker stop, a shutdown): Docker waits for the same leave before its SIGKILL.
+    assert int(re.search(r"--stop-timeout (\d+) ", script)[1]) >= 75
+    statement, = [s for s in policy_statements(template)
+                  if "autoscaling:CompleteLifecycleAction" in s.get("Action", ())]
+    assert sorted(statement["Action"]) == ["autoscaling:CompleteLifecycleAction",
+                                           "autoscaling:RecordLifecycleActionHeartbeat"]
+    assert resolve(template, statement["Resource"], {}) == (
+        "arn:aws:autoscaling:eu-central-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*")
+    # Only the group tagged with the stack's name, as this stack's group is.
+    tag = {"autoscaling:ResourceTag/etcd-appliance:cluster": {"Ref": "AWS::StackName"}}
+    assert statement["Condition"] == {"StringEquals": tag}
+    assert {"Key": "etcd-appliance:cluster", "Value": {"Ref": "AWS::StackName"}, "PropagateAtLaunch": False} in group[
+        "Tags"]
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_updates_roll_one_signalled_member_at_a_time_and_creation_waits_for_every_member(path):
+    template = load(path)
+    group = template["Resources"]["AutoScalingGroup"]
+    rolling = group["UpdatePolicy"]["AutoScalingRollingUpdate"]
+    assert rolling["MinInstancesInService"] == {"Ref": "InstanceCount"} and rolling["MaxBatchSize"] == 1
+    assert rolling["WaitOnResourceSignals"] is True and set(rolling["SuspendProcesses"]) == ROLLING_PROCESSES
+    # Room for the new member to join as a learner and be promoted; one more instance than members meanwhile.
+    assert 10 <= minutes(rolling["PauseTime"]) <= 60
+    for count in template["Parameters"]["InstanceCount"]["AllowedValues"]:
+        assert template["Mappings"]["GroupMaxSize"][count]["Max"] == int(count) + 1
+    creation = group["CreationPolicy"]
+    assert creation["AutoScalingCreationPolicy"] == {"MinSuccessfulInstancesPercent": 100}
+    assert creation["ResourceSignal"]["Count"] == {"Ref": "InstanceCount"}
+    assert minutes(creation["ResourceSignal"]["Timeout"]) >= minutes(rolling["PauseTime"])
+    # Every instance signals the resource carrying the policies, of this stack; the role may signal this stack only.
+    script = rendered_user_data(template, {"ActiveRegions": "eu-central-1,eu-west-1"})
+    assert "-e CFN_STACK_NAME=etcd-prod " in script and "-e CFN_SIGNAL_RESOURCE=AutoScalingGroup " in script
+    signal, = [s for s in policy_statements(template) if s.get("Action") == "cloudformation:SignalResource"]
+    assert signal["Resource"] == {"Ref": "AWS::StackId"} and "Condition" not in signal
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_monitoring_cidr_opens_exactly_the_status_and_metrics_ports(path):
+    template = load(path)
+    parameter = template["Parameters"]["MonitoringCidr"]
+    assert parameter["Default"] == ""
+    for text, accepted in (("", True), ("10.20.0.0/24", True), ("10.20.0.0", False), ("10.20.0.0/33", False),
+                           ("any", False)):
+        assert bool(re.fullmatch(parameter["AllowedPattern"], text)) == accepted, text
+    refused = [a["Assert"] for rule in template["Rules"].values() for a in rule["Assertions"]]
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "MonitoringCidr"}, "0.0.0.0/0"]}]} in refused
+    for cidr, ports in (("", set()), ("10.20.0.0/24", {(2378, 2378), (2381, 2381)})):
+        resources = kept(template, {"MonitoringCidr": cidr, "ActiveRegions": "eu-central-1,eu-west-1"})
+        rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
+        rules += resources["SecurityGroup"]["Properties"]["SecurityGroupIngress"]
+        opened = {(r["FromPort"], r["ToPort"]) for r in rules if r.get("CidrIp") == {"Ref": "MonitoringCidr"}}
+        assert opened == ports, cidr
+
+
+def alarms(template: dict) -> dict:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_alarms_and_group_metrics_exist_only_with_an_alarm_topic(path):
+    template, multiregion = load(path), path == MULTIREGION
+    extra = {"ActiveRegions": "eu-central-1,eu-west-1"}
+    topic = "arn:aws:sns:eu-central-1:123456789012:etcd-alarms"
+    pattern = template["Parameters"]["AlarmTopicArn"]["AllowedPattern"]
+    assert re.fullmatch(pattern, topic) and re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, "arn:aws:sqs:eu-central-1:123456789012:q")
+    leader_alarm = set() if multiregion else {"NoHealthyLeaderAlarm"}
+    assert set(alarms(template)) == {"InstancesOutOfServiceAlarm"} | leader_alarm
+    assert not set(alarms(template)) & set(kept(template, extra))
+    assert set(alarms(template)) <= set(kept(template, {"AlarmTopicArn": topic, **extra}))
+    for alarm in alarms(template).values():
+        assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopicArn"}]
+    group = template["Resources"]["AutoScalingGroup"]["Properties"]
+    assert "MetricsCollection" not in resolve(template, group, extra)
+    collected, = resolve(template, group, {"AlarmTopicArn": topic, **extra})["MetricsCollection"]
+    assert collected["Granularity"] == "1Minute" and "GroupInServiceInstances" in collected["Metrics"]
+    out = alarms(template)["InstancesOutOfServiceAlarm"]["Properties"]
+    assert (out["Namespace"], out["MetricName"], out["Statistic"]) == (
+        "AWS/AutoScaling", "GroupInServiceInstances", "Minimum")
+    assert out["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": {"Ref": "AutoScalingGroup"}}]
+    assert (out["Threshold"], out["ComparisonOperator"]) == ({"Ref": "InstanceCount"}, "LessThanThreshold")
+    assert out["Period"] * out["EvaluationPeriods"] == 600
+    scripts = {arn: rendered_user_data(template, {"AlarmTopicArn": arn, **extra}) for arn in ("", topic)}
+    puts = [s for s in policy_statements(template) if "Fn::If" in s and
+            s["Fn::If"][1]["Action"] == "cloudwatch:PutMetricData"]
+    assert "CLOUDWATCH_NAMESPACE" not in scripts[""]
+    if multiregion:
+        assert "CLOUDWATCH_NAMESPACE" not in scripts[topic] and puts == []
+        return
+    leader = alarms(template)["NoHealthyLeaderAlarm"]
+    assert leader["DependsOn"] == "AutoScalingGroup"  # created once every member signalled: not while forming
+    leader = leader["Properties"]
+    namespace = re.search(r"-e CLOUDWATCH_NAMESPACE=(\S+) ", scripts[topic])[1]
+    assert (leader["Namespace"], leader["MetricName"]) == (namespace, "HealthyLeader")
+    assert leader["Dimensions"] == [{"Name": "ClusterName", "Value": {"Ref": "AWS::StackName"}}]
+    assert (leader["Statistic"], leader["Period"], leader["EvaluationPeriods"], leader["Threshold"]) == (
+        "Sum", 60, 5, 1)
+    assert (leader["ComparisonOperator"], leader["TreatMissingData"]) == ("LessThanThreshold", "breaching")
+    put, = puts
+    assert put["Fn::If"][0] == "HasAlarmTopic"
+    assert put["Fn::If"][1]["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_session_manager_access_adds_only_aws_s_managed_instance_policy(path):
+    template = load(path)
+    role = template["Resources"]["Role"]["Properties"]
+    extra = {"ActiveRegions": "eu-central-1,eu-west-1"}
+    assert "ManagedPolicyArns" not in resolve(template, role, {**extra, "SessionManagerAccess": "false"})
+    assert resolve(template, role, {**extra, "SessionManagerAccess": "true"})["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    assert template["Parameters"]["SessionManagerAccess"]["Default"] == "false"
+
+
+@pytest.mark.parametrize("tls", ["", "/etc/etcd-tls"], ids=["plain", "tls"])
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_outputs_name_what_the_leader_publishes_and_the_role_may_change(path, tls):
+    from appliance.rules import records
+
+    template = load(path)
+    parameters = {"HostedZone": "example.org.", "TlsDirectory": tls, "DnsServiceName": "config",
+                  "ActiveRegions": "eu-central-1,eu-west-1"}
+    outputs = {k: v["Value"] for k, v in resolve(template, template["Outputs"], parameters).items()}
+    domain = records.domain("etcd-prod", "example.org.")
+    published = records.desired(domain, [records.PublishedMember("i-0abc", "10.0.1.4")], 60, tls=bool(tls))
+    srv = {name for name, kind, *_ in published if kind == "SRV"}
+    assert outputs["DiscoveryDomain"] == domain
+    assert {outputs["ClientSrvRecord"], outputs["ServerSrvRecord"]} == srv
+    assert outputs["ClientSrvRecord"] == records.client_srv_name(domain, bool(tls))
+    command = outputs["EtcdctlCommand"].split()
+    assert command[:3] == ["etcdctl", "--discovery-srv", domain] and command[-2:] == ["endpoint", "health"]
+    assert ("--cacert" in command) == bool(tls)
+    assert {"AutoScalingGroupName", "SecurityGroupId"} <= set(outputs)
+    # Every name the leader publishes is one the role may change (normalized names carry no trailing dot).
+    names = [n for n in resolve(template, record_names(template), parameters)]
+    wanted = [*(name for name, *_ in published), records.read_record_name("config", "example.org.", bool(tls))]
+    if path == TEMPLATE:  # the write record: regional clusters linked by the mirror
+        wanted.append(records.write_record_name("config.example.org.", bool(tls)))
+    for name in wanted:
+        assert any(fnmatch.fnmatchcase(name.rstrip("."), pattern) for pattern in names), name

@@ -32,6 +32,7 @@ MULTI_TEMPLATE = REPO / "cloudformation" / "etcd-cluster-multiregion.yaml"
 MULTI_DEFINITION = REPO / "cloudformation" / "senza" / "etcd-cluster-multiregion.yaml"
 PAIRS = [(TEMPLATE, DEFINITION), (MULTI_TEMPLATE, MULTI_DEFINITION)]
 ACTIVE_REGIONS = "eu-central-1,eu-west-1"
+ALARM_TOPIC = "arn:aws:sns:eu-central-1:123456789012:etcd-alarms"
 SENZA = REPO / ".venv-senza" / "bin" / "senza"
 TAUPAGE_AMI = "ami-0a1b2c3d4e5f60718"
 IMAGE = "registry.local/team/etcd-appliance:3.5.1-p1"
@@ -58,6 +59,9 @@ def test_the_definition_keeps_the_template_s_resources_policy_and_parameters(tem
     for name, resource in template["Resources"].items():
         ours = definition["Resources"][name]
         assert ours["Type"] == resource["Type"], name
+        # Signals, rolling updates, the alarms' conditions and order: CloudFormation's attributes, kept as they are.
+        for attribute in ("Condition", "DependsOn", "CreationPolicy", "UpdatePolicy"):
+            assert ours.get(attribute) == resource.get(attribute), (name, attribute)
         theirs, mine = properties(resource), properties(ours)
         assert set(mine) == set(theirs), name
         for key in theirs:
@@ -105,7 +109,7 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
     multiregion = definition_path == MULTI_DEFINITION
     done = senza(local_aws, "create", "--force", "--region", aws.REGION, str(definition_path), "1", "sim.internal.",
                  IMAGE, "10.0.0.0/16", *([ACTIVE_REGIONS] if multiregion else []), "DnsServiceName=config",
-                 "SnapshotBucket=ops-etcd-backups")
+                 "SnapshotBucket=ops-etcd-backups", f"AlarmTopicArn={ALARM_TOPIC}")
     assert done.returncode == 0, done.stdout + done.stderr
     session = boto3.session.Session(region_name=aws.REGION, aws_access_key_id="testing",
                                     aws_secret_access_key="testing")
@@ -144,6 +148,12 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
                                      "ETCD_QUOTA_BACKEND_BYTES": "2147483648",
                                      # No TlsDirectory: the files empty, which the agent reads as plain HTTP.
                                      "CLIENT_CA_FILE": "", "CLIENT_CERT_FILE": "", "CLIENT_KEY_FILE": "",
+                                     # The agent leaves through the hook and signals the stack.
+                                     "LIFECYCLE_HOOK_NAME": "etcd-appliance-leave", "CFN_STACK_NAME": "etcd-1",
+                                     "CFN_SIGNAL_RESOURCE": "AutoScalingGroup",
+                                     # With AlarmTopicArn, the leader's data point (one region only: see the
+                                     # multiregion template's InstancesOutOfServiceAlarm).
+                                     **({} if multiregion else {"CLOUDWATCH_NAMESPACE": "EtcdAppliance"}),
                                      **({"ACTIVE_REGIONS": ACTIVE_REGIONS, "ADVERTISE_ADDRESS": "private"}
                                         if multiregion else {})}
 
@@ -177,7 +187,7 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
         "route53:ChangeResourceRecordSetsNormalizedRecordNames"]
     # The single-region stack's leader may keep the write record too (regional clusters linked by the mirror).
     assert names == ["etcd-1.*", "*.etcd-1.*", "_etcd-client._tcp.config.*", "_etcd-client-ssl._tcp.config.*"] + (
-        ["_etcd-client-rw._tcp.config.*", "_etcd-client-rw-ssl._tcp.config.*"]
+        ["_etcd-client-rw._tcp.config.*", "_etcd-client-ssl-rw._tcp.config.*"]
         if "multiregion" not in str(template_path) else [])
     assert [s["Action"] for s in policy["Statement"]] == [
         (s["Fn::If"][1] if "Fn::If" in s else s)["Action"] for s in policy_statements(template)]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from appliance.commands.settings import SPECS
 from appliance.commands.values import whole
+from tests.integration.cfn_resolve import rendered_user_data
 from tests.integration.test_cloudformation import MULTIREGION, TEMPLATE, load
 from tests.integration.test_senza import PAIRS
 
@@ -121,3 +122,20 @@ def test_what_a_pattern_accepts_the_agent_accepts(text):
 
 
 _PATTERNS = {path: _patterned(path) for path in (TEMPLATE, MULTIREGION)}
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
+def test_every_setting_the_rendered_user_data_passes_is_one_the_agent_accepts(path):
+    """The settings written as literals or pseudo parameters (the hook's name, the signal's stack and resource, the
+    CloudWatch namespace), rendered as CloudFormation would, each parsed by the agent's own grammar."""
+    template = load(path)
+    parameters = {"HostedZone": "example.org.", "DockerImage": "registry.example.org/etcd-appliance:3.5.21-abc1234",
+                  "ActiveRegions": "eu-central-1,eu-west-1", "TlsDirectory": "/etc/etcd-tls",
+                  "AlarmTopicArn": "arn:aws:sns:eu-central-1:123456789012:etcd-alarms"}
+    passed = dict(re.findall(r"-e ([A-Z_]+)=(\S*)", rendered_user_data(template, parameters)))
+    assert {"LIFECYCLE_HOOK_NAME", "CFN_STACK_NAME", "CFN_SIGNAL_RESOURCE"} <= set(passed)
+    assert ("CLOUDWATCH_NAMESPACE" in passed) == (path == TEMPLATE)
+    for env, value in passed.items():
+        if env.startswith("CLIENT_") and env.endswith("_FILE"):
+            continue  # files on the instance, which the agent checks at start
+        (ETCD_FLAGS[env] if env in ETCD_FLAGS else BY_ENV[env].parse)(value)  # raises ValueError naming the rule
