@@ -8,18 +8,26 @@ Faults, read from ``faults.json`` on each call, play what real AWS does on a bad
 day: an operation failing (``ServiceUnavailable``, ``Throttling``,
 ``AccessDenied``), or an answer that leaves an instance out (a partial listing),
 for every caller or one instance's agent, in every region or one.
+
+Extensions (:class:`Extension`) play what moto lacks: after the faults, each query-protocol call is offered
+to them in turn; one may answer it itself (:class:`Reply`), or have it forwarded with other parameters
+(:class:`Forward`), and each may rewrite moto's successful answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from typing import Protocol
+from urllib.parse import parse_qs, urlencode
 
 import requests
 
@@ -37,6 +45,43 @@ _ROUTE53 = (
     ("GET", re.compile(r"^/2013-04-01/change/"), "GetChange"),
     ("GET", re.compile(r"^/2013-04-01/hostedzone/[^/]+$"), "GetHostedZone"),
 )
+
+
+log = logging.getLogger("sim")
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One query-protocol AWS request as an extension sees it: ``params`` are its form fields (each once)."""
+
+    service: str
+    operation: str
+    region: str
+    caller: str  # the calling instance's id (its User-Agent's app id), "-" for the operator
+    params: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """An extension's own answer: HTTP status and XML body."""
+
+    status: int
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    """Forward the call to moto with these form fields instead."""
+
+    params: dict[str, str]
+
+
+class Extension(Protocol):
+    def intercept(self, call: Call) -> Reply | Forward | None:
+        """Answer the call, change it, or (None) leave it to moto."""
+
+    def rewrite(self, call: Call, body: bytes) -> bytes:
+        """moto's successful answer to the call, as the caller should see it."""
 
 
 def s3_operation(method: str, path: str) -> str:
@@ -131,8 +176,10 @@ def omit_instances(body: bytes, instance_ids: set[str]) -> bytes:
 class AwsProxy:
     """Forwards to ``upstream`` (moto) on ``127.0.0.1:port``, recording calls and applying faults."""
 
-    def __init__(self, upstream: str, faults_file: str, calls_log: str, port: int = 0):
+    def __init__(self, upstream: str, faults_file: str, calls_log: str, port: int = 0,
+                 extensions: Sequence[Extension] = ()):
         self.upstream = upstream.rstrip("/")
+        self.extensions = list(extensions)
         self.faults_file = faults_file
         self.calls_log = calls_log
         self._log_lock = threading.Lock()
@@ -211,6 +258,15 @@ class AwsProxy:
                 content = _error_body(operation, rule["error"], ec2_style)
                 break
             omitted.update(rule.get("omit_instances", ()))
+        form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()} \
+            if method == "POST" and operation and service not in ("s3", "route53") else {}
+        call = Call(service, operation, region, caller, form)
+        if status is None and form:
+            try:
+                status, content, body = self._extend(call, body)
+            except Exception as exc:  # noqa: BLE001 - a bug in an extension must not kill the proxy's thread
+                log.warning("proxy extension failed on %s:%s: %s", service, operation, exc)
+                status, content = 500, _error_body(operation, "InternalFailure", ec2_style)
         if status is None:
             # The proxy has read the whole body: "Expect: 100-continue" would make moto wait for another.
             forward_headers = {k: v for k, v in headers.items()
@@ -224,6 +280,9 @@ class AwsProxy:
                     out_headers["Content-Length"] = response.headers["Content-Length"]
                 if omitted and status == 200:
                     content = omit_instances(content, omitted)
+                if form and status == 200:
+                    for extension in self.extensions:
+                        content = extension.rewrite(call, content)
             except requests.RequestException as exc:
                 status, content = 502, _error_body(operation, "InternalFailure", ec2_style)
                 out_headers["X-Sim-Error"] = type(exc).__name__
@@ -231,6 +290,17 @@ class AwsProxy:
             named = f"{service or '?'}:{operation}" if operation else f"{method}:{path.split('?')[0]}"
             f.write(f"{time.time():.3f} {caller} {named} {status}\n")
         return status, out_headers, content
+
+    def _extend(self, call: Call, body: bytes) -> tuple[int | None, bytes, bytes]:
+        """(status, answer) of the extension that answers ``call`` (status None: none did) and the body to
+        forward (changed by one that asked so)."""
+        for extension in self.extensions:
+            outcome = extension.intercept(call)
+            if isinstance(outcome, Reply):
+                return outcome.status, outcome.body, body
+            if isinstance(outcome, Forward):
+                body = urlencode(outcome.params).encode()
+        return None, b"", body
 
     def close(self) -> None:
         self._httpd.shutdown()

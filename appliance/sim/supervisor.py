@@ -3,7 +3,10 @@
 It plays the part of EC2 itself: an instance that the AWS API terminated
 vanishes at once (its agent and etcd are killed with SIGKILL), a new InService
 instance boots (its agent starts with its own environment), and an agent that
-crashes is restarted, as the container runtime's restart policy does on AWS.
+crashes is restarted, as the container runtime's restart policy does on AWS
+(unless its instance is being terminated). And the part of Auto Scaling that moto
+lacks: every group gets the termination lifecycle hook, which the proxy honours
+(:mod:`.autoscaling_hooks`), and CloudFormation's SignalResource (:mod:`.cfn_signals`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ import threading
 import time
 
 from appliance.sim import aws, state
+from appliance.sim.autoscaling_hooks import HOOK_NAME, TerminationHooks, put_termination_hook
 from appliance.sim.aws_proxy import AwsProxy
+from appliance.sim.cfn_signals import ResourceSignals
+from appliance.sim.instance_network import certificate_env, public_address
+from appliance.sim.lifecycle_hooks import PendingActions
 from appliance.sim.metadata_server import InstanceMetadata, MetadataServer
 
 log = logging.getLogger("sim")
@@ -73,11 +80,12 @@ class Supervisor:
         public_addresses: an Elastic IP per instance, advertised (ADVERTISE_ADDRESS=public).
         tls: a CA in ``<state_dir>/tls``, a certificate per instance (the agents' CLIENT_*_FILE) and one
             for the operator's tools (the state's ``tls``).
+        hook_timeout: the termination hook's HeartbeatTimeout (seconds).
     """
 
     def __init__(self, state_dir: str, instances: list[int], grace_period: float, stack: str = "etcd",
                  agent_env: dict | None = None, regions: list[str] | None = None, mirror_prefix: str = "",
-                 public_addresses: bool = False, tls: bool = False):
+                 public_addresses: bool = False, tls: bool = False, hook_timeout: int = 300):
         self.state_dir = os.path.abspath(state_dir)
         self.regions = list(regions or [aws.REGION])  # where it starts; `sim add-region` adds to the state
         self.instances = dict(zip(self.regions, instances, strict=True))
@@ -91,6 +99,7 @@ class Supervisor:
         # What instances launched from now on get (the launch template's ACTIVE_REGIONS).
         self.active_regions = tuple(self.regions) if len(self.regions) > 1 and not mirror_prefix else ()
         self.grace_period = grace_period
+        self.hook_timeout = hook_timeout
         self.stack = stack
         self.agent_env = agent_env or {}
         self.stop = threading.Event()
@@ -122,8 +131,11 @@ class Supervisor:
 
     def _run(self, subnets: list[int], moto_endpoint: str) -> int:
         self.metadata = MetadataServer()
+        self.hooks = TerminationHooks(moto_endpoint, PendingActions(self.state_dir),
+                                      lambda instance_id: state.lifecycle_file(self.state_dir, instance_id))
         self.proxy = AwsProxy(moto_endpoint, os.path.join(self.state_dir, "faults.json"),
-                              os.path.join(self.state_dir, "aws-calls.log"))
+                              os.path.join(self.state_dir, "aws-calls.log"),
+                              extensions=(self.hooks, ResourceSignals(moto_endpoint, self.state_dir)))
         self.endpoint = moto_endpoint
         self.zone = aws.create_zone(aws.clients(moto_endpoint, self.regions[0]), self.stack)
         # One bucket for every region's snapshots (keys are per cluster), as an operator would provide.
@@ -137,6 +149,7 @@ class Supervisor:
                                                self.instances[region], self.grace_period, self.zone, region,
                                                self.active_regions, self.stack if self.mirror_prefix else "",
                                                self.bucket)
+            self._put_hook(region, regions[region]["asg"])
             log.info("stack %s deployed in %s (ASG %s, subnet %s)", stack, region, regions[region]["asg"],
                      regions[region]["subnet_cidr"])
         self.state = {"supervisor_pid": os.getpid(), "state_dir": self.state_dir, "region": self.regions[0],
@@ -144,7 +157,7 @@ class Supervisor:
                       "metadata_port": self.metadata.port, "moto_pid": self.moto.pid, "stack": self.stack,
                       "instances": {}, "ready": True, "requests": {}, "hosted_zone_id": self.zone[0],
                       "hosted_zone": self.zone[1], "dns_server": self._start_dns(subnets[0], self.zone[0]),
-                      "regions": regions, "snapshot_bucket": self.bucket,
+                      "regions": regions, "snapshot_bucket": self.bucket, "hook_timeout": self.hook_timeout,
                       "tls": dataclasses.asdict(self.authority.issue("operator", server=False))
                       if self.authority else None}
         self._save_shape()
@@ -155,8 +168,15 @@ class Supervisor:
                 self.reconcile()
             except Exception as exc:  # keep supervising; one bad poll must not orphan the agents
                 log.warning("supervisor poll failed: %s", exc)
+            try:
+                self.hooks.advance()
+            except Exception as exc:  # noqa: BLE001 - the pending actions stay; the next poll retries
+                log.warning("lifecycle actions not advanced: %s", exc)
             self.stop.wait(POLL_INTERVAL)
         return 0
+
+    def _put_hook(self, region: str, group: str) -> None:
+        put_termination_hook(aws.clients(self.endpoint, region)["autoscaling"], group, self.hook_timeout)
 
     def _save_shape(self) -> None:
         mode = "mirrored" if self.mirror_prefix else "stretched" if len(self.state["regions"]) > 1 else "single"
@@ -197,13 +217,15 @@ class Supervisor:
         for name, facts in self.state["regions"].items():
             self.state["regions"][name] = aws.update_stack(aws.clients(self.endpoint, name), self.stack, facts,
                                                            self.grace_period, active_regions)
+            self._put_hook(name, self.state["regions"][name]["asg"])
             log.info("stack %s in %s updated: ACTIVE_REGIONS %s", self.stack, name, ",".join(active_regions) or "-")
         self.active_regions = active_regions
 
     def _scale(self, region: str, instances: int) -> None:
-        """Set ``region``'s group sizes to ``instances`` (max one more, as the templates' GroupMaxSize)."""
+        """Set ``region``'s group sizes to ``instances`` (max one more, as the templates' GroupMaxSize), through
+        the proxy: a scale-in waits for the termination hook."""
         facts = self.state["regions"][region]
-        aws.clients(self.endpoint, region)["autoscaling"].update_auto_scaling_group(
+        aws.clients(self.proxy.endpoint, region)["autoscaling"].update_auto_scaling_group(
             AutoScalingGroupName=facts["asg"], MinSize=instances, MaxSize=instances + 1, DesiredCapacity=instances)
         facts["instance_count"] = instances
         log.info("group %s in %s scaled to %d instances", facts["asg"], region, instances)
@@ -219,6 +241,7 @@ class Supervisor:
         self.state["regions"][region] = aws.deploy_stack(aws.clients(self.endpoint, region), subnet_n, self.stack,
                                                          instances, self.grace_period, self.zone, region,
                                                          self.active_regions, snapshot_bucket=self.bucket)
+        self._put_hook(region, self.state["regions"][region]["asg"])
         log.info("stack %s deployed in %s (subnet 127.0.%d.0/24)", self.stack, region, subnet_n)
 
     def _start_dns(self, subnet_n: int, zone_id: str) -> str | None:
@@ -259,7 +282,7 @@ class Supervisor:
         for instance_id, inst in current.items():
             if instance_id in self.agents or not inst["private_ip"] or inst["lifecycle_state"] != "InService":
                 continue
-            if time.monotonic() < self.restart_at.get(instance_id, 0):
+            if time.monotonic() < self.restart_at.get(instance_id, 0) or self._lifecycle(instance_id) == "Terminated":
                 continue
             self._spawn(inst)
             changed = True
@@ -285,7 +308,10 @@ class Supervisor:
         instance_id = inst["id"]
         directory = state.instance_dir(self.state_dir, instance_id)
         os.makedirs(directory, exist_ok=True)
-        public_ip = self._public_address(inst) if self.public_addresses else None
+        public_ip = None
+        if self.public_addresses:
+            public_ip = self.public_ips[instance_id] = public_address(aws.clients(self.endpoint, inst["region"])["ec2"],
+                                                                      inst)
         self.metadata.register(InstanceMetadata(instance_id, inst["region"], inst["availability_zone"],
                                                 inst["private_ip"], state.lifecycle_file(self.state_dir, instance_id),
                                                 public_ip))
@@ -303,10 +329,11 @@ class Supervisor:
             "HOSTED_ZONE": self.state["hosted_zone"], "SNAPSHOT_BUCKET": self.bucket,
             **({"ACTIVE_REGIONS": ",".join(launch["active_regions"])} if launch["active_regions"] else {}),
             **({"ADVERTISE_ADDRESS": "public"} if public_ip else {}),
-            **self._certificate_env(inst, public_ip),
+            **certificate_env(self.authority, inst, public_ip),
             **({"DNS_SERVICE_NAME": facts["dns_service_name"], "MIRROR_PREFIX": self.mirror_prefix,
                 "APPLIANCE_CREDENTIALS_FILE": state.credentials_file(self.state_dir)} if self.mirror_prefix else {}),
-            "PYTHONUNBUFFERED": "1", **self.agent_env,
+            "LIFECYCLE_HOOK_NAME": HOOK_NAME, "CFN_STACK_NAME": facts["stack"],
+            "CFN_SIGNAL_RESOURCE": "AutoScalingGroup", "PYTHONUNBUFFERED": "1", **self.agent_env,
         })
         with open(os.path.join(directory, "agent.log"), "ab") as out:
             proc = subprocess.Popen([sys.executable, ENTRY_POINT, "run"], env=env, stdout=out,
@@ -314,32 +341,6 @@ class Supervisor:
                                     preexec_fn=_die_with_supervisor, cwd=directory)
         self.agents[instance_id] = proc
         log.info("instance %s (%s) InService: started its agent (pid %d)", instance_id, inst["private_ip"], proc.pid)
-
-    def _certificate_env(self, inst: dict, public_ip: str | None) -> dict[str, str]:
-        """The agent's CLIENT_*_FILE: a certificate for this instance's addresses (TLS only)."""
-        if self.authority is None:
-            return {}
-        files = self.authority.issue_instance(inst["id"], [inst["private_ip"], *([public_ip] if public_ip else [])])
-        return {"CLIENT_CA_FILE": files.ca_file, "CLIENT_CERT_FILE": files.cert_file,
-                "CLIENT_KEY_FILE": files.key_file}
-
-    def _public_address(self, inst: dict) -> str:
-        """Associate an Elastic IP with the instance (once; an agent restart keeps it), as a subnet with
-        public addresses does on AWS: ``127.200.<n>.<h>`` for the private ``127.0.<n>.<h>``, a
-        loopback address here, so that etcd can listen on it too (on AWS the VPC translates it)."""
-        ec2 = aws.clients(self.endpoint, inst["region"])["ec2"]
-        found = ec2.describe_instances(InstanceIds=[inst["id"]])["Reservations"][0]["Instances"][0]
-        if found.get("PublicIpAddress"):
-            return found["PublicIpAddress"]
-        _, _, n, h = inst["private_ip"].split(".")
-        address = f"127.200.{n}.{h}"
-        # A replacement may get a terminated instance's private IP: its address is then moved over.
-        known = ec2.describe_addresses(Filters=[{"Name": "public-ip", "Values": [address]}])["Addresses"]
-        allocation = known[0]["AllocationId"] if known else \
-            ec2.allocate_address(Domain="vpc", Address=address)["AllocationId"]
-        ec2.associate_address(InstanceId=inst["id"], AllocationId=allocation, AllowReassociation=True)
-        self.public_ips[inst["id"]] = address
-        return address
 
     def _launch_of(self, instance_id: str) -> dict:
         # Like the AMI and the launch template version: fixed at the instance's launch from the

@@ -11,7 +11,9 @@ import time
 from appliance.model.errors import ConfigError
 from appliance.model.exit_codes import ExitCode
 from appliance.sim import aws, state, view
+from appliance.sim.cfn_signals import SIGNALS_FILE
 from appliance.sim.instances import down
+from appliance.sim.lifecycle_hooks import OUTCOMES_FILE, PENDING_FILE
 
 ENTRY_POINT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "etcd.py"))
 
@@ -81,6 +83,18 @@ def shape(regions: str, instances: str, mirrored: bool = False) -> tuple[list[st
     return names, counts
 
 
+def hook_timeout(seconds: float) -> int:
+    """The termination hook's HeartbeatTimeout from ``--hook-timeout``.
+
+    Raises:
+        ConfigError: not a whole number of seconds from 30 to 7200 (AWS's bounds: Auto Scaling API
+            reference, PutLifecycleHook, HeartbeatTimeout).
+    """
+    if seconds != int(seconds) or not 30 <= seconds <= 7200:
+        raise ConfigError(f"--hook-timeout: must be 30 to 7200 seconds, as AWS allows (got {seconds:g})")
+    return int(seconds)
+
+
 def cmd_supervise(args) -> int:
     """Hidden: the long-running supervisor that ``sim up`` starts in the background."""
     from appliance.sim.supervisor import Supervisor
@@ -88,7 +102,8 @@ def cmd_supervise(args) -> int:
     regions, counts = shape(args.regions, args.instances, bool(args.mirror_prefix))
     return Supervisor(args.state_dir, counts, args.grace_period, agent_env=agent_env(args.agent_env),
                       regions=regions, mirror_prefix=args.mirror_prefix,
-                      public_addresses=args.public_addresses, tls=args.tls).run()
+                      public_addresses=args.public_addresses, tls=args.tls,
+                      hook_timeout=hook_timeout(args.hook_timeout)).run()
 
 
 def cmd_up(args) -> int:
@@ -104,6 +119,7 @@ def cmd_up(args) -> int:
     if args.public_addresses and (mirrored or len(regions) < 2):
         raise ConfigError("--public-addresses: for a cluster stretched across two regions or more")
     agent_env(args.agent_env)
+    hook_timeout(args.hook_timeout)
     binary = etcd_bin(args.etcd_bin)
     state_dir = os.path.abspath(args.state_dir)
     current = state.load(state_dir)
@@ -113,7 +129,7 @@ def cmd_up(args) -> int:
     shutil.rmtree(os.path.join(state_dir, "instances"), ignore_errors=True)
     shutil.rmtree(os.path.join(state_dir, state.TLS_DIR), ignore_errors=True)  # a new CA for a new run
     for stale in (state.STATE_FILE, state.LAUNCH_FILE, state.REQUEST_FILE, state.CREDENTIALS_FILE, "faults.json",
-                  "aws-calls.log"):
+                  "aws-calls.log", PENDING_FILE, OUTCOMES_FILE, SIGNALS_FILE):
         if os.path.exists(os.path.join(state_dir, stale)):
             os.remove(os.path.join(state_dir, stale))
     os.makedirs(state_dir, exist_ok=True)
@@ -125,7 +141,7 @@ def cmd_up(args) -> int:
     started = time.monotonic()
     command = [sys.executable, ENTRY_POINT, "sim", "supervise", "--state-dir", state_dir,
                "--instances", ",".join(map(str, counts)), "--regions", ",".join(regions),
-               "--grace-period", str(args.grace_period)]
+               "--grace-period", str(args.grace_period), "--hook-timeout", str(args.hook_timeout)]
     for pair in args.agent_env:
         command += ["--agent-env", pair]
     if mirrored:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdFailure
 from appliance.sim import aws, state
+from appliance.sim.lifecycle_hooks import Action, load_pending
 
 CLIENT_PORT = 2379
 
@@ -14,7 +16,7 @@ CLIENT_PORT = 2379
 @dataclasses.dataclass(frozen=True)
 class ClusterReport:
     """The stack as seen now. ``healthy`` means: every InService instance is a healthy voting
-    member, there are no other members, and one leader."""
+    member, there are no other members, no instance is terminating, and one leader."""
 
     instances: list[dict]
     healthy: bool
@@ -53,6 +55,9 @@ def observe_regions(sim_state: dict, timeout: float = 1.0) -> dict[str, ClusterR
 
 
 def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: int | None) -> ClusterReport:
+    # moto knows nothing of lifecycle hooks: an instance in Terminating:Wait is InService there.
+    waiting = {a["instance_id"] for a in load_pending(sim_state["state_dir"])}
+    instances = [{**i, "lifecycle_state": "Terminating:Wait"} if i["id"] in waiting else i for i in instances]
     client = EtcdClient([], timeout=timeout, tls=state.tls_files(sim_state))
     members, leader_id = (), None
     for inst in instances:
@@ -85,6 +90,7 @@ def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: i
                 problems.append(f"{inst['id']} is a learner")
             elif not healthy:
                 problems.append(f"{inst['id']} is not healthy")
+    problems += [f"{i} is Terminating:Wait" for i in sorted(waiting & {i["id"] for i in instances})]
     listed = {i["id"] for i in instances}
     extra = [m.name or m.hex_id for m in members if m.name not in listed]
     if extra:
@@ -102,12 +108,31 @@ def _observe(sim_state: dict, instances: list[dict], timeout: float, expected: i
 
 def format_table(report: ClusterReport) -> str:
     """A human table of the instances, then the verdict."""
-    header = (f"{'INSTANCE':<21} {'REGION':<14} {'PRIVATE IP':<12} {'LIFECYCLE':<12} {'ROLE':<8} "
+    header = (f"{'INSTANCE':<21} {'REGION':<14} {'PRIVATE IP':<12} {'LIFECYCLE':<19} {'ROLE':<8} "
               f"{'CLIENT URL':<24} HEALTH")
     lines = [header]
     for r in report.instances:
         role = "leader" if r["leader"] else "member" if r["member"] else "learner" if r["learner"] else "-"
-        lines.append(f"{r['id']:<21} {r['region']:<14} {r['private_ip']:<12} {r['lifecycle_state']:<12} {role:<8} "
+        lines.append(f"{r['id']:<21} {r['region']:<14} {r['private_ip']:<12} {r['lifecycle_state']:<19} {role:<8} "
                      f"{r['client_url']:<24} {'ok' if r['healthy'] else '-'}")
     lines.append(f"cluster: {report.reason}")
+    return "\n".join(lines)
+
+
+def lifecycle_actions(sim_state: dict) -> list[dict]:
+    """The pending lifecycle actions: [{"instance", "group", "hook", "cause", "since", "deadline",
+    "global_deadline", "result"}], times in epoch seconds; "result" None while waiting."""
+    actions = [Action(**a) for a in load_pending(sim_state["state_dir"])]
+    return [{"instance": a.instance_id, "group": a.group, "hook": a.hook, "cause": a.cause, "since": a.started,
+             "deadline": a.deadline, "global_deadline": a.global_deadline, "result": a.result} for a in actions]
+
+
+def format_actions(actions: list[dict]) -> str:
+    """A human table of the pending lifecycle actions ("" when none)."""
+    if not actions:
+        return ""
+    clock = lambda t: time.strftime("%H:%M:%S", time.localtime(t))  # noqa: E731
+    lines = [f"{'TERMINATING':<21} {'HOOK':<22} {'SINCE':<9} {'DEADLINE':<9} RESULT"]
+    lines += [f"{a['instance']:<21} {a['hook']:<22} {clock(a['since']):<9} {clock(a['deadline']):<9} "
+              f"{a['result'] or 'waiting'}" for a in actions]
     return "\n".join(lines)

@@ -212,6 +212,10 @@ NOT_CALLED_HERE = {
     "route53:GetChange": "waiting for a record change to be INSYNC (appliance/agent/components/records.py)",
     "s3:DeleteObject": "retention beyond SNAPSHOT_KEEP, and a snapshot that does not verify (test_snapshot_store.py)",
     "s3:AbortMultipartUpload": "a multipart upload of a snapshot over 16 MiB that fails (boto3's transfer manager)",
+    "autoscaling:RecordLifecycleActionHeartbeat": "only while a leave runs 20 s or more "
+                                                  "(tests/unit/agent/test_aws_reports.py)",
+    "cloudwatch:PutMetricData": "only with CLOUDWATCH_NAMESPACE, the templates' AlarmTopicArn, off here "
+                                "(tests/unit/adapters/test_aws_reports_calls.py puts one into moto)",
 }
 
 
