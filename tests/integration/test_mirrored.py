@@ -8,6 +8,7 @@ leader keeps the write record naming its members."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -73,6 +74,16 @@ def test_writes_in_the_active_region_appear_in_the_passive_one(linked):
     reader = client(linked, PASSIVE)
     first = float(reader.get(HEARTBEAT_KEY)[0])
     wait_until(lambda: float(reader.get(HEARTBEAT_KEY)[0]) > first, 10, "the active heartbeat in eu-west-1")
+    # The passive leader's agent exports the lag of the mirror it runs; an agent that runs none says NaN; the active
+    # leader's heartbeat is fresh, and the passive leader's age stays fresh too (the mirror carries the heartbeat).
+    wait_until(lambda: 0 <= linked.metric(leader, "etcd_appliance_mirror_lag_seconds") < 10 or None, 20,
+               "the mirror's lag on the passive leader's agent")
+    assert 0 <= linked.metric(leader, "etcd_appliance_mirror_lag_revisions") < 1000
+    follower = next(i["id"] for i in regions[PASSIVE]["instances"] if not i["leader"])
+    assert math.isnan(linked.metric(follower, "etcd_appliance_mirror_lag_seconds"))
+    active_leader = regions[ACTIVE]["instances"][0]["id"]
+    assert 0 <= linked.metric(active_leader, "etcd_appliance_heartbeat_age_seconds") < 5
+    assert 0 <= linked.metric(leader, "etcd_appliance_heartbeat_age_seconds") < 5
     shown = run_cli("status", "--sim", "--state-dir", linked.state_dir, "--region", PASSIVE, "--credentials",
                     linked.state["credentials_file"], timeout=60)
     assert shown.returncode == 0 and "mode: passive since revision" in shown.stdout, shown.stdout + shown.stderr
