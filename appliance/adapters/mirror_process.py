@@ -114,9 +114,11 @@ class MirrorChild:
         if time.monotonic() - read_at < LAG_CACHE:
             return lag
         lag = _NO_LAG
-        if self.proc is not None and self.proc.poll() is None and self.metrics_port:
+        # Read once: the agent's loop may stop the child (and clear both) while a scrape runs this.
+        proc, port = self.proc, self.metrics_port
+        if proc is not None and proc.poll() is None and port:
             try:
-                answer = self._http.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=LAG_TIMEOUT)
+                answer = self._http.get(f"http://127.0.0.1:{port}/metrics", timeout=LAG_TIMEOUT)
                 lag = _lag_of(answer.text) if answer.status_code == 200 else _NO_LAG
             except (requests.RequestException, ValueError):
                 lag = _NO_LAG  # starting, or stopping: the gauges say unknown

@@ -107,7 +107,7 @@ class Agent:
                 if pause is None:  # left the cluster
                     if self.c.termination.after_leave() is Step.HOLD:
                         # Docker's restart policy would start an agent that exited again, on a machine going away.
-                        self.stop_requested.wait()
+                        self.c.termination.hold(self.stop_requested)
                         log.info("SIGTERM after leaving the cluster: exiting")
                     return ExitCode.OK
                 self.stop_requested.wait(pause)
@@ -128,6 +128,8 @@ class Agent:
         self.status.decided(decision, s)
         if decision.action is Action.LEAVE:
             self.c.housekeeping.step_down()
+            if self.c.inbound is not None:
+                self.c.inbound.stop()  # its lock is released now, not at its TTL: the next leader mirrors sooner
             with self.c.termination.heartbeats():
                 if self.actuator.act(decision, s):
                     return None
@@ -198,7 +200,9 @@ class Agent:
             self.c.housekeeping.step_down()
             with self.c.termination.heartbeats():
                 self.actuator.leave(self.observer.observe())
-            self.c.termination.after_leave()  # stopping anyway: whatever it says, the process ends
+            # One attempt: Docker's stop timeout is running, and with the hook in place a SIGTERM of the machine
+            # comes after the action ended anyway; the process ends whatever it says.
+            self.c.termination.after_leave(max_attempts=1)
         else:
             log.info("SIGTERM: stopping etcd; this member stays in the cluster")
             self.actuator.etcd.stop()

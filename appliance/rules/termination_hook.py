@@ -14,7 +14,8 @@ import dataclasses
 import enum
 
 HEARTBEAT_INTERVAL = 20.0  # seconds between heartbeats while a leave runs: a hook of 60 s or more never lapses
-COMPLETE_ATTEMPTS = 3      # cycles that try CompleteLifecycleAction before the heartbeat timeout is left to end it
+COMPLETE_ATTEMPTS = 3      # CompleteLifecycleAction calls in a row before the agent holds and tries less often
+HOLD_RETRY = 30.0          # seconds between further attempts while holding, until one succeeds or the machine goes
 
 
 class Step(str, enum.Enum):
@@ -31,12 +32,14 @@ class HookFacts:
 
     Attributes:
         hook_name: LIFECYCLE_HOOK_NAME, None when unset. completed: CompleteLifecycleAction succeeded (or AWS
-        said no action was pending). attempts: CompleteLifecycleAction calls that failed so far.
+        said no action was pending). attempts: CompleteLifecycleAction calls that failed so far. max_attempts:
+        how many in a row before holding (1 on the way out after SIGTERM, where Docker's stop timeout runs).
     """
 
     hook_name: str | None
     completed: bool = False
     attempts: int = 0
+    max_attempts: int = COMPLETE_ATTEMPTS
 
 
 def after_leave(f: HookFacts) -> tuple[Step, str]:
@@ -46,11 +49,19 @@ def after_leave(f: HookFacts) -> tuple[Step, str]:
     if f.completed:
         return Step.HOLD, (f"lifecycle action of hook {f.hook_name} completed: idle, etcd stopped, until the "
                            "instance goes")
-    if f.attempts >= COMPLETE_ATTEMPTS:
-        return Step.HOLD, (f"CompleteLifecycleAction failed {f.attempts} times: idle until the hook's heartbeat "
-                           "timeout ends the wait with its default result")
+    if f.attempts >= f.max_attempts:
+        return Step.HOLD, (f"CompleteLifecycleAction failed {f.attempts} times: idle, trying again every "
+                           f"{HOLD_RETRY:.0f} s until it succeeds, the hook's heartbeat timeout ends the wait with its "
+                           "default result, or the instance goes")
     return Step.COMPLETE, (f"left the cluster: completing the lifecycle action of hook {f.hook_name}, so that "
                            "Auto Scaling terminates the instance now")
+
+
+def retry_while_holding(f: HookFacts) -> bool:
+    """True while an agent that holds should try CompleteLifecycleAction again (each :data:`HOLD_RETRY` s): a hook is
+    set and no attempt has succeeded. Auto Scaling would end the wait by itself at the heartbeat timeout, but
+    a rolling update or a scale-in would wait all of it for an outage of a few seconds."""
+    return f.hook_name is not None and not f.completed
 
 
 def heartbeat_due(leave_started_ago: float, last_heartbeat_ago: float | None,

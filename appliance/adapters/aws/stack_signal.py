@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import botocore.exceptions
 
@@ -10,6 +12,9 @@ from appliance.adapters.aws.common import call, client_config, error_code
 from appliance.model.errors import AwsPermissionError
 
 ERRORS = (AwsPermissionError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# CloudFormation's ValidationError for a stack or resource that waits for no signal ("… is in CREATE_COMPLETE state
+# and can not be signaled"); its other ValidationErrors (no such stack, no such resource) are mistakes to report.
+_NOT_WAITING = re.compile(r"can ?not be signal", re.IGNORECASE)
 
 
 class StackSignal:
@@ -28,17 +33,19 @@ class StackSignal:
 
     def send(self, unique_id: str) -> bool:
         """Signal SUCCESS once for ``unique_id`` (the instance id). Returns True when CloudFormation took it, False
-        when it answered that the stack waits for no signal (ValidationError: e.g. the stack is complete, as when
-        an instance replaced outside an update signals): either way there is nothing more to send.
+        when it answered that the stack waits for no signal (ValidationError "… can not be signaled": e.g. the stack
+        is complete, as when an instance replaced outside an update signals): either way there is nothing more to
+        send.
 
         Raises:
-            ERRORS: AWS refused (AccessDenied) or did not answer: worth another try.
+            ERRORS: AWS refused (AccessDenied, or a ValidationError naming another cause, such as a stack or
+                logical id that does not exist) or did not answer.
         """
         try:
             call("cloudformation", self.client, "signal_resource", StackName=self.stack,
                  LogicalResourceId=self.resource, UniqueId=unique_id, Status="SUCCESS")
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) == "ValidationError":
+            if error_code(exc) == "ValidationError" and _NOT_WAITING.search(str(exc)):
                 return False
             raise
         return True

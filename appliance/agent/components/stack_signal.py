@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from typing import Callable
 
 from appliance.adapters.aws import stack_signal
 from appliance.adapters.aws.stack_signal import StackSignal
@@ -31,13 +33,19 @@ class CreationSignal:
     Args:
         signal: the SignalResource call, None without CFN_STACK_NAME and CFN_SIGNAL_RESOURCE. marker: the marker
         file's path. instance_id: the signal's unique id. metrics: the agent's (``cloudformation_signals``).
+        clock: monotonic seconds.
     """
 
-    def __init__(self, signal: StackSignal | None, marker: str, instance_id: str, metrics):
+    def __init__(self, signal: StackSignal | None, marker: str, instance_id: str, metrics,
+                 clock: Callable[[], float] = time.monotonic):
         self.signal = signal
         self.marker = marker
         self.instance_id = instance_id
         self.metrics = metrics
+        self.clock = clock
+        self.failures = 0
+        self.first_failure: float | None = None
+        self.last_failure: float | None = None
         self.reason = ReasonLog(log, "cloudformation signal")
 
     def _sent(self) -> bool:
@@ -46,10 +54,13 @@ class CreationSignal:
     def tick(self, s: Observation, decision: Decision) -> str:
         """Signal if the rule says so; returns the reason (logged when it changes)."""
         mine = s.cluster.by_id(s.local.member_id) if s.cluster is not None and s.local.member_id else None
+        now = self.clock()
         facts = SignalFacts(configured=self.signal is not None, sent=self.signal is not None and self._sent(),
                             serving=decision.action is Action.SERVE, voter=mine is not None and not mine.is_learner,
                             leader_known=s.cluster is not None and s.cluster.leader_id is not None,
-                            terminating=s.terminating)
+                            terminating=s.terminating, failures=self.failures,
+                            since_first_failure=None if self.first_failure is None else now - self.first_failure,
+                            since_last_failure=None if self.last_failure is None else now - self.last_failure)
         send, reason = decide(facts)
         if not send:
             self.reason.say(reason, loud=facts.configured)
@@ -58,8 +69,12 @@ class CreationSignal:
             took = self.signal.send(self.instance_id)
         except stack_signal.ERRORS as exc:
             self.metrics.cloudformation_signals.labels(outcome="failed").inc()
-            reason = f"SignalResource failed ({exc}); trying again next cycle"
-            self.reason.say(reason)
+            self.failures += 1
+            self.last_failure = self.clock()
+            self.first_failure = self.first_failure if self.first_failure is not None else self.last_failure
+            reason = f"SignalResource failed ({exc}); trying again later"
+            log.warning("cloudformation signal: %s", reason)
+            self.reason.clear()
             return reason
         self.metrics.cloudformation_signals.labels(outcome="sent" if took else "refused").inc()
         self._mark()

@@ -61,6 +61,12 @@ class TerminationHook:
             thread.join(timeout=10.0)
 
     def _beat(self, stop: threading.Event) -> None:
+        try:
+            self._beats(stop)
+        except Exception:  # noqa: BLE001 - a bug here must not pass unseen: the hook's timeout still ends the wait
+            log.exception("lifecycle action heartbeats stopped")
+
+    def _beats(self, stop: threading.Event) -> None:
         started, last = self.clock(), None
         while not stop.wait(min(1.0, self.heartbeat_interval)):
             now = self.clock()
@@ -81,25 +87,47 @@ class TerminationHook:
                 log.warning("lifecycle action heartbeat failed (%s); the next in %.0f s", exc,
                             self.heartbeat_interval)
 
-    def after_leave(self) -> Step:
-        """Complete the lifecycle action (a few attempts), once this member left or could not; returns what the
-        agent does next: :attr:`Step.HOLD` (idle until SIGTERM) or :attr:`Step.EXIT` (no hook)."""
+    def _facts(self, max_attempts: int = termination_hook.COMPLETE_ATTEMPTS) -> HookFacts:
+        return HookFacts(self.hook_name, self.completed, self.attempts, max_attempts)
+
+    def after_leave(self, max_attempts: int = termination_hook.COMPLETE_ATTEMPTS) -> Step:
+        """Complete the lifecycle action (up to ``max_attempts`` in a row), once this member left or could not;
+        returns what the agent does next: :attr:`Step.HOLD` (idle until SIGTERM, see :meth:`hold`) or
+        :attr:`Step.EXIT` (no hook)."""
         while True:
-            step, reason = termination_hook.after_leave(HookFacts(self.hook_name, self.completed, self.attempts))
+            step, reason = termination_hook.after_leave(self._facts(max_attempts))
             log.info("%s", reason)
             if step is not Step.COMPLETE:
                 return step
-            try:
-                self.actions.complete()
-                self.completed = True
-                self.metrics.lifecycle_actions.labels(outcome="completed").inc()
-            except NoPendingAction:
-                log.info("no lifecycle action of hook %s waited for this instance (completed already, timed out, "
-                         "or the instance is terminated without the hook)", self.hook_name)
-                self.completed = True
-            except lifecycle_actions.ERRORS as exc:
-                self.attempts += 1
-                self.metrics.lifecycle_actions.labels(outcome="failed").inc()
-                log.warning("CompleteLifecycleAction failed: %s", exc)
-                if self.attempts < termination_hook.COMPLETE_ATTEMPTS:
-                    self.sleep(RETRY_PAUSE)
+            if not self._complete() and self.attempts < max_attempts:
+                self.sleep(RETRY_PAUSE)
+
+    def hold(self, stop: threading.Event) -> None:
+        """Idle until ``stop`` (SIGTERM: the machine is going), trying CompleteLifecycleAction again every
+        :data:`~appliance.rules.termination_hook.HOLD_RETRY` seconds while no attempt has succeeded."""
+        while not stop.is_set():
+            if not termination_hook.retry_while_holding(self._facts()):
+                stop.wait()
+                return
+            if stop.wait(termination_hook.HOLD_RETRY):
+                return
+            if self._complete():
+                log.info("lifecycle action of hook %s completed: idle, etcd stopped, until the instance goes",
+                         self.hook_name)
+
+    def _complete(self) -> bool:
+        """One CompleteLifecycleAction; True when no action waits any more (completed now, or none was pending)."""
+        try:
+            self.actions.complete()
+        except NoPendingAction:
+            log.info("no lifecycle action of hook %s waited for this instance (completed already, timed out, "
+                     "or the instance is terminated without the hook)", self.hook_name)
+        except lifecycle_actions.ERRORS as exc:
+            self.attempts += 1
+            self.metrics.lifecycle_actions.labels(outcome="failed").inc()
+            log.warning("CompleteLifecycleAction failed: %s", exc)
+            return False
+        else:
+            self.metrics.lifecycle_actions.labels(outcome="completed").inc()
+        self.completed = True
+        return True

@@ -102,8 +102,13 @@ def test_the_signal_says_success_for_the_instance():
                      "LogicalResourceId": "AutoScalingGroup", "UniqueId": "i-1", "Status": "SUCCESS"}]
 
 
-@pytest.mark.parametrize("status, body, result", [(400, NOT_WAITING, False), (403, DENIED, AwsPermissionError),
-                                                  (400, error("Throttling", "slow"), botocore.exceptions.ClientError)])
+@pytest.mark.parametrize("status, body, result", [
+    (400, NOT_WAITING, False), (403, DENIED, AwsPermissionError),
+    (400, error("Throttling", "slow"), botocore.exceptions.ClientError),
+    # A wrong CFN_STACK_NAME or CFN_SIGNAL_RESOURCE is a mistake to report, not "nothing waits".
+    (400, error("ValidationError", "Stack with id etcd does not exist"), botocore.exceptions.ClientError),
+    (400, error("ValidationError", "Resource AutoScaling does not exist"), botocore.exceptions.ClientError),
+])
 def test_what_cloudformation_answers(status, body, result):
     adapter = StackSignal("etcd", "AutoScalingGroup", "eu-central-1", session=session())
     answering(adapter, status, body)

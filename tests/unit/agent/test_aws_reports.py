@@ -93,6 +93,25 @@ def test_no_pending_action_is_done_not_failed(caplog):
     assert "no lifecycle action of hook etcd-appliance-leave waited" in caplog.text
 
 
+def test_holding_tries_again_until_a_completion_succeeds(monkeypatch):
+    monkeypatch.setattr("appliance.rules.termination_hook.HOLD_RETRY", 0.05)
+    component, _ = hook(Actions(complete=[THROTTLED] * 4 + [None]))
+    assert component.after_leave() is Step.HOLD and not component.completed
+    stop = threading.Event()
+    holding = threading.Thread(target=component.hold, args=(stop,), daemon=True)
+    holding.start()
+    deadline = time.monotonic() + 5
+    while not component.completed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert component.completed and component.actions.calls == ["complete"] * 5
+    time.sleep(0.2)
+    assert component.actions.calls == ["complete"] * 5  # no call once completed
+    assert holding.is_alive()  # still idle until SIGTERM
+    stop.set()
+    holding.join(timeout=5)
+    assert not holding.is_alive()
+
+
 def test_without_a_hook_the_agent_exits_and_calls_nothing():
     component = TerminationHook(None, None, AgentMetrics())
     assert component.after_leave() is Step.EXIT
@@ -153,8 +172,9 @@ def seen(*members, leader=2, terminating=False, is_leader=False, lost=None) -> O
                        is_leader=is_leader, quorum_lost_for=lost)
 
 
-def signal_component(tmp_path, *outcomes):
-    return CreationSignal(Signal(*outcomes), marker_path(str(tmp_path / "etcd")), "i-1", AgentMetrics())
+def signal_component(tmp_path, *outcomes, clock=None):
+    return CreationSignal(Signal(*outcomes), marker_path(str(tmp_path / "etcd")), "i-1", AgentMetrics(),
+                          clock=clock or Clock())
 
 
 def signals(component, outcome) -> float:
@@ -176,14 +196,31 @@ def test_signals_once_when_a_voter_and_never_again_even_after_a_restart(tmp_path
     assert component.signal.sent == ["i-1"] and restarted.signal.sent == [] and signals(component, "sent") == 1
 
 
-def test_a_failed_signal_is_sent_again_and_a_refused_one_is_not(tmp_path):
+def test_a_failed_signal_is_sent_again_after_a_pause_and_a_refused_one_is_not(tmp_path):
     throttled = botocore.exceptions.ClientError({"Error": {"Code": "Throttling", "Message": "m"}}, "SignalResource")
-    component = signal_component(tmp_path, throttled, False)
+    clock = Clock()
+    component = signal_component(tmp_path, throttled, False, clock=clock)
     assert "failed" in component.tick(seen(ME, OTHER), SERVE)
+    clock.advance(10)
+    assert "next try 30 s after the last" in component.tick(seen(ME, OTHER), SERVE)
+    assert component.signal.sent == ["i-1"]
+    clock.advance(20)
     assert "waits for no signal" in component.tick(seen(ME, OTHER), SERVE)
     component.tick(seen(ME, OTHER), SERVE)
     assert component.signal.sent == ["i-1", "i-1"]
     assert (signals(component, "failed"), signals(component, "refused")) == (1, 1)
+
+
+def test_signalling_ends_after_an_hour_of_failures(tmp_path):
+    denied = AwsPermissionError("AccessDenied: cloudformation:SignalResource is not allowed for this instance's role")
+    clock = Clock()
+    component = signal_component(tmp_path, *[denied] * 50, clock=clock)
+    for _ in range(400):  # an hour and more of cycles, 10 s apart
+        component.tick(seen(ME, OTHER), SERVE)
+        clock.advance(10)
+    assert 5 <= len(component.signal.sent) <= 12  # backing off: 30, 60, 120 … 600 s apart, then not at all
+    assert "gave up after" in component.tick(seen(ME, OTHER), SERVE)
+    assert not (tmp_path / "etcd.signalled").exists()
 
 
 def test_an_instance_being_taken_out_does_not_signal(tmp_path):
@@ -267,9 +304,12 @@ def test_an_agent_that_left_exits_when_no_hook_is_set():
     assert loop.actuator.decisions == [Action.LEAVE]
 
 
-@pytest.mark.parametrize("hook_name, calls", [(HOOK, ["complete"]), (None, [])])
-def test_sigterm_of_a_terminated_instance_leaves_then_completes(hook_name, calls):
-    actions = Actions()
+@pytest.mark.parametrize("hook_name, outcomes, calls", [
+    (HOOK, [], ["complete"]), (None, [], []),
+    (HOOK, [THROTTLED, THROTTLED], ["complete"]),  # one attempt only: Docker's stop timeout runs
+], ids=["hook", "no hook", "one attempt on the way out"])
+def test_sigterm_of_a_terminated_instance_leaves_then_completes(hook_name, outcomes, calls):
+    actions = Actions(complete=outcomes)
     loop, *_ = test_loop.agent(test_loop.Observer(test_loop.leading(), terminated=True))
     loop.c.termination = TerminationHook(actions if hook_name else None, hook_name, AgentMetrics())
     loop.stop_requested.set()

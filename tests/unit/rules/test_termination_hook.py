@@ -12,6 +12,7 @@ from appliance.rules.termination_hook import (
     Step,
     after_leave,
     heartbeat_due,
+    retry_while_holding,
 )
 
 HOOK = "etcd-appliance-leave"
@@ -27,7 +28,17 @@ CASES = [
      "heartbeat timeout"),
     ("completed: hold until the machine goes", HookFacts(HOOK, completed=True), Step.HOLD, "completed"),
     ("completed after failures: hold", HookFacts(HOOK, completed=True, attempts=2), Step.HOLD, "completed"),
+    ("on the way out after SIGTERM: one attempt", HookFacts(HOOK, max_attempts=1), Step.COMPLETE, "completing"),
+    ("on the way out, it failed: no more", HookFacts(HOOK, attempts=1, max_attempts=1), Step.HOLD, "trying again"),
 ]
+
+
+@pytest.mark.parametrize("facts, retry", [
+    (HookFacts(HOOK), True), (HookFacts(HOOK, attempts=COMPLETE_ATTEMPTS), True),
+    (HookFacts(HOOK, completed=True), False), (HookFacts(None), False), (HookFacts(None, attempts=5), False),
+], ids=["pending", "after the attempts in a row", "completed", "no hook", "no hook, failures"])
+def test_holding_retries_only_what_is_still_pending(facts, retry):
+    assert retry_while_holding(facts) is retry
 
 
 @pytest.mark.parametrize("facts, step, reason", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -52,12 +63,12 @@ def test_heartbeats_during_the_leave(started, last, due):
     assert heartbeat_due(started, last) is due
 
 
-@given(st.one_of(st.none(), st.text(min_size=1, max_size=20)), st.booleans(), st.integers(0, 10))
-def test_never_completes_twice_nor_without_a_hook(hook, completed, attempts):
-    step, reason = after_leave(HookFacts(hook, completed, attempts))
+@given(st.one_of(st.none(), st.text(min_size=1, max_size=20)), st.booleans(), st.integers(0, 10), st.integers(1, 5))
+def test_never_completes_twice_nor_without_a_hook(hook, completed, attempts, most):
+    step, reason = after_leave(HookFacts(hook, completed, attempts, most))
     assert reason
     if step is Step.COMPLETE:
-        assert hook is not None and not completed and attempts < COMPLETE_ATTEMPTS
+        assert hook is not None and not completed and attempts < most
     assert (step is Step.EXIT) == (hook is None)
 
 
