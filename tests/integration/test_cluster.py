@@ -15,6 +15,7 @@ import requests
 
 from appliance.adapters.etcd.client import EtcdClient
 from appliance.adapters.etcd.errors import EtcdUnavailable
+from appliance.sim import state
 from appliance.sim.certificates import Authority
 from appliance.sim.supervisor import etcd_binary
 from tests.integration.conftest import REPO, Sim, etcd_pid, policy_actions, run_cli, wait_until
@@ -158,10 +159,16 @@ def test_partial_listing_removes_nothing(cluster3, stopped_group):
 
 
 def test_terminated_instance_is_replaced_and_its_member_removed(cluster3):
+    """EC2's TerminateInstances (``sim terminate ID``): the machine vanishes at once, the group's termination hook
+    plays no part (no lifecycle action, no CompleteLifecycleAction), and the leader removes the member."""
     victim = cluster3.non_leader()
     victim_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
-    cluster3.aws("ec2").terminate_instances(InstanceIds=[victim["id"]])
+    pid = cluster3.agent_pid(victim["id"])
+    done = cluster3.cli("terminate", victim["id"])
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: not state.pid_alive(pid), 3, "the machine to vanish", interval=0.1)
     healed = cluster3.wait_healthy(60)
+    assert not [c for c in cluster3.aws_calls() if c[1] == victim["id"] and "LifecycleAction" in c[2]]
     names = member_names(cluster3)
     assert victim["id"] not in names and len(names) == 3
     replacement = next(i["id"] for i in healed["instances"] if i["id"] not in {victim["id"]} and
@@ -177,6 +184,9 @@ def test_graceful_termination_leaves_without_the_leader(cluster3):
     victim_member = {m["name"]: m["ID"] for m in cluster3.members()}[victim["id"]]
     done = cluster3.cli("terminate", "--graceful", victim["id"])
     assert done.returncode == 0, done.stderr
+    # TerminateInstanceInAutoScalingGroup held it in Terminating:Wait until its agent completed the action.
+    assert f"terminated {victim['id']} after its lifecycle action: completed (CONTINUE)" in done.stdout
+    assert [c for c in cluster3.aws_calls() if c[1] == victim["id"] and c[2] == "autoscaling:CompleteLifecycleAction"]
     log = cluster3.agent_log(victim["id"])
     assert "moved leadership to member" in log
     assert f"removed this instance's member {int(victim_member):x}" in log

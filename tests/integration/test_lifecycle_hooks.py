@@ -236,6 +236,9 @@ def removals(sim: Sim, member_hex: str) -> bool:
     return any(f"housekeeping: removed member {member_hex}" in sim.agent_log(i) for i in sim.state["instances"])
 
 
+# Extended (`make test-all`), for the suite's length: in `make test`, test_cluster.py's graceful termination of
+# the leader goes through the same hook and checks the completion, and its hard termination the vanishing.
+@pytest.mark.extended  # test_cluster.py: the leader's graceful termination, completed through the hook
 def test_graceful_termination_waits_for_the_agent_to_leave_and_complete(hooked):
     victim = hooked.non_leader()["id"]
     member = int({m["name"]: m["ID"] for m in hooked.members()}[victim])
@@ -254,6 +257,7 @@ def test_graceful_termination_waits_for_the_agent_to_leave_and_complete(hooked):
     assert not removals(hooked, f"{member:x}")  # it left by itself: the leader removed nothing
 
 
+@pytest.mark.extended  # test_cluster.py: the hard termination vanishes at once, with no lifecycle action
 def test_plain_terminate_vanishes_at_once_without_the_hook(hooked):
     victim = hooked.non_leader()["id"]
     pid = hooked.agent_pid(victim)
