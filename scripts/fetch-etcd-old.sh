@@ -6,18 +6,10 @@
 set -euo pipefail
 dest="${1:-.cache/etcd-3.4}"
 if [ -x "$dest/usr/bin/etcd" ]; then exit 0; fi
-if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
-    echo "fetch-etcd-old: no apt-get/dpkg-deb here; the etcd 3.4 upgrade tests will be skipped" >&2
-    exit 1
-fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-download() { (cd "$work" && apt-get download etcd-server etcd-client >/dev/null 2>&1); }
-if ! download; then
-    # Stale package lists: refresh them if allowed to (root), then try once more.
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; fi
-    download || { echo "fetch-etcd-old: apt-get download etcd-server failed; upgrade tests will be skipped" >&2; exit 1; }
-fi
+"$(dirname "$0")/apt-download.sh" "$work" etcd-server etcd-client \
+    || { echo "fetch-etcd-old: the etcd 3.4 upgrade tests will be skipped" >&2; exit 1; }
 mkdir -p "$dest"
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$dest"; done
 "$dest/usr/bin/etcd" --version | head -1

@@ -7,18 +7,10 @@ set -euo pipefail
 dest="${1:-.cache/prometheus}"
 promtool="$dest/usr/bin/promtool"
 if [ -x "$promtool" ]; then exit 0; fi
-if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
-    echo "fetch-promtool: no apt-get/dpkg-deb here; install promtool by hand and set PROMTOOL" >&2
-    exit 1
-fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-download() { (cd "$work" && apt-get download prometheus >/dev/null 2>&1); }
-if ! download; then
-    # Stale package lists: refresh them if allowed to (root), then try once more.
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; fi
-    download || { echo "fetch-promtool: apt-get download prometheus failed; install promtool by hand and set PROMTOOL" >&2; exit 1; }
-fi
+"$(dirname "$0")/apt-download.sh" "$work" prometheus \
+    || { echo "fetch-promtool: install promtool by hand and set PROMTOOL" >&2; exit 1; }
 mkdir -p "$dest"
 # promtool alone: the package's server, web assets and service files are not needed.
 dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -C "$dest" ./usr/bin/promtool

