@@ -269,6 +269,7 @@ def test_plain_terminate_vanishes_at_once_without_the_hook(hooked):
     hooked.wait_healthy(60)
 
 
+@pytest.mark.soak  # the hook's 30 s heartbeat timeout waited out; make test: the proxy's timeout against moto above
 def test_a_dead_agent_is_terminated_after_the_heartbeat_timeout(hooked, stopped_group):
     victim = hooked.non_leader()["id"]
     member = int({m["name"]: m["ID"] for m in hooked.members()}[victim])

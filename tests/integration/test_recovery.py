@@ -199,6 +199,9 @@ def test_two_of_three_terminated_keeps_every_acknowledged_write(sim):
     assert metric(sim, survivor, 'etcd_appliance_recoveries_total{kind="force-new-cluster"') == 1
 
 
+# Extended (`make test-all`), for the suite's length: in `make test`, test_snapshot_store.py restores the previous
+# snapshot when the newest is corrupt (real etcd, real moto), and the test above recovers from a quorum loss.
+@pytest.mark.extended  # make test: test_snapshot_store.py's fallback, the quorum-loss recovery above
 def test_all_terminated_restore_the_newest_good_snapshot(sim):
     """Every instance vanishes: the seeder finds the marker and restores the newest snapshot that checks
     (the newest is corrupt here, so the one before it), never an empty cluster."""
