@@ -148,7 +148,8 @@ def aws_reports(settings: AgentSettings, identity, discovery: Discovery, metrics
     leader_metric = None
     if settings.cloudwatch_namespace:
         leader_metric = HealthyLeaderMetric(LeaderMetric(settings.cloudwatch_namespace, settings.cluster_name,
-                                                         identity.region, timeout=timeout, session=session))
+                                                         settings.active_regions or (identity.region,),
+                                                         timeout=timeout, session=session))
     return TerminationHook(actions, settings.lifecycle_hook_name, metrics), signal, leader_metric
 
 

@@ -57,13 +57,13 @@ def record_names(template: dict) -> list:
 def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs():
     single, multi = load(TEMPLATE), load(MULTIREGION)
     assert set(multi["Parameters"]) - set(single["Parameters"]) == {"ActiveRegions", "AdvertiseAddress"}
-    # The leader puts HealthyLeader in its own region only: across regions, every other region's alarm would fire.
-    assert set(single["Resources"]) - set(multi["Resources"]) == {"NoHealthyLeaderAlarm"}
-    assert set(multi["Resources"]) < set(single["Resources"])
+    # The same resources: the leader of a cluster across regions puts HealthyLeader in every active region, so each
+    # region's stack has its NoHealthyLeaderAlarm too.
+    assert set(multi["Resources"]) == set(single["Resources"])
     # The group stays the same: the migration to two regions updates one stack into the other (and moto, the
     # simulator's AWS, replaces a group whose definition changes, with every instance).
     different = {name for name in multi["Resources"] if single["Resources"][name] != multi["Resources"][name]}
-    assert different == {"SecurityGroup", "Role", "LaunchTemplate"}
+    assert different == {"SecurityGroup", "Role", "LaunchTemplate"}  # the alarms are the same
     # The group carries the tag the agents find it by, and nothing else changed in it.
     group = dict(multi["Resources"]["SecurityGroup"]["Properties"])
     assert group.pop("Tags") == [{"Key": "etcd-appliance:cluster", "Value": {"Ref": "AWS::StackName"}}]
@@ -89,15 +89,15 @@ def test_the_multiregion_template_adds_only_what_a_cluster_across_regions_needs(
     removed = [s for s in policy_statements(single) if s not in policy_statements(multi)
                and s.get("Action") != "route53:ChangeResourceRecordSets"
                and s is not policy_statements(single)[0]]
-    assert [s["Fn::If"][1]["Action"] for s in removed] == ["cloudwatch:PutMetricData"]
+    assert removed == []
     script, variables = user_data(multi)
     assert "-e ACTIVE_REGIONS=${ActiveRegions}" in script
     assert "-e ADVERTISE_ADDRESS=${AdvertiseAddress}" in script
     single_script, single_variables = user_data(single)
-    # The script is the same but for those two settings and the leader's CloudWatch data point.
-    assert single_script.replace(" ${CloudWatchOptions}", "") == script.replace(
+    # The script is the same but for those two settings.
+    assert single_script == script.replace(
         "  -e ACTIVE_REGIONS=${ActiveRegions} \\\n  -e ADVERTISE_ADDRESS=${AdvertiseAddress} \\\n", "")
-    assert set(single_variables) - set(variables) == {"CloudWatchOptions"}
+    assert set(single_variables) == set(variables)
 
 
 def user_data(template: dict) -> tuple[str, dict]:
@@ -277,14 +277,13 @@ def alarms(template: dict) -> dict:
 
 @pytest.mark.parametrize("path", [TEMPLATE, MULTIREGION], ids=lambda p: p.name)
 def test_alarms_and_group_metrics_exist_only_with_an_alarm_topic(path):
-    template, multiregion = load(path), path == MULTIREGION
+    template = load(path)
     extra = {"ActiveRegions": "eu-central-1,eu-west-1"}
     topic = "arn:aws:sns:eu-central-1:123456789012:etcd-alarms"
     pattern = template["Parameters"]["AlarmTopicArn"]["AllowedPattern"]
     assert re.fullmatch(pattern, topic) and re.fullmatch(pattern, "")
     assert not re.fullmatch(pattern, "arn:aws:sqs:eu-central-1:123456789012:q")
-    leader_alarm = set() if multiregion else {"NoHealthyLeaderAlarm"}
-    assert set(alarms(template)) == {"InstancesOutOfServiceAlarm"} | leader_alarm
+    assert set(alarms(template)) == {"InstancesOutOfServiceAlarm", "NoHealthyLeaderAlarm"}
     assert not set(alarms(template)) & set(kept(template, extra))
     assert set(alarms(template)) <= set(kept(template, {"AlarmTopicArn": topic, **extra}))
     for alarm in alarms(template).values():
@@ -303,9 +302,6 @@ def test_alarms_and_group_metrics_exist_only_with_an_alarm_topic(path):
     puts = [s for s in policy_statements(template) if "Fn::If" in s and
             s["Fn::If"][1]["Action"] == "cloudwatch:PutMetricData"]
     assert "CLOUDWATCH_NAMESPACE" not in scripts[""]
-    if multiregion:
-        assert "CLOUDWATCH_NAMESPACE" not in scripts[topic] and puts == []
-        return
     leader = alarms(template)["NoHealthyLeaderAlarm"]
     assert leader["DependsOn"] == "AutoScalingGroup"  # created once every member signalled: not while forming
     leader = leader["Properties"]

@@ -151,9 +151,8 @@ def test_senza_create_deploys_the_stack(local_aws, template_path, definition_pat
                                      # The agent leaves through the hook and signals the stack.
                                      "LIFECYCLE_HOOK_NAME": "etcd-appliance-leave", "CFN_STACK_NAME": "etcd-1",
                                      "CFN_SIGNAL_RESOURCE": "AutoScalingGroup",
-                                     # With AlarmTopicArn, the leader's data point (one region only: see the
-                                     # multiregion template's InstancesOutOfServiceAlarm).
-                                     **({} if multiregion else {"CLOUDWATCH_NAMESPACE": "EtcdAppliance"}),
+                                     # With AlarmTopicArn, the leader's data point (in every active region).
+                                     "CLOUDWATCH_NAMESPACE": "EtcdAppliance",
                                      **({"ACTIVE_REGIONS": ACTIVE_REGIONS, "ADVERTISE_ADDRESS": "private"}
                                         if multiregion else {})}
 

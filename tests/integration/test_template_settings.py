@@ -134,7 +134,7 @@ def test_every_setting_the_rendered_user_data_passes_is_one_the_agent_accepts(pa
                   "AlarmTopicArn": "arn:aws:sns:eu-central-1:123456789012:etcd-alarms"}
     passed = dict(re.findall(r"-e ([A-Z_]+)=(\S*)", rendered_user_data(template, parameters)))
     assert {"LIFECYCLE_HOOK_NAME", "CFN_STACK_NAME", "CFN_SIGNAL_RESOURCE"} <= set(passed)
-    assert ("CLOUDWATCH_NAMESPACE" in passed) == (path == TEMPLATE)
+    assert passed["CLOUDWATCH_NAMESPACE"] == "EtcdAppliance"  # with AlarmTopicArn, in both templates
     for env, value in passed.items():
         if env.startswith("CLIENT_") and env.endswith("_FILE"):
             continue  # files on the instance, which the agent checks at start

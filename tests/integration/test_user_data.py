@@ -96,7 +96,7 @@ def expected_run(path: Path, case: str) -> list[str]:
         settings.update(ACTIVE_REGIONS=REGIONS, ADVERTISE_ADDRESS="private")
     settings.update(LIFECYCLE_HOOK_NAME="etcd-appliance-leave", CFN_STACK_NAME="etcd-prod",
                     CFN_SIGNAL_RESOURCE="AutoScalingGroup")
-    if "AlarmTopicArn" in parameters and path == TEMPLATE:
+    if "AlarmTopicArn" in parameters:
         settings["CLOUDWATCH_NAMESPACE"] = "EtcdAppliance"
     for name, value in settings.items():
         argv += ["-e", f"{name}={value}"]

@@ -122,12 +122,26 @@ def test_what_cloudformation_answers(status, body, result):
 def test_the_leader_metric_is_one_count_in_the_namespace_for_the_cluster(moto_server):
     """CloudWatch speaks CBOR now: this one goes to a real moto server and is read back from it."""
     plain = session()
-    adapter = LeaderMetric("EtcdAppliance", "etcd-prod", "eu-central-1", session=plain)
-    adapter.client = plain.client("cloudwatch", endpoint_url=moto_server)
+    regions = ("eu-central-1", "eu-west-1")
+    adapter = LeaderMetric("EtcdAppliance", "etcd-prod", regions, session=plain)
+    adapter.clients = {r: plain.client("cloudwatch", region_name=r, endpoint_url=moto_server) for r in regions}
     adapter.put()
-    metrics = adapter.client.list_metrics(Namespace="EtcdAppliance")["Metrics"]
-    assert metrics == [{"Namespace": "EtcdAppliance", "MetricName": "HealthyLeader",
-                        "Dimensions": [{"Name": "ClusterName", "Value": "etcd-prod"}]}]
+    for client in adapter.clients.values():  # one cluster across regions: a point in each region's CloudWatch
+        assert client.list_metrics(Namespace="EtcdAppliance")["Metrics"] == [{
+            "Namespace": "EtcdAppliance", "MetricName": "HealthyLeader",
+            "Dimensions": [{"Name": "ClusterName", "Value": "etcd-prod"}]}]
+
+
+def test_one_region_failing_does_not_keep_the_others_from_their_point(moto_server):
+    plain = session()
+    adapter = LeaderMetric("EtcdAppliance", "etcd-prod", ("eu-north-1", "eu-west-1"), session=plain)
+    dead = botocore.config.Config(retries={"max_attempts": 0}, connect_timeout=1, read_timeout=1)
+    adapter.clients = {"eu-north-1": plain.client("cloudwatch", region_name="eu-north-1",
+                                                  endpoint_url="http://127.0.0.1:9", config=dead),
+                       "eu-west-1": plain.client("cloudwatch", region_name="eu-west-1", endpoint_url=moto_server)}
+    with pytest.raises(botocore.exceptions.EndpointConnectionError):
+        adapter.put()
+    assert adapter.clients["eu-west-1"].list_metrics(Namespace="EtcdAppliance")["Metrics"]
 
 
 @pytest.fixture
