@@ -37,6 +37,7 @@ _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encodi
                 "server", "date"}
 _APP_ID = re.compile(r"app/(\S+)")
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")  # SigV4: key/date/region/service/
+_RPC_V2 = re.compile(r"^/service/[^/]+/operation/([A-Za-z]+)$")
 # Route53 speaks REST, not the query protocol: the operation is in the method and path.
 _ROUTE53 = (
     ("GET", re.compile(r"^/2013-04-01/hostedzonesbyname"), "ListHostedZonesByName"),
@@ -109,12 +110,19 @@ def operation_of(method: str, path: str, headers: dict, body: bytes) -> tuple[st
     """(service, operation) of one AWS request, e.g. ("route53", "GetChange"); "" where unknown.
 
     The service comes from the SigV4 credential scope; the operation from the
-    query protocol's ``Action`` (EC2, AutoScaling, …) or, for Route53 and S3, the REST method and path.
+    query protocol's ``Action`` (EC2, AutoScaling, …), the JSON protocols' ``X-Amz-Target`` or Smithy RPC v2's
+    path (CloudWatch), or, for Route53 and S3, the REST method and path.
     """
     scope = _SCOPE.search(headers.get("Authorization", ""))
     service = scope.group(2) if scope else ""
     form = parse_qs(body.decode(errors="replace")) if body and method == "POST" else {}
     operation = (form.get("Action") or [""])[0]
+    # The JSON protocols (CloudWatch as botocore speaks it now) name it in X-Amz-Target ("Service.Operation"),
+    # Smithy RPC v2 (CBOR) at the end of the path.
+    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
+    rpc = _RPC_V2.match(path)
+    if not operation and method == "POST" and (target or rpc):
+        operation = target.rpartition(".")[2] if target else rpc.group(1)
     if not operation and service == "route53":
         bare = path.split("?")[0]
         operation = next((op for m, pattern, op in _ROUTE53 if m == method and pattern.search(bare)), "")

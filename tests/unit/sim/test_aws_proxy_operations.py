@@ -66,6 +66,11 @@ def test_no_authorization_header():
     assert operation_of("POST", "/", {}, b"Action=DescribeInstances") == ("", "DescribeInstances")
 
 
+def test_smithy_rpc_v2_names_the_operation_at_the_end_of_its_path():
+    path = "/service/GraniteServiceVersion20100801/operation/PutMetricData"
+    assert operation_of("POST", path, auth("monitoring"), b"\xbf\xff") == ("monitoring", "PutMetricData")
+
+
 def test_rest_path_of_another_service_is_not_a_route53_operation():
     assert operation_of("GET", "/2013-04-01/change/C1", auth("sqs"), b"") == ("sqs", "")
 
@@ -117,6 +122,10 @@ def _serialised(service: str, operation: str, **kwargs) -> tuple[str, str, dict,
     pytest.param("route53", "get_change", {"Id": "C1"}, ("route53", "GetChange"), id="GetChange"),
     pytest.param("route53", "get_change", {"Id": "/change/C1"}, ("route53", "GetChange"), id="GetChange-full-id"),
     pytest.param("route53", "get_hosted_zone", {"Id": "Z1"}, ("route53", "GetHostedZone"), id="GetHostedZone"),
+    # CloudWatch: botocore's JSON protocol names the operation in X-Amz-Target; the scope's service is "monitoring".
+    pytest.param("cloudwatch", "put_metric_data", {"Namespace": "EtcdAppliance", "MetricData": [
+        {"MetricName": "HealthyLeader", "Value": 1.0, "Unit": "Count"}]}, ("monitoring", "PutMetricData"),
+                 id="PutMetricData"),
     # S3 (path-style, as against a custom endpoint): what the snapshots use.
     pytest.param("s3", "list_objects_v2", {"Bucket": "b", "Prefix": "etcd/snapshots/"}, ("s3", "ListObjectsV2"),
                  id="ListObjectsV2"),
