@@ -10,7 +10,6 @@ too; the simulator's stacks accept every valid signal, as if always waiting, and
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,7 +17,7 @@ from collections.abc import Callable
 
 import botocore.exceptions
 
-from appliance.sim import aws, query_xml
+from appliance.sim import aws, query_xml, state
 from appliance.sim.aws_proxy import Call, Reply
 
 SIGNALS_FILE = "cfn-signals.jsonl"
@@ -47,8 +46,8 @@ class ResourceSignals:
             return Reply(*query_xml.error("ValidationError", problem, NS))
         record = {"time": time.time(), "stack": stack, "resource": resource, "unique_id": unique_id,
                   "status": status, "caller": call.caller}
-        with self._lock, open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        with self._lock:
+            state.append_record(self.path, record)
         return Reply(200, query_xml.answer("SignalResource", NS, None))
 
     def rewrite(self, call: Call, body: bytes) -> bytes:
@@ -68,11 +67,7 @@ class ResourceSignals:
 
 def read_signals(state_dir: str) -> list[dict]:
     """Every signal the simulator accepted, oldest first (shape in the module's docstring)."""
-    try:
-        with open(os.path.join(state_dir, SIGNALS_FILE)) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
+    return state.read_records(os.path.join(state_dir, SIGNALS_FILE))
 
 
 def wait_for_signal(state_dir: str, wanted: Callable[[dict], bool], timeout: float, poll: float = 0.5) -> dict | None:

@@ -26,6 +26,8 @@ import os
 import threading
 import uuid
 
+from appliance.sim import state
+
 PENDING_FILE = "lifecycle-actions.json"
 OUTCOMES_FILE = "lifecycle-actions.jsonl"
 GLOBAL_TIMEOUT_CAP = 48 * 3600.0  # seconds
@@ -189,8 +191,7 @@ class PendingActions:
             record = {"instance": instance_id, "group": mine[0].group, "region": mine[0].region,
                       "hooks": [a.hook for a in mine], "cause": mine[0].cause, "since": mine[0].started,
                       "ended": now, "outcome": outcome}
-            with open(os.path.join(self.state_dir, OUTCOMES_FILE), "a") as f:
-                f.write(json.dumps(record) + "\n")
+            state.append_record(os.path.join(self.state_dir, OUTCOMES_FILE), record)
 
     def _save(self) -> None:
         path = os.path.join(self.state_dir, PENDING_FILE)
@@ -222,8 +223,4 @@ def load_pending(state_dir: str) -> list[dict]:
 
 def outcomes(state_dir: str) -> list[dict]:
     """Every finished termination: [{instance, group, region, hooks, cause, since, ended, outcome}], oldest first."""
-    try:
-        with open(os.path.join(state_dir, OUTCOMES_FILE)) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
+    return state.read_records(os.path.join(state_dir, OUTCOMES_FILE))

@@ -68,6 +68,22 @@ def save_launch(state_dir: str, launch: dict) -> None:
     os.replace(tmp, os.path.join(state_dir, LAUNCH_FILE))
 
 
+def append_record(path: str, record: dict) -> None:
+    """Append ``record`` to the JSON-lines file ``path`` (one object a line; the simulator's records of
+    signals and finished lifecycle actions)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_records(path: str) -> list[dict]:
+    """Every object of the JSON-lines file ``path``, oldest first; [] while it does not exist."""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
 def pid_alive(pid: int | None) -> bool:
     """True if ``pid`` runs and is not a zombie."""
     if not pid:
