@@ -194,7 +194,9 @@ def test_nospace_is_cleared_with_no_human_and_no_acknowledged_write_is_lost(smal
             value = _value(leader, key)
             assert value is not None and int(value.split(":", 1)[0]) >= seq, f"{key}: acknowledged {seq} lost"
     text = _logs(small)
-    assert "space: NOSPACE cleared" in text and "compaction: NOSPACE: compacting" in text
+    said = "\n".join(line for line in text.splitlines() if " agent: " in line and "NOSPACE" in line)
+    assert "compaction: NOSPACE: compacting" in text, f"no agent logged the NOSPACE compaction:\n{said}"
+    assert "space: NOSPACE cleared" in text, f"no agent logged that it cleared NOSPACE:\n{said}"
     wait_until(lambda: _voting_healthy(small), 60, "three healthy voting members")
 
 

@@ -29,6 +29,9 @@ class NospaceRecovery:
     def __init__(self, client, quota: int, metrics: AgentMetrics, clock: Callable[[], float] = time.time):
         self.client, self.quota, self.metrics, self.clock = client, quota, metrics, clock
         self.seen_at: float | None = None
+        # This agent sent a disarm for the alarm seen at seen_at: if the alarm is then gone, the disarm took effect
+        # even when its answer was lost (a timeout under load), and the clearing is this agent's to report.
+        self.disarm_sent = False
         self.reason = ReasonLog(log, "space")
 
     def since(self, m: Maintenance) -> float | None:
@@ -38,7 +41,8 @@ class NospaceRecovery:
             return self.seen_at
         alarmed = m.alarmed(AlarmKind.NOSPACE)
         if not alarmed:
-            self.seen_at = None
+            if self.seen_at is not None:
+                self._gone()
             return None
         if self.seen_at is None:
             self.seen_at = self.clock()
@@ -63,14 +67,30 @@ class NospaceRecovery:
         return decision
 
     def _disarm(self, alarmed: tuple[int, ...], reason: str) -> None:
+        self.disarm_sent = True
         for member_id in alarmed:
             try:
                 maintenance.disarm(self.client, Alarm(member_id, AlarmKind.NOSPACE))
             except EtcdFailure as exc:
                 log.warning("space: disarming NOSPACE of member %x failed: %s", member_id, exc)
                 return
+        log.info("space: NOSPACE cleared %.1f s after it was seen, writes accepted again: %s", self._cleared(), reason)
+
+    def _cleared(self) -> float:
+        """Count a clearing by this agent; returns how long the alarm lasted (seconds) and forgets it."""
         took = self.clock() - self.seen_at if self.seen_at is not None else 0.0
         self.metrics.nospace_cleared.inc()
         self.metrics.nospace_clear_seconds.set(took)
-        log.info("space: NOSPACE cleared %.1f s after it was seen, writes accepted again: %s", took, reason)
+        self.seen_at, self.disarm_sent = None, False
+        return took
+
+    def _gone(self) -> None:
+        """The alarm seen is no longer listed, and this agent did not hear its disarm succeed."""
+        if self.disarm_sent:
+            log.info("space: NOSPACE cleared %.1f s after it was seen, writes accepted again: the alarm list no "
+                     "longer shows it, so this agent's disarm took effect though its answer was lost", self._cleared())
+            return
+        took = self.clock() - self.seen_at if self.seen_at is not None else 0.0
+        log.info("space: NOSPACE no longer raised, %.1f s after this agent saw it: cleared by the leader's agent or "
+                 "an operator; writes accepted again", took)
         self.seen_at = None

@@ -95,8 +95,9 @@ class Compaction:
         self.pressing = compaction.pressing(now_in_use, self.quota, self.in_use_floor)
         self.near = compaction.pressing(now_in_use, self.quota)
         # Under a heavy writer the space presses again and again: those compactions are counted in the metrics and
-        # logged once per PRESSURE_LOG_PERIOD, so that months of churn do not fill the log.
-        loud = decision.revision is not None and not (was_pressing and self.pressing)
+        # logged once per PRESSURE_LOG_PERIOD, so that months of churn do not fill the log. A NOSPACE compaction is
+        # rare and an operator looks for it: always logged, even when the space pressed the cycle before.
+        loud = decision.revision is not None and (nospace_since is not None or not (was_pressing and self.pressing))
         if loud and self.pressing and nospace_since is None:
             loud = self.clock() - self.pressure_said_at >= PRESSURE_LOG_PERIOD
             self.pressure_said_at = self.clock() if loud else self.pressure_said_at

@@ -311,6 +311,23 @@ def test_under_nospace_the_leader_compacts_once_to_the_current_revision():
     assert sample(metrics, "etcd_appliance_compactions_total", reason="nospace", outcome="ok") == 1
 
 
+def test_a_nospace_compaction_is_logged_even_when_the_space_pressed_the_cycle_before(caplog):
+    c, etcd, clock, _ = compactor(retention=3600.0)
+    full = int(0.9 * QUOTA)  # data in use past FULL_RATIO: the space presses whatever the history
+
+    def at(revision: int) -> Maintenance:
+        return Maintenance((space(1, size=QUOTA, in_use=full, revision=revision, leader=True),), (), None)
+
+    c.sample(at(480), 1)
+    clock.advance(5)
+    with caplog.at_level(logging.INFO, "agent"):
+        c.tick(at(490), 1, True)  # pressing: compacts, keeping one cycle
+        clock.advance(5)
+        c.tick(at(500), 1, True, nospace_since=clock.now)  # still pressing, and now NOSPACE
+    assert etcd.named("compact") == [(480, False), (500, True)]
+    assert "compaction: NOSPACE: compacting all history up to the current revision 500" in caplog.text
+
+
 # --- defragmentation -----------------------------------------------------------------------------------------
 
 
@@ -532,6 +549,39 @@ def test_nospace_is_cleared_step_by_step_over_several_cycles():
     assert sample(metrics, "etcd_appliance_defragmentations_total", outcome="ok") == 3
     assert sample(metrics, "etcd_appliance_nospace_alarms_cleared_total") == 1
     assert len(etcd.named("defragment")) == 3 and not maint.busy
+
+
+def test_a_disarm_whose_answer_is_lost_still_counts_as_cleared_once_the_alarm_is_gone(caplog):
+    etcd = full_cluster()
+    maint, clock, metrics = upkeep(etcd)
+    answered = etcd.call
+
+    def lost(path: str, body: dict, endpoints=None, parse=None):
+        answer = answered(path, body, endpoints, parse)
+        if body.get("action") == "DEACTIVATE":  # applied by etcd, but the answer times out
+            raise EtcdUnavailable("127.0.2.1:2379: ReadTimeout")
+        return answer
+
+    etcd.call = lost
+    with caplog.at_level(logging.INFO, "agent"):
+        for _ in range(6):
+            cycle(maint, etcd, clock)
+    assert etcd.alarm_list == [] and len(etcd.named("disarm")) == 2  # one per cycle: each answer was lost
+    assert sample(metrics, "etcd_appliance_nospace_alarms_cleared_total") == 1
+    assert "this agent's disarm took effect though its answer was lost" in caplog.text
+
+
+def test_an_alarm_cleared_by_another_agent_is_logged_but_not_counted_here(caplog):
+    etcd = full_cluster()
+    clock, metrics = Clock(50_000.0), AgentMetrics()
+    follower = NospaceRecovery(etcd, QUOTA, metrics, clock)
+    assert follower.since(observation(etcd, leader=False).maintenance) == 50_000.0
+    etcd.alarm_list = []  # the leader's agent disarmed it
+    clock.advance(12)
+    with caplog.at_level(logging.INFO, "agent"):
+        assert follower.since(observation(etcd, leader=False).maintenance) is None
+    assert "space: NOSPACE no longer raised, 12.0 s after this agent saw it" in caplog.text
+    assert sample(metrics, "etcd_appliance_nospace_alarms_cleared_total") == 0
 
 
 def test_nospace_stays_when_the_data_outgrew_the_quota_and_says_to_raise_it():
