@@ -85,12 +85,11 @@ class NospaceRecovery:
         return took
 
     def _gone(self) -> None:
-        """The alarm seen is no longer listed, and this agent did not hear its disarm succeed."""
+        """The alarm seen (``seen_at`` set) is no longer listed, and this agent did not hear its disarm succeed."""
         if self.disarm_sent:
             log.info("space: NOSPACE cleared %.1f s after it was seen, writes accepted again: the alarm list no "
                      "longer shows it, so this agent's disarm took effect though its answer was lost", self._cleared())
             return
-        took = self.clock() - self.seen_at if self.seen_at is not None else 0.0
         log.info("space: NOSPACE no longer raised, %.1f s after this agent saw it: cleared by the leader's agent or "
-                 "an operator; writes accepted again", took)
+                 "an operator; writes accepted again", self.clock() - self.seen_at)
         self.seen_at = None
